@@ -1,0 +1,3 @@
+//! agent-vault (work in progress).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
