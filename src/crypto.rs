@@ -1,0 +1,164 @@
+//! The cryptography: master keyring → per-user key → sealed envelope.
+//!
+//! - [`Keyring`] holds the master keys, each with a [`KeyId`], one primary.
+//! - A per-user key is derived with HKDF-SHA256 from a master key, a random
+//!   per-user salt ([`UserKeys`], stored in the user's key record) and the
+//!   user id (`docs/FORMAT.md` §2).
+//! - Each value is sealed with AES-256-GCM under that key, with a fresh random
+//!   96-bit nonce and associated data that binds it to its format version, key
+//!   id, user, record and name ([`Binding`], `docs/FORMAT.md` §3–4).
+//! - [`Crypto`] ties these together and caches derived ciphers, so a hot path
+//!   does no key derivation.
+
+mod cache;
+mod derive;
+mod envelope;
+mod keyring;
+
+use std::sync::Arc;
+
+use aes_gcm::Aes256Gcm;
+use zeroize::Zeroizing;
+
+pub use cache::DEFAULT_CACHE_CAPACITY;
+pub use derive::{SALT_LEN, USER_KEY_LABEL, UserKeys};
+pub use envelope::{AAD_LABEL, Binding, FORMAT_VERSION, HEADER_LEN, NONCE_LEN, Purpose, TAG_LEN};
+pub use keyring::{KeyId, Keyring, KeyringError, MasterKey};
+
+pub(crate) use derive::len_u32;
+
+use crate::UserId;
+use cache::CipherCache;
+
+/// Why sealing or opening failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The envelope does not open: wrong key, tampered bytes, or moved to
+    /// another user, record or name. Uninformative by design.
+    #[error("decryption failed")]
+    DecryptionFailed,
+    /// No master key is configured.
+    #[error("no master key is configured")]
+    NotConfigured,
+    /// The envelope names a master key that is not in the keyring.
+    #[error("master key {0} is not in the keyring")]
+    UnknownKey(KeyId),
+    /// The envelope names a user-key generation the user's key record lacks.
+    #[error("user key generation {0} is missing")]
+    UnknownGeneration(u32),
+}
+
+/// The crypto layer: a keyring plus a bounded cache of derived per-user
+/// ciphers.
+///
+/// ```
+/// use agent_vault::crypto::{Binding, Crypto, Keyring, MasterKey, Purpose, UserKeys};
+/// use agent_vault::UserId;
+///
+/// let crypto = Crypto::new(Keyring::single(MasterKey::generate()));
+/// let user = UserId::parse("alice")?;
+/// let keys = UserKeys::generate();
+/// let binding = Binding::new(&user, Purpose::Item, "item-1", "API_KEY");
+/// let sealed = crypto.seal(&keys, &binding, b"sk-123")?;
+/// assert_eq!(&crypto.open(&keys, &binding, &sealed)?[..], b"sk-123");
+///
+/// // Moved to another name, it does not open.
+/// let moved = Binding::new(&user, Purpose::Item, "item-1", "OTHER");
+/// assert!(crypto.open(&keys, &moved, &sealed).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Crypto {
+    keyring: Keyring,
+    cache: CipherCache,
+}
+
+impl Crypto {
+    /// A crypto layer over `keyring` with the default cache capacity.
+    pub fn new(keyring: Keyring) -> Self {
+        Self::with_cache_capacity(keyring, DEFAULT_CACHE_CAPACITY)
+    }
+
+    /// A crypto layer caching at most `capacity` derived ciphers.
+    pub fn with_cache_capacity(keyring: Keyring, capacity: usize) -> Self {
+        Self {
+            keyring,
+            cache: CipherCache::new(capacity),
+        }
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Seals `plaintext` under the primary master key and the user's current
+    /// key generation.
+    pub fn seal(
+        &self,
+        keys: &UserKeys,
+        binding: &Binding<'_>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let key_id = self
+            .keyring
+            .primary_id()
+            .ok_or(CryptoError::NotConfigured)?;
+        let generation = keys.current_generation();
+        let cipher = self.cipher(key_id, generation, keys, binding.user())?;
+        Ok(envelope::seal(
+            &cipher, key_id, generation, binding, plaintext,
+        ))
+    }
+
+    /// Opens an envelope made by [`Crypto::seal`] for the same user keys and
+    /// binding.
+    pub fn open(
+        &self,
+        keys: &UserKeys,
+        binding: &Binding<'_>,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let header = envelope::Header::parse(sealed)?;
+        let cipher = self.cipher(header.key_id, header.generation, keys, binding.user())?;
+        envelope::open(&cipher, &header, binding, sealed)
+    }
+
+    /// The master key id an envelope was sealed under, without opening it.
+    pub fn key_id_of(sealed: &[u8]) -> Result<KeyId, CryptoError> {
+        Ok(envelope::Header::parse(sealed)?.key_id)
+    }
+
+    fn cipher(
+        &self,
+        key_id: KeyId,
+        generation: u32,
+        keys: &UserKeys,
+        user: &UserId,
+    ) -> Result<Arc<Aes256Gcm>, CryptoError> {
+        let salt = keys
+            .salt(generation)
+            .ok_or(CryptoError::UnknownGeneration(generation))?;
+        if let Some(cipher) = self.cache.get(key_id, salt, user) {
+            return Ok(cipher);
+        }
+        if self.keyring.is_empty() {
+            return Err(CryptoError::NotConfigured);
+        }
+        let master = self
+            .keyring
+            .get(key_id)
+            .ok_or(CryptoError::UnknownKey(key_id))?;
+        let cipher = Arc::new(derive::user_cipher(master, salt, user));
+        self.cache.insert(key_id, *salt, user, Arc::clone(&cipher));
+        Ok(cipher)
+    }
+}
+
+impl std::fmt::Debug for Crypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crypto")
+            .field("keyring", &self.keyring)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,162 @@
+//! Per-user key derivation, `docs/FORMAT.md` §2.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use aes_gcm::{Aes256Gcm, KeyInit as _};
+use hkdf::Hkdf;
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::MasterKey;
+use crate::UserId;
+
+/// The HKDF `info` label for per-user keys (FORMAT.md §2). Versioned so a
+/// future derivation can never yield the same key.
+pub const USER_KEY_LABEL: &[u8] = b"agent-vault/v1/user-key";
+
+/// Length of a per-user salt in bytes.
+pub const SALT_LEN: usize = 32;
+
+/// A user's key material as stored in the user's key record: one random salt
+/// per generation and the current generation.
+///
+/// It holds no secret by itself (the master key is needed too) but it is what
+/// makes each user's key unique. A new generation ([`UserKeys::rotate`])
+/// changes the user's key while older envelopes still open under their own
+/// generation.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserKeys {
+    current: u32,
+    #[serde(with = "salts_base64")]
+    salts: BTreeMap<u32, [u8; SALT_LEN]>,
+}
+
+impl UserKeys {
+    /// Generation 1 with a fresh random salt from the OS random source.
+    pub fn generate() -> Self {
+        let mut salts = BTreeMap::new();
+        salts.insert(1, random_salt());
+        Self { current: 1, salts }
+    }
+
+    /// A key set with one generation and a given salt (for test vectors).
+    pub fn from_salt(generation: u32, salt: [u8; SALT_LEN]) -> Self {
+        let mut salts = BTreeMap::new();
+        salts.insert(generation, salt);
+        Self {
+            current: generation,
+            salts,
+        }
+    }
+
+    /// Adds a new generation with a fresh salt and makes it current.
+    pub fn rotate(&mut self) {
+        let next = self.current.saturating_add(1);
+        self.salts.insert(next, random_salt());
+        self.current = next;
+    }
+
+    /// The generation new seals use.
+    pub fn current_generation(&self) -> u32 {
+        self.current
+    }
+
+    /// The salt of a generation.
+    pub fn salt(&self, generation: u32) -> Option<&[u8; SALT_LEN]> {
+        self.salts.get(&generation)
+    }
+}
+
+impl fmt::Debug for UserKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserKeys")
+            .field("current", &self.current)
+            .field("generations", &self.salts.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn random_salt() -> [u8; SALT_LEN] {
+    let mut salt = [0u8; SALT_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    salt
+}
+
+/// The HKDF `info` for `user`: the label, then the user id's length as a
+/// 4-byte big-endian integer, then the id.
+pub(crate) fn user_key_info(user: &UserId) -> Vec<u8> {
+    let id = user.as_str().as_bytes();
+    let mut info = Vec::with_capacity(USER_KEY_LABEL.len() + 4 + id.len());
+    info.extend_from_slice(USER_KEY_LABEL);
+    info.extend_from_slice(&len_u32(id.len()).to_be_bytes());
+    info.extend_from_slice(id);
+    info
+}
+
+/// The 32-byte per-user key: HKDF-SHA256(ikm = master, salt, info).
+pub(crate) fn user_key(
+    master: &MasterKey,
+    salt: &[u8; SALT_LEN],
+    user: &UserId,
+) -> Zeroizing<[u8; 32]> {
+    let hkdf = Hkdf::<Sha256>::new(Some(salt), master.as_bytes());
+    let mut okm = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's 255 * 32 byte limit, so expand cannot fail.
+    if hkdf.expand(&user_key_info(user), okm.as_mut()).is_err() {
+        unreachable!("HKDF-SHA256 can always produce 32 bytes");
+    }
+    okm
+}
+
+pub(crate) fn user_cipher(master: &MasterKey, salt: &[u8; SALT_LEN], user: &UserId) -> Aes256Gcm {
+    let key = user_key(master, salt, user);
+    Aes256Gcm::new(key.as_ref().into())
+}
+
+/// Lengths in this crate are bounded far below 4 GiB (ids, names, values), so
+/// the conversion saturates only on a caller bug, and a saturated length still
+/// cannot collide with a real one of the same bytes.
+pub(crate) fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+mod salts_base64 {
+    use std::collections::BTreeMap;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::SALT_LEN;
+
+    pub fn serialize<S: Serializer>(
+        salts: &BTreeMap<u32, [u8; SALT_LEN]>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        salts
+            .iter()
+            .map(|(generation, salt)| (generation.to_string(), STANDARD.encode(salt)))
+            .collect::<BTreeMap<_, _>>()
+            .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<u32, [u8; SALT_LEN]>, D::Error> {
+        let text = BTreeMap::<String, String>::deserialize(deserializer)?;
+        text.into_iter()
+            .map(|(generation, salt)| {
+                let generation = generation.parse().map_err(serde::de::Error::custom)?;
+                let salt = STANDARD
+                    .decode(salt)
+                    .map_err(serde::de::Error::custom)?
+                    .try_into()
+                    .map_err(|_| serde::de::Error::custom("salt is not 32 bytes"))?;
+                Ok((generation, salt))
+            })
+            .collect()
+    }
+}

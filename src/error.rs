@@ -1,0 +1,180 @@
+//! The crate's one error type and its mapping to HTTP statuses.
+
+use std::error::Error as StdError;
+
+use crate::crypto::{CryptoError, KeyId};
+use crate::{AgentId, NameError, UserIdError, ValueError};
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a vault call.
+///
+/// Variants fall in three groups, as in `rustls`: bad input from the user
+/// (`Invalid*`, `Dotenv`), the state of the vault refusing the request
+/// (`AlreadyExists`, `Attached`, `NotFound`, conflicts), and faults of the
+/// deployment (`NotConfigured`, `Store`, `DecryptionFailed`, `UnknownKey`).
+/// [`Error::http_status`] gives the status a service would return.
+///
+/// No variant carries a secret value: messages name the item, the line and
+/// column, or the reason, never the value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The item, connection or agent already exists (409).
+    #[error("{what} {name:?} already exists")]
+    AlreadyExists {
+        /// What kind of thing.
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The item or connection is attached to these agents, so it cannot be
+    /// deleted; detach it first (409).
+    #[error("{what} {name:?} is attached to {} agent(s); detach it first", agents.len())]
+    Attached {
+        /// What kind of thing.
+        what: &'static str,
+        /// Its name.
+        name: String,
+        /// The agents it is attached to.
+        agents: Vec<AgentId>,
+    },
+    /// Too many concurrent changes collided; the call changed nothing and may
+    /// be retried (503).
+    #[error("the vault was changed concurrently {attempts} times in a row; nothing was changed")]
+    Contention {
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// A stored value does not open: tampered, moved, or under the wrong key.
+    /// Uninformative by design (500).
+    #[error("decryption failed")]
+    DecryptionFailed,
+    /// Two attached items would set the same environment variable (409).
+    #[error("agent {agent} would receive environment variable {variable:?} twice")]
+    DuplicateVariable {
+        /// The agent.
+        agent: AgentId,
+        /// The variable.
+        variable: String,
+    },
+    /// Input refused for a reason of its own, for example an agent name that
+    /// is too long (422).
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// Which input.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A name was refused (422).
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The refused name (names are not secret).
+        name: String,
+        /// Why.
+        reason: NameError,
+    },
+    /// A user id was refused (400).
+    #[error("invalid user id: {0}")]
+    InvalidUserId(#[from] UserIdError),
+    /// A value was refused; the message names the item, never the value (422).
+    #[error("invalid value for {name:?}: {reason}")]
+    InvalidValue {
+        /// The item the value was for.
+        name: String,
+        /// Why.
+        reason: ValueError,
+    },
+    /// No master key is configured: the product's "Secrets not configured" (503).
+    #[error("secrets are not configured: no master key")]
+    NotConfigured,
+    /// The item, connection or agent does not exist (404).
+    #[error("{what} {name:?} not found")]
+    NotFound {
+        /// What kind of thing.
+        what: &'static str,
+        /// The name or id that was looked up.
+        name: String,
+    },
+    /// The agent already holds a credential for this provider (409).
+    #[error("agent {agent} already has a credential for {provider}")]
+    ProviderConflict {
+        /// The agent.
+        agent: AgentId,
+        /// The provider.
+        provider: &'static str,
+    },
+    /// The store failed (500).
+    #[error("store failure: {0}")]
+    Store(#[source] crate::store::StoreError),
+    /// A gateway token did not match (401).
+    #[error("gateway token rejected")]
+    TokenRejected,
+    /// A stored record names a master key that is not in the keyring (500).
+    #[error("master key {0} is not in the keyring")]
+    UnknownKey(KeyId),
+}
+
+impl Error {
+    /// The HTTP status a service would answer with.
+    ///
+    /// ```
+    /// use agent_vault::Error;
+    /// assert_eq!(Error::NotConfigured.http_status(), 503);
+    /// assert_eq!(Error::TokenRejected.http_status(), 401);
+    /// ```
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidUserId(_) => 400,
+            Self::TokenRejected => 401,
+            Self::NotFound { .. } => 404,
+            Self::AlreadyExists { .. }
+            | Self::Attached { .. }
+            | Self::DuplicateVariable { .. }
+            | Self::ProviderConflict { .. } => 409,
+            Self::InvalidInput { .. } | Self::InvalidName { .. } | Self::InvalidValue { .. } => 422,
+            Self::DecryptionFailed | Self::Store(_) | Self::UnknownKey(_) => 500,
+            Self::Contention { .. } | Self::NotConfigured => 503,
+        }
+    }
+
+    /// Whether the caller may retry the same call unchanged and hope for a
+    /// different answer (contention and store faults).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Contention { .. } | Self::Store(_))
+    }
+
+    pub(crate) fn invalid_name(name: &str, reason: NameError) -> Self {
+        Self::InvalidName {
+            name: name.to_owned(),
+            reason,
+        }
+    }
+}
+
+impl From<CryptoError> for Error {
+    fn from(error: CryptoError) -> Self {
+        match error {
+            CryptoError::NotConfigured => Self::NotConfigured,
+            CryptoError::UnknownKey(id) => Self::UnknownKey(id),
+            CryptoError::DecryptionFailed | CryptoError::UnknownGeneration(_) => {
+                Self::DecryptionFailed
+            }
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+/// Keeps `StdError` in use for the docs' sake: every error here is a
+/// `std::error::Error + Send + Sync + 'static`.
+const _: fn() = || {
+    fn assert_error<E: StdError + Send + Sync + 'static>() {}
+    assert_error::<Error>();
+};

@@ -1,0 +1,147 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The longest user id accepted, in bytes.
+pub const MAX_USER_ID_LEN: usize = 128;
+
+/// A user of the host service, identified by the opaque id the host gives.
+///
+/// Accepted: 1 to 128 bytes of ASCII letters, digits and `-`, `_`, `.`, `:`,
+/// `@`. That covers UUIDs, database keys, e-mail-like handles and `tenant:user`
+/// pairs while keeping ids safe to put in file names, logs and key-derivation
+/// input without escaping.
+///
+/// ```
+/// use agent_vault::UserId;
+/// let user = UserId::parse("user_42")?;
+/// assert_eq!(user.as_str(), "user_42");
+/// assert!(UserId::parse("").is_err());
+/// assert!(UserId::parse("has space").is_err());
+/// # Ok::<(), agent_vault::UserIdError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    /// Parses a user id; see the type's documentation for what is accepted.
+    pub fn parse(id: &str) -> Result<Self, UserIdError> {
+        if id.is_empty() {
+            return Err(UserIdError::Empty);
+        }
+        if id.len() > MAX_USER_ID_LEN {
+            return Err(UserIdError::TooLong {
+                max: MAX_USER_ID_LEN,
+            });
+        }
+        if let Some(position) = id
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b"-_.:@".contains(&b)))
+        {
+            return Err(UserIdError::InvalidCharacter { position });
+        }
+        Ok(Self(id.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for UserId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("UserId").field(&self.0).finish()
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a user id was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UserIdError {
+    /// The id is empty.
+    #[error("user id is empty")]
+    Empty,
+    /// A byte outside the accepted set, at this 0-based position.
+    #[error(
+        "user id has a character other than ASCII letters, digits, '-', '_', '.', ':', '@' at byte {position}"
+    )]
+    InvalidCharacter {
+        /// Byte offset of the first refused character.
+        position: usize,
+    },
+    /// The id is longer than allowed.
+    #[error("user id is longer than {max} bytes")]
+    TooLong {
+        /// The limit.
+        max: usize,
+    },
+}
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new random (version 4) id.
+            pub fn new_random() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            /// Parses the hyphenated text form.
+            pub fn parse(text: &str) -> Option<Self> {
+                Uuid::parse_str(text).ok().map(Self)
+            }
+
+            /// The underlying UUID.
+            pub fn as_uuid(&self) -> &Uuid {
+                &self.0
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// The id the library gives a secret or variable when it is created.
+    ItemId
+);
+uuid_id!(
+    /// The id the library gives an agent when it is created.
+    AgentId
+);

@@ -1,0 +1,315 @@
+//! The storage boundary: versioned records and an atomic conditional commit.
+//!
+//! The vault keeps all its rules in the core and asks only this of a
+//! database; see [`Store`] for the contract.
+
+mod memory;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use memory::MemoryStore;
+
+use crate::UserId;
+
+/// What a record holds. Part of the record's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum RecordKind {
+    /// An agent, its attachments, sealed gateway token and last deployment.
+    Agent,
+    /// A provider connection with its sealed credential.
+    Connection,
+    /// A secret (sealed value) or variable (plaintext value).
+    Item,
+    /// The index from a case-folded name to the item holding it, which makes
+    /// names unique per user.
+    Name,
+    /// The user's key-derivation salts.
+    UserKeys,
+}
+
+impl RecordKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [RecordKind; 5] = [
+        Self::Agent,
+        Self::Connection,
+        Self::Item,
+        Self::Name,
+        Self::UserKeys,
+    ];
+
+    /// A short stable text form, for databases that store the kind as text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Connection => "connection",
+            Self::Item => "item",
+            Self::Name => "name",
+            Self::UserKeys => "user-keys",
+        }
+    }
+
+    /// The kind whose [`RecordKind::as_str`] is `text`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// A record's address: its user, its kind, and an id unique within both.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordKey {
+    /// The user the record belongs to.
+    pub user: UserId,
+    /// What the record holds.
+    pub kind: RecordKind,
+    /// The id within the user and kind (at most 255 bytes of printable ASCII).
+    pub id: String,
+}
+
+impl RecordKey {
+    /// A key.
+    pub fn new(user: &UserId, kind: RecordKind, id: impl Into<String>) -> Self {
+        Self {
+            user: user.clone(),
+            kind,
+            id: id.into(),
+        }
+    }
+}
+
+impl fmt::Display for RecordKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.user, self.kind.as_str(), self.id)
+    }
+}
+
+/// A record's version: 1 when created, one more on every write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(NonZeroU64);
+
+impl Version {
+    /// The version of a newly created record.
+    pub const FIRST: Version = Version(NonZeroU64::MIN);
+
+    /// A version from its number; `None` for 0.
+    pub fn new(number: u64) -> Option<Self> {
+        NonZeroU64::new(number).map(Self)
+    }
+
+    /// The number.
+    pub fn get(self) -> u64 {
+        self.0.get()
+    }
+
+    /// The version after this one.
+    pub fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
+    }
+}
+
+/// A stored record: its key, its version and its opaque body.
+///
+/// Bodies are produced and read by the vault only. For secrets, connections
+/// and gateway tokens they hold ciphertext; variables are plaintext by design.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The address.
+    pub key: RecordKey,
+    /// The current version.
+    pub version: Version,
+    /// The encoded body.
+    pub body: Vec<u8>,
+}
+
+/// What a write expects to find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The record must not exist.
+    Absent,
+    /// The record must exist at exactly this version.
+    Version(Version),
+}
+
+/// One write in a [`Store::commit`] batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Create (with [`Expect::Absent`]) or replace (with
+    /// [`Expect::Version`]) a record; the stored version becomes 1 or the
+    /// expected version plus one.
+    Put {
+        /// The address.
+        key: RecordKey,
+        /// What must be there now.
+        expect: Expect,
+        /// The new body.
+        body: Vec<u8>,
+    },
+    /// Remove a record that must be at exactly this version.
+    Delete {
+        /// The address.
+        key: RecordKey,
+        /// The version that must be there now.
+        expect: Version,
+    },
+}
+
+impl Write {
+    /// The record the write addresses.
+    pub fn key(&self) -> &RecordKey {
+        match self {
+            Self::Put { key, .. } | Self::Delete { key, .. } => key,
+        }
+    }
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed: connection lost, disk full, ... The commit may or
+    /// may not have happened if this is returned by [`Store::commit`].
+    #[error("backend failure: {0}")]
+    Backend(#[source] Box<dyn StdError + Send + Sync>),
+    /// A write's expectation did not hold; nothing in the batch was applied.
+    #[error("conflict on {key}")]
+    Conflict {
+        /// The first key (in batch order) whose expectation failed.
+        key: RecordKey,
+    },
+    /// A body read from the backend is not a valid record.
+    #[error("record {key} is corrupt")]
+    Corrupt {
+        /// The record.
+        key: RecordKey,
+    },
+    /// The batch itself is malformed (a caller bug): empty, a key written
+    /// twice, or keys of several users.
+    #[error("invalid batch: {0}")]
+    InvalidBatch(&'static str),
+}
+
+impl StoreError {
+    /// Wraps a backend's own error.
+    pub fn backend(error: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(error))
+    }
+}
+
+/// A database the vault keeps its records in.
+///
+/// # Contract
+///
+/// - **Records** are addressed by [`RecordKey`] (user, kind, id) and carry a
+///   [`Version`] that the store assigns: 1 on creation, one more on every
+///   put. A deleted record is gone; creating it again starts at 1.
+/// - **`get`** returns the current record or `None`. **`list`** returns every
+///   record of one user and kind, in any order, and never another user's.
+///   Each call sees a state that some commit left (no torn batch); two calls
+///   may see different states.
+/// - **`commit`** applies a batch of [`Write`]s atomically: either every
+///   write's [`Expect`]ation holds and all are applied, or none is and the
+///   call returns [`StoreError::Conflict`] naming a key whose expectation
+///   failed. A batch is non-empty, names each key at most once, and all its
+///   keys belong to one user; otherwise [`StoreError::InvalidBatch`].
+/// - **Concurrency**: commits are linearizable per user. Of several commits
+///   that expect the same version of a record, at most one succeeds. This
+///   holds across processes when several share a database.
+/// - **Failures**: any other fault is [`StoreError::Backend`]. If `commit`
+///   returns it, the batch may or may not have been applied (the ambiguous
+///   case); it must never have been applied partially.
+/// - Stores see record bodies only: ciphertext for secrets, connections and
+///   gateway tokens, plaintext for variables. They never see keys.
+///
+/// # Implementing
+///
+/// A SQL backend is a table `(user_id, kind, id, version, body)` with the key
+/// as primary key: `commit` runs one transaction that, per write, does an
+/// `INSERT` (for [`Expect::Absent`]; a unique violation is a conflict), or an
+/// `UPDATE ... WHERE version = $expected` / `DELETE ... WHERE version =
+/// $expected` and treats zero affected rows as a conflict, rolling back on
+/// the first conflict. Run the public conformance suite against it (feature
+/// `conformance`).
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The current record at `key`, if any.
+    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError>;
+
+    /// The current records at `keys`, in the same order (`None` where a
+    /// record is absent). The default calls [`Store::get`] per key; a
+    /// networked backend should override it with one round trip.
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every record of `user` of `kind`.
+    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError>;
+
+    /// Applies every write or none; see the contract.
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Store for Arc<S> {
+    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+        (**self).get(key).await
+    }
+
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+        (**self).get_many(keys).await
+    }
+
+    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
+        (**self).list(user, kind).await
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        (**self).commit(writes).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Store for Box<S> {
+    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+        (**self).get(key).await
+    }
+
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+        (**self).get_many(keys).await
+    }
+
+    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
+        (**self).list(user, kind).await
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        (**self).commit(writes).await
+    }
+}
+
+/// Checks the shape rules of a batch (non-empty, one user, no key twice), so
+/// every backend refuses the same malformed batches.
+pub fn check_batch(writes: &[Write]) -> Result<(), StoreError> {
+    let Some(first) = writes.first() else {
+        return Err(StoreError::InvalidBatch("empty batch"));
+    };
+    let user = &first.key().user;
+    let mut seen = std::collections::HashSet::with_capacity(writes.len());
+    for write in writes {
+        if &write.key().user != user {
+            return Err(StoreError::InvalidBatch("keys of several users"));
+        }
+        if !seen.insert(write.key()) {
+            return Err(StoreError::InvalidBatch("a key written twice"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,652 @@
+//! Agents: attachments, the environment at start, deployments, the synced
+//! indicator and gateway tokens.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::crypto::{Binding, Purpose, UserKeys};
+use crate::records::{
+    self, AgentBody, Attachment, ConnectionBody, Deployment, ItemBody, StoredValue,
+};
+use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
+use crate::{
+    AgentId, AgentStatus, ConnectionId, DeployedEntry, DeploymentReceipt, Environment, Error,
+    GatewayToken, ItemStatus, Name, Provider, Result, SyncState, Target, Timestamp, UserId,
+};
+
+use super::items::{item_id, item_key};
+use super::providers::connection_key;
+use super::{MAX_AGENT_NAME_CHARS, Plan, Vault};
+
+const TOKEN_NAME: &str = "gateway-token";
+
+/// What an agent looks like in a listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AgentInfo {
+    /// The id the vault gave it.
+    pub id: AgentId,
+    /// Its name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// What is attached: secrets and variables by name, connections as
+    /// `provider:kind`.
+    pub attached: Vec<String>,
+    /// When the host last recorded a deployment, if ever.
+    pub deployed_at: Option<Timestamp>,
+}
+
+/// Something to attach to or detach from an agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attachable {
+    /// A secret or variable, by name.
+    Item(Name),
+    /// A provider connection.
+    Connection(ConnectionId),
+}
+
+impl Attachable {
+    /// Parses the CLI form: `provider:NAME[:KIND]` for a connection (for
+    /// example `provider:openai:codex-subscription`), otherwise a secret or
+    /// variable name.
+    pub fn parse(text: &str) -> Result<Self> {
+        if let Some(rest) = text.strip_prefix("provider:") {
+            return ConnectionId::parse(rest)
+                .map(Self::Connection)
+                .ok_or_else(|| Error::InvalidInput {
+                    field: "provider",
+                    reason: format!(
+                        "{rest:?} is not provider[:kind] (providers: anthropic, custom, openai, openrouter, pinata, venice)"
+                    ),
+                });
+        }
+        Name::parse(text)
+            .map(Self::Item)
+            .map_err(|reason| Error::invalid_name(text, reason))
+    }
+}
+
+impl fmt::Display for Attachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Item(name) => write!(f, "{name}"),
+            Self::Connection(id) => write!(f, "provider:{id}"),
+        }
+    }
+}
+
+fn agent_key(user: &UserId, agent: AgentId) -> RecordKey {
+    RecordKey::new(user, RecordKind::Agent, agent.to_string())
+}
+
+fn info(id: AgentId, body: &AgentBody) -> AgentInfo {
+    AgentInfo {
+        id,
+        name: body.name.clone(),
+        created_at: body.created_at,
+        attached: body.attachments.iter().map(|a| a.label.clone()).collect(),
+        deployed_at: body.deployment.as_ref().map(|d| d.at),
+    }
+}
+
+fn target_key(user: &UserId, target: Target) -> RecordKey {
+    match target {
+        Target::Item(id) => item_key(user, id),
+        Target::Connection(id) => connection_key(user, id),
+    }
+}
+
+/// A target's record read for a change of its agent list.
+enum TargetBody {
+    Item(ItemBody),
+    Connection(ConnectionBody),
+}
+
+impl TargetBody {
+    fn read(record: &Record) -> Result<Self> {
+        Ok(match record.key.kind {
+            RecordKind::Connection => Self::Connection(records::decode(record)?),
+            _ => Self::Item(records::decode(record)?),
+        })
+    }
+
+    fn agents_mut(&mut self) -> &mut Vec<AgentId> {
+        match self {
+            Self::Item(body) => &mut body.agents,
+            Self::Connection(body) => &mut body.agents,
+        }
+    }
+
+    fn revision(&self) -> u64 {
+        match self {
+            Self::Item(body) => body.revision,
+            Self::Connection(body) => body.revision,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Item(body) => records::encode(body),
+            Self::Connection(body) => records::encode(body),
+        }
+    }
+}
+
+/// The write that replaces `record` after `change` edits its agent list.
+fn relink(record: Record, change: impl FnOnce(&mut Vec<AgentId>)) -> Result<Write> {
+    let mut body = TargetBody::read(&record)?;
+    let agents = body.agents_mut();
+    change(agents);
+    agents.sort();
+    agents.dedup();
+    Ok(Write::Put {
+        key: record.key,
+        expect: Expect::Version(record.version),
+        body: body.encode(),
+    })
+}
+
+impl<S: Store> Vault<S> {
+    /// Creates an agent named `name` (1 to 100 characters, no control
+    /// characters) and generates its gateway token, which is returned once
+    /// here and can be read again with [`Vault::gateway_token`].
+    pub async fn create_agent(
+        &self,
+        user: &UserId,
+        name: &str,
+    ) -> Result<(AgentInfo, GatewayToken)> {
+        let chars = name.chars().count();
+        if chars == 0 || chars > MAX_AGENT_NAME_CHARS || name.chars().any(char::is_control) {
+            return Err(Error::InvalidInput {
+                field: "agent name",
+                reason: format!(
+                    "must be 1 to {MAX_AGENT_NAME_CHARS} characters without control characters"
+                ),
+            });
+        }
+        self.require_keyring()?;
+        let id = AgentId::new_random();
+        let token = GatewayToken::generate();
+        self.transact(async || {
+            let mut writes = Vec::with_capacity(2);
+            let keys = self.keys_for(user).await?.push_create(&mut writes);
+            let body = AgentBody {
+                name: name.to_owned(),
+                created_at: Timestamp::now(),
+                token: self.seal_token(user, id, &keys, &token)?,
+                token_revision: 1,
+                attachments: Vec::new(),
+                deployment: None,
+            };
+            writes.push(Write::Put {
+                key: agent_key(user, id),
+                expect: Expect::Absent,
+                body: records::encode(&body),
+            });
+            Ok(Plan::new(writes, info(id, &body)))
+        })
+        .await
+        .map(|info| (info, GatewayToken::from_secret(token.expose_secret())))
+    }
+
+    /// The user's agents, sorted by name then id.
+    pub async fn agents(&self, user: &UserId) -> Result<Vec<AgentInfo>> {
+        let mut out = self
+            .store
+            .list(user, RecordKind::Agent)
+            .await?
+            .iter()
+            .map(|record| {
+                let id =
+                    AgentId::parse(&record.key.id).ok_or_else(|| records::corrupt(&record.key))?;
+                Ok(info(id, &records::decode(record)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        Ok(out)
+    }
+
+    /// One agent.
+    pub async fn agent(&self, user: &UserId, agent: AgentId) -> Result<AgentInfo> {
+        let (_, body) = self.find_agent(user, agent).await?;
+        Ok(info(agent, &body))
+    }
+
+    /// Deletes an agent, detaching everything attached to it in the same
+    /// commit.
+    pub async fn delete_agent(&self, user: &UserId, agent: AgentId) -> Result<()> {
+        self.transact(async || {
+            let (record, body) = self.find_agent(user, agent).await?;
+            let keys: Vec<_> = body
+                .attachments
+                .iter()
+                .map(|a| target_key(user, a.target))
+                .collect();
+            let mut writes = Vec::with_capacity(keys.len() + 1);
+            for target in self.store.get_many(&keys).await?.into_iter().flatten() {
+                writes.push(relink(target, |agents| agents.retain(|a| *a != agent))?);
+            }
+            writes.push(Write::Delete {
+                key: record.key,
+                expect: record.version,
+            });
+            Ok(Plan::new(writes, ()))
+        })
+        .await
+    }
+
+    /// Attaches secrets, variables and connections to an agent, all or none.
+    ///
+    /// Refused with 409 if the agent would hold two credentials for one
+    /// provider ([`Error::ProviderConflict`]; a secret named like a
+    /// provider's variable, e.g. `OPENAI_API_KEY`, counts as that provider's
+    /// credential), or get one environment variable twice
+    /// ([`Error::DuplicateVariable`]). Attaching what is already attached
+    /// changes nothing.
+    pub async fn attach(
+        &self,
+        user: &UserId,
+        agent: AgentId,
+        targets: &[Attachable],
+    ) -> Result<AgentInfo> {
+        self.transact(async || {
+            let (record, mut body) = self.find_agent(user, agent).await?;
+            let mut additions = Vec::with_capacity(targets.len());
+            let mut target_records = Vec::with_capacity(targets.len());
+            for target in targets {
+                let (attachment, target_record) = self.resolve(user, target).await?;
+                additions.push(attachment);
+                target_records.push(target_record);
+            }
+            let (next, added) = crate::rules::attach(
+                agent,
+                &body.attachments,
+                additions,
+                self.config.gateway_token_var.as_str(),
+            )?;
+            let mut writes = Vec::with_capacity(added.len() + 1);
+            for target_record in target_records {
+                let target = target_of(&target_record)?;
+                let newly = added.iter().any(|a| a.target == target);
+                let first = !writes.iter().any(|w: &Write| w.key() == &target_record.key);
+                if newly && first {
+                    writes.push(relink(target_record, |agents| agents.push(agent))?);
+                }
+            }
+            body.attachments = next;
+            let answer = info(agent, &body);
+            if !writes.is_empty() {
+                writes.push(Write::Put {
+                    key: record.key,
+                    expect: Expect::Version(record.version),
+                    body: records::encode(&body),
+                });
+            }
+            Ok(Plan::new(writes, answer))
+        })
+        .await
+    }
+
+    /// Detaches from an agent, all or none; a target that is not attached is
+    /// [`Error::NotFound`] (404). The running agent keeps the value until
+    /// its next restart (the item shows as [`SyncState::Removed`]).
+    pub async fn detach(
+        &self,
+        user: &UserId,
+        agent: AgentId,
+        targets: &[Attachable],
+    ) -> Result<AgentInfo> {
+        self.transact(async || {
+            let (record, mut body) = self.find_agent(user, agent).await?;
+            let mut writes = Vec::with_capacity(targets.len() + 1);
+            for target in targets {
+                let position = body
+                    .attachments
+                    .iter()
+                    .position(|a| matches_target(a, target));
+                let Some(position) = position else {
+                    return Err(Error::NotFound {
+                        what: "attachment",
+                        name: target.to_string(),
+                    });
+                };
+                let removed = body.attachments.remove(position);
+                if let Some(target_record) =
+                    self.store.get(&target_key(user, removed.target)).await?
+                {
+                    writes.push(relink(target_record, |agents| {
+                        agents.retain(|a| *a != agent)
+                    })?);
+                }
+            }
+            let answer = info(agent, &body);
+            writes.push(Write::Put {
+                key: record.key,
+                expect: Expect::Version(record.version),
+                body: records::encode(&body),
+            });
+            Ok(Plan::new(writes, answer))
+        })
+        .await
+    }
+
+    /// The agent's complete environment, for its container's start: every
+    /// attached secret, variable and connection plus the gateway token. Also
+    /// returns the receipt to hand to [`Vault::record_deployment`] once the
+    /// gateway has started with it.
+    ///
+    /// This is the only way a secret's value leaves the vault.
+    pub async fn environment(
+        &self,
+        user: &UserId,
+        agent: AgentId,
+    ) -> Result<(Environment, DeploymentReceipt)> {
+        let (_, body) = self.find_agent(user, agent).await?;
+        let keys = self.existing_keys(user).await?;
+        let target_keys: Vec<_> = body
+            .attachments
+            .iter()
+            .map(|a| target_key(user, a.target))
+            .collect();
+        let targets = self.store.get_many(&target_keys).await?;
+
+        let mut vars = BTreeMap::new();
+        let mut entries = Vec::with_capacity(body.attachments.len());
+        let agent_text = agent.to_string();
+        let token = self.open_token(user, &agent_text, &keys, &body.token)?;
+        for (attachment, target) in body.attachments.iter().zip(targets) {
+            // Attached targets cannot be deleted (I1): a missing one means the
+            // store lost a record.
+            let target =
+                target.ok_or_else(|| records::corrupt(&target_key(user, attachment.target)))?;
+            let revision = self.open_target(user, &keys, &target, &mut vars)?;
+            entries.push(DeployedEntry {
+                target: attachment.target,
+                label: attachment.label.clone(),
+                revision,
+            });
+        }
+        vars.insert(
+            self.config.gateway_token_var.as_str().to_owned(),
+            SecretString::from(token.expose_secret()),
+        );
+        let receipt = DeploymentReceipt {
+            user: user.clone(),
+            agent,
+            issued_at: Timestamp::now(),
+            token_revision: body.token_revision,
+            entries,
+        };
+        Ok((Environment::new(vars), receipt))
+    }
+
+    /// Records that the agent's gateway (re)started with the environment
+    /// `receipt` describes: the synced indicator compares against it. A
+    /// receipt older than the one recorded is ignored.
+    pub async fn record_deployment(&self, receipt: &DeploymentReceipt) -> Result<()> {
+        let user = &receipt.user;
+        let agent = receipt.agent;
+        self.transact(async || {
+            let (record, mut body) = self.find_agent(user, agent).await?;
+            if body
+                .deployment
+                .as_ref()
+                .is_some_and(|d| d.at > receipt.issued_at)
+            {
+                return Ok(Plan::new(Vec::new(), ()));
+            }
+            body.deployment = Some(Deployment {
+                at: receipt.issued_at,
+                token_revision: receipt.token_revision,
+                entries: receipt.entries.clone(),
+            });
+            Ok(Plan::new(
+                vec![Write::Put {
+                    key: record.key,
+                    expect: Expect::Version(record.version),
+                    body: records::encode(&body),
+                }],
+                (),
+            ))
+        })
+        .await
+    }
+
+    /// The synced indicator: per attached item, whether the running agent
+    /// has its current value, and whether the gateway needs a restart.
+    /// Compared by revision numbers only, never by values.
+    pub async fn status(&self, user: &UserId, agent: AgentId) -> Result<AgentStatus> {
+        let (_, body) = self.find_agent(user, agent).await?;
+        let Some(deployment) = &body.deployment else {
+            let items = body
+                .attachments
+                .iter()
+                .map(|a| ItemStatus {
+                    target: a.target,
+                    name: a.label.clone(),
+                    state: SyncState::NotDeployed,
+                })
+                .collect();
+            return Ok(AgentStatus {
+                restart_needed: false,
+                token_stale: false,
+                items,
+            });
+        };
+        let keys: Vec<_> = body
+            .attachments
+            .iter()
+            .map(|a| target_key(user, a.target))
+            .collect();
+        let current = self.store.get_many(&keys).await?;
+        let mut items = Vec::new();
+        for (attachment, record) in body.attachments.iter().zip(current) {
+            let revision = match record {
+                Some(record) => TargetBody::read(&record)?.revision(),
+                None => 0,
+            };
+            let deployed = deployment
+                .entries
+                .iter()
+                .find(|e| e.target == attachment.target);
+            let state = match deployed {
+                Some(entry) if entry.revision == revision => SyncState::Synced,
+                _ => SyncState::Stale,
+            };
+            items.push(ItemStatus {
+                target: attachment.target,
+                name: attachment.label.clone(),
+                state,
+            });
+        }
+        for entry in &deployment.entries {
+            if !body.attachments.iter().any(|a| a.target == entry.target) {
+                items.push(ItemStatus {
+                    target: entry.target,
+                    name: entry.label.clone(),
+                    state: SyncState::Removed,
+                });
+            }
+        }
+        let token_stale = deployment.token_revision != body.token_revision;
+        let restart_needed = token_stale || items.iter().any(|i| i.state != SyncState::Synced);
+        Ok(AgentStatus {
+            restart_needed,
+            token_stale,
+            items,
+        })
+    }
+
+    /// The agent's gateway token (the owner may view it, as in the product).
+    pub async fn gateway_token(&self, user: &UserId, agent: AgentId) -> Result<GatewayToken> {
+        let (_, body) = self.find_agent(user, agent).await?;
+        let keys = self.existing_keys(user).await?;
+        self.open_token(user, &agent.to_string(), &keys, &body.token)
+    }
+
+    /// Replaces the gateway token; the old one fails verification at once.
+    /// The running agent is stale until its gateway restarts.
+    pub async fn rotate_gateway_token(
+        &self,
+        user: &UserId,
+        agent: AgentId,
+    ) -> Result<GatewayToken> {
+        self.require_keyring()?;
+        let token = GatewayToken::generate();
+        self.transact(async || {
+            let (record, mut body) = self.find_agent(user, agent).await?;
+            let mut writes = Vec::with_capacity(2);
+            let keys = self.keys_for(user).await?.push_create(&mut writes);
+            body.token = self.seal_token(user, agent, &keys, &token)?;
+            body.token_revision += 1;
+            writes.push(Write::Put {
+                key: record.key,
+                expect: Expect::Version(record.version),
+                body: records::encode(&body),
+            });
+            Ok(Plan::new(writes, ()))
+        })
+        .await?;
+        Ok(token)
+    }
+
+    /// Checks a presented gateway token in constant time:
+    /// [`Error::TokenRejected`] (401) unless it is the agent's current one.
+    pub async fn verify_gateway_token(
+        &self,
+        user: &UserId,
+        agent: AgentId,
+        presented: &str,
+    ) -> Result<()> {
+        let token = self.gateway_token(user, agent).await?;
+        if token.verify(presented) {
+            Ok(())
+        } else {
+            Err(Error::TokenRejected)
+        }
+    }
+
+    async fn find_agent(&self, user: &UserId, agent: AgentId) -> Result<(Record, AgentBody)> {
+        match self.store.get(&agent_key(user, agent)).await? {
+            Some(record) => {
+                let body = records::decode(&record)?;
+                Ok((record, body))
+            }
+            None => Err(Error::NotFound {
+                what: "agent",
+                name: agent.to_string(),
+            }),
+        }
+    }
+
+    /// The attachment a request names, and the record it points at.
+    async fn resolve(&self, user: &UserId, target: &Attachable) -> Result<(Attachment, Record)> {
+        Ok(match target {
+            Attachable::Item(name) => {
+                let found = self.find_item(user, name).await?;
+                let attachment = Attachment {
+                    target: Target::Item(found.id()?),
+                    label: found.body.name.to_string(),
+                    provider: Provider::owning_variable(found.body.name.as_str()),
+                    variables: vec![found.body.name.to_string()],
+                };
+                (attachment, found.record)
+            }
+            Attachable::Connection(id) => {
+                let (record, body) = self.find_connection(user, *id).await?;
+                let attachment = Attachment {
+                    target: Target::Connection(*id),
+                    label: id.to_string(),
+                    provider: Some(id.provider),
+                    variables: body.variables,
+                };
+                (attachment, record)
+            }
+        })
+    }
+
+    fn seal_token(
+        &self,
+        user: &UserId,
+        agent: AgentId,
+        keys: &UserKeys,
+        token: &GatewayToken,
+    ) -> Result<Vec<u8>> {
+        let record = agent.to_string();
+        let binding = Binding::new(user, Purpose::GatewayToken, &record, TOKEN_NAME);
+        self.seal(keys, &binding, token.expose_secret().as_bytes())
+    }
+
+    fn open_token(
+        &self,
+        user: &UserId,
+        agent: &str,
+        keys: &UserKeys,
+        sealed: &[u8],
+    ) -> Result<GatewayToken> {
+        let binding = Binding::new(user, Purpose::GatewayToken, agent, TOKEN_NAME);
+        let plain = self.crypto.open(keys, &binding, sealed)?;
+        let text = std::str::from_utf8(&plain).map_err(|_| Error::DecryptionFailed)?;
+        Ok(GatewayToken::from_secret(text))
+    }
+
+    /// Opens one target into `vars`; returns its revision.
+    fn open_target(
+        &self,
+        user: &UserId,
+        keys: &UserKeys,
+        record: &Record,
+        vars: &mut BTreeMap<String, SecretString>,
+    ) -> Result<u64> {
+        match TargetBody::read(record)? {
+            TargetBody::Item(body) => {
+                let value = match &body.value {
+                    StoredValue::Plain(text) => SecretString::from(text.as_str()),
+                    StoredValue::Sealed(sealed) => {
+                        let binding =
+                            Binding::new(user, Purpose::Item, &record.key.id, body.name.as_str());
+                        let plain = self.crypto.open(keys, &binding, sealed)?;
+                        let text =
+                            std::str::from_utf8(&plain).map_err(|_| Error::DecryptionFailed)?;
+                        SecretString::from(text)
+                    }
+                };
+                vars.insert(body.name.to_string(), value);
+                Ok(body.revision)
+            }
+            TargetBody::Connection(body) => {
+                let binding =
+                    Binding::new(user, Purpose::Connection, &record.key.id, &record.key.id);
+                let plain = self.crypto.open(keys, &binding, &body.sealed)?;
+                let decoded =
+                    crate::provider::decode_payload(&plain).ok_or(Error::DecryptionFailed)?;
+                vars.extend(decoded);
+                Ok(body.revision)
+            }
+        }
+    }
+}
+
+fn target_of(record: &Record) -> Result<Target> {
+    Ok(match record.key.kind {
+        RecordKind::Connection => {
+            let body: ConnectionBody = records::decode(record)?;
+            Target::Connection(body.id)
+        }
+        _ => Target::Item(item_id(record)?),
+    })
+}
+
+fn matches_target(attachment: &Attachment, target: &Attachable) -> bool {
+    match (target, attachment.target) {
+        (Attachable::Item(name), Target::Item(_)) => {
+            attachment.label.eq_ignore_ascii_case(name.as_str())
+        }
+        (Attachable::Connection(id), Target::Connection(attached)) => *id == attached,
+        _ => false,
+    }
+}

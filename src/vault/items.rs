@@ -1,0 +1,254 @@
+//! Secrets and variables.
+
+use crate::crypto::{Binding, Purpose};
+use crate::records::{self, ItemBody, NameBody, StoredValue};
+use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
+use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
+
+use super::{Plan, Vault};
+
+/// An item found by name: its index record, its record and its body.
+pub(super) struct Found {
+    pub name_record: Record,
+    pub record: Record,
+    pub body: ItemBody,
+}
+
+impl Found {
+    pub fn id(&self) -> Result<ItemId> {
+        item_id(&self.record)
+    }
+}
+
+pub(super) fn item_id(record: &Record) -> Result<ItemId> {
+    ItemId::parse(&record.key.id).ok_or_else(|| records::corrupt(&record.key).into())
+}
+
+pub(super) fn item_key(user: &UserId, id: ItemId) -> RecordKey {
+    RecordKey::new(user, RecordKind::Item, id.to_string())
+}
+
+fn name_key(user: &UserId, name: &Name) -> RecordKey {
+    RecordKey::new(user, RecordKind::Name, name.folded())
+}
+
+pub(super) fn info(id: ItemId, body: &ItemBody) -> ItemInfo {
+    ItemInfo {
+        id,
+        name: body.name.clone(),
+        kind: body.kind,
+        value: match &body.value {
+            StoredValue::Plain(text) => Some(text.clone()),
+            StoredValue::Sealed(_) => None,
+        },
+        agents: body.agents.clone(),
+        version: body.revision,
+        created_at: body.created_at,
+        updated_at: body.updated_at,
+    }
+}
+
+fn not_found(name: &Name) -> Error {
+    Error::NotFound {
+        what: "secret or variable",
+        name: name.to_string(),
+    }
+}
+
+impl<S: Store> Vault<S> {
+    /// Creates a secret or variable named `name`.
+    ///
+    /// Names are unique per user ignoring case, across secrets and variables
+    /// ([`Error::AlreadyExists`], 409); reserved names are refused
+    /// ([`Error::InvalidName`], 422); values over the limit are refused
+    /// ([`Error::InvalidValue`], 422). Creating a secret needs a master key
+    /// ([`Error::NotConfigured`], 503); a variable does not.
+    pub async fn create(
+        &self,
+        user: &UserId,
+        name: &Name,
+        kind: Kind,
+        value: SecretValue,
+    ) -> Result<ItemInfo> {
+        self.check_new_name(name)?;
+        self.check_value_len(name.as_str(), value.len())?;
+        if kind == Kind::Secret {
+            self.require_keyring()?;
+        }
+        let id = ItemId::new_random();
+        self.transact(async || {
+            let mut writes = Vec::with_capacity(3);
+            let info = self
+                .plan_create(user, id, name, kind, &value, &mut writes)
+                .await?;
+            Ok(Plan::new(writes, info))
+        })
+        .await
+    }
+
+    /// Adds the writes that create item `id` to `writes`.
+    pub(super) async fn plan_create(
+        &self,
+        user: &UserId,
+        id: ItemId,
+        name: &Name,
+        kind: Kind,
+        value: &SecretValue,
+        writes: &mut Vec<Write>,
+    ) -> Result<ItemInfo> {
+        let index = name_key(user, name);
+        if self.store.get(&index).await?.is_some() {
+            return Err(Error::AlreadyExists {
+                what: "secret or variable",
+                name: name.to_string(),
+            });
+        }
+        let stored = self
+            .stored_value(user, id, name, kind, value, writes)
+            .await?;
+        let now = Timestamp::now();
+        let body = ItemBody {
+            name: name.clone(),
+            kind,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+            agents: Vec::new(),
+            value: stored,
+        };
+        writes.push(Write::Put {
+            key: index,
+            expect: Expect::Absent,
+            body: records::encode(&NameBody { item: id }),
+        });
+        writes.push(Write::Put {
+            key: item_key(user, id),
+            expect: Expect::Absent,
+            body: records::encode(&body),
+        });
+        Ok(info(id, &body))
+    }
+
+    /// Replaces the value of `name`; its version goes up by one and agents
+    /// running with the old value become stale.
+    pub async fn update(&self, user: &UserId, name: &Name, value: SecretValue) -> Result<ItemInfo> {
+        self.check_value_len(name.as_str(), value.len())?;
+        self.transact(async || {
+            let found = self.find_item(user, name).await?;
+            let mut writes = Vec::with_capacity(2);
+            let answer = self.plan_update(user, found, &value, &mut writes).await?;
+            Ok(Plan::new(writes, answer))
+        })
+        .await
+    }
+
+    /// Adds the writes that give `found` a new value.
+    pub(super) async fn plan_update(
+        &self,
+        user: &UserId,
+        found: Found,
+        value: &SecretValue,
+        writes: &mut Vec<Write>,
+    ) -> Result<ItemInfo> {
+        let id = found.id()?;
+        let mut body = found.body;
+        body.value = self
+            .stored_value(user, id, &body.name, body.kind, value, writes)
+            .await?;
+        body.revision += 1;
+        body.updated_at = Timestamp::now();
+        writes.push(Write::Put {
+            key: found.record.key,
+            expect: Expect::Version(found.record.version),
+            body: records::encode(&body),
+        });
+        Ok(info(id, &body))
+    }
+
+    /// Deletes `name`. Refused while it is attached to an agent
+    /// ([`Error::Attached`], 409, naming the agents): detach it first.
+    pub async fn delete(&self, user: &UserId, name: &Name) -> Result<()> {
+        self.transact(async || {
+            let found = self.find_item(user, name).await?;
+            let what = found.body.kind.as_str();
+            crate::rules::check_deletable(what, name.as_str(), &found.body.agents)?;
+            let writes = vec![
+                Write::Delete {
+                    key: found.record.key,
+                    expect: found.record.version,
+                },
+                Write::Delete {
+                    key: found.name_record.key,
+                    expect: found.name_record.version,
+                },
+            ];
+            Ok(Plan::new(writes, ()))
+        })
+        .await
+    }
+
+    /// The metadata of `name` (and the value, for a variable).
+    pub async fn get(&self, user: &UserId, name: &Name) -> Result<ItemInfo> {
+        let found = self.find_item(user, name).await?;
+        Ok(info(found.id()?, &found.body))
+    }
+
+    /// Every secret and variable of `user`, sorted by name.
+    pub async fn list(&self, user: &UserId) -> Result<Vec<ItemInfo>> {
+        let records = self.store.list(user, RecordKind::Item).await?;
+        let mut items = records
+            .iter()
+            .map(|record| {
+                let body: ItemBody = records::decode(record)?;
+                Ok(info(item_id(record)?, &body))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        items.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(items)
+    }
+
+    pub(super) async fn find_item(&self, user: &UserId, name: &Name) -> Result<Found> {
+        let Some(name_record) = self.store.get(&name_key(user, name)).await? else {
+            return Err(not_found(name));
+        };
+        let index: NameBody = records::decode(&name_record)?;
+        // The index and the item are written together; an item missing here
+        // was deleted between the two reads, which is "not found" as well.
+        let Some(record) = self.store.get(&item_key(user, index.item)).await? else {
+            return Err(not_found(name));
+        };
+        let body = records::decode(&record)?;
+        Ok(Found {
+            name_record,
+            record,
+            body,
+        })
+    }
+
+    pub(super) fn check_new_name(&self, name: &Name) -> Result<()> {
+        self.config
+            .names
+            .check(name)
+            .map_err(|reason| Error::invalid_name(name.as_str(), reason))
+    }
+
+    async fn stored_value(
+        &self,
+        user: &UserId,
+        id: ItemId,
+        name: &Name,
+        kind: Kind,
+        value: &SecretValue,
+        writes: &mut Vec<Write>,
+    ) -> Result<StoredValue> {
+        Ok(match kind {
+            Kind::Variable => StoredValue::Plain(value.expose_secret().to_owned()),
+            Kind::Secret => {
+                let keys = self.keys_for(user).await?.push_create(writes);
+                let record = id.to_string();
+                let binding = Binding::new(user, Purpose::Item, &record, name.as_str());
+                StoredValue::Sealed(self.seal(&keys, &binding, value.expose_secret().as_bytes())?)
+            }
+        })
+    }
+}

@@ -1,0 +1,194 @@
+//! Provider connections.
+
+use serde::Serialize;
+
+use crate::crypto::{Binding, Purpose};
+use crate::records::{self, ConnectionBody};
+use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
+use crate::{
+    AgentId, ConnectionId, Credential, CredentialKind, Error, Provider, Result, Timestamp, UserId,
+};
+
+use super::{Plan, Vault};
+
+/// A provider connection as its card shows it: never the credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// `provider:kind`.
+    pub id: ConnectionId,
+    /// The provider.
+    pub provider: Provider,
+    /// How it connects (the card's `API KEY` / `CODEX SUBSCRIPTION` label).
+    pub kind: CredentialKind,
+    /// The variables it sets in an agent's environment.
+    pub variables: Vec<String>,
+    /// The agents it is attached to.
+    pub agents: Vec<AgentId>,
+    /// Increases by one on every update of the credential.
+    pub version: u64,
+    /// When it was connected.
+    pub connected_at: Timestamp,
+    /// When the credential last changed.
+    pub updated_at: Timestamp,
+}
+
+fn info(body: &ConnectionBody) -> ConnectionInfo {
+    ConnectionInfo {
+        id: body.id,
+        provider: body.id.provider,
+        kind: body.id.kind,
+        variables: body.variables.clone(),
+        agents: body.agents.clone(),
+        version: body.revision,
+        connected_at: body.connected_at,
+        updated_at: body.updated_at,
+    }
+}
+
+pub(super) fn connection_key(user: &UserId, id: ConnectionId) -> RecordKey {
+    RecordKey::new(user, RecordKind::Connection, id.record_id())
+}
+
+fn not_found(id: ConnectionId) -> Error {
+    Error::NotFound {
+        what: "connection",
+        name: id.to_string(),
+    }
+}
+
+impl<S: Store> Vault<S> {
+    /// Connects a provider. A user holds one connection per provider and
+    /// kind: connecting one that exists is [`Error::AlreadyExists`] (409);
+    /// use [`Vault::update_connection`].
+    pub async fn connect(&self, user: &UserId, credential: &Credential) -> Result<ConnectionInfo> {
+        self.require_keyring()?;
+        let id = credential.connection_id();
+        self.transact(async || {
+            let key = connection_key(user, id);
+            if self.store.get(&key).await?.is_some() {
+                return Err(Error::AlreadyExists {
+                    what: "connection",
+                    name: id.to_string(),
+                });
+            }
+            let mut writes = Vec::with_capacity(2);
+            let now = Timestamp::now();
+            let (variables, sealed) = self.seal_credential(user, credential, &mut writes).await?;
+            let body = ConnectionBody {
+                id,
+                connected_at: now,
+                updated_at: now,
+                revision: 1,
+                agents: Vec::new(),
+                variables,
+                sealed,
+            };
+            writes.push(Write::Put {
+                key,
+                expect: Expect::Absent,
+                body: records::encode(&body),
+            });
+            Ok(Plan::new(writes, info(&body)))
+        })
+        .await
+    }
+
+    /// Replaces a connection's credential. Agents running with the old one
+    /// become stale. Refused if the new credential would change the
+    /// variables an agent it is attached to already gets from elsewhere.
+    pub async fn update_connection(
+        &self,
+        user: &UserId,
+        credential: &Credential,
+    ) -> Result<ConnectionInfo> {
+        self.require_keyring()?;
+        let id = credential.connection_id();
+        self.transact(async || {
+            let (record, mut body) = self.find_connection(user, id).await?;
+            let mut writes = Vec::with_capacity(2);
+            let (variables, sealed) = self.seal_credential(user, credential, &mut writes).await?;
+            if variables != body.variables && !body.agents.is_empty() {
+                // The agents' attachment lists record the variables; keeping
+                // them right would mean rewriting every agent. Ask for a
+                // detach instead.
+                return Err(Error::Attached {
+                    what: "connection (its set of variables would change)",
+                    name: id.to_string(),
+                    agents: body.agents.clone(),
+                });
+            }
+            body.variables = variables;
+            body.sealed = sealed;
+            body.revision += 1;
+            body.updated_at = Timestamp::now();
+            writes.push(Write::Put {
+                key: record.key,
+                expect: Expect::Version(record.version),
+                body: records::encode(&body),
+            });
+            Ok(Plan::new(writes, info(&body)))
+        })
+        .await
+    }
+
+    /// Removes a connection; refused while attached ([`Error::Attached`], 409).
+    pub async fn disconnect(&self, user: &UserId, id: ConnectionId) -> Result<()> {
+        self.transact(async || {
+            let (record, body) = self.find_connection(user, id).await?;
+            crate::rules::check_deletable("connection", &id.to_string(), &body.agents)?;
+            Ok(Plan::new(
+                vec![Write::Delete {
+                    key: record.key,
+                    expect: record.version,
+                }],
+                (),
+            ))
+        })
+        .await
+    }
+
+    /// The user's connections, sorted by provider and kind.
+    pub async fn connections(&self, user: &UserId) -> Result<Vec<ConnectionInfo>> {
+        let mut out = self
+            .store
+            .list(user, RecordKind::Connection)
+            .await?
+            .iter()
+            .map(|record| Ok(info(&records::decode(record)?)))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by_key(|c| c.id);
+        Ok(out)
+    }
+
+    pub(super) async fn find_connection(
+        &self,
+        user: &UserId,
+        id: ConnectionId,
+    ) -> Result<(Record, ConnectionBody)> {
+        match self.store.get(&connection_key(user, id)).await? {
+            Some(record) => {
+                let body = records::decode(&record)?;
+                Ok((record, body))
+            }
+            None => Err(not_found(id)),
+        }
+    }
+
+    async fn seal_credential(
+        &self,
+        user: &UserId,
+        credential: &Credential,
+        writes: &mut Vec<Write>,
+    ) -> Result<(Vec<String>, Vec<u8>)> {
+        let id = credential.connection_id();
+        let payload = credential.to_payload()?;
+        let variables = crate::provider::decode_payload(&payload)
+            .map(|vars| vars.into_iter().map(|(name, _)| name).collect())
+            .unwrap_or_default();
+        let keys = self.keys_for(user).await?.push_create(writes);
+        let record = id.record_id();
+        let binding = Binding::new(user, Purpose::Connection, &record, &record);
+        Ok((variables, self.seal(&keys, &binding, &payload)?))
+    }
+}
