@@ -1,6 +1,6 @@
 //! The sealed envelope, `docs/FORMAT.md` §3–4.
 
-use aes_gcm::aead::{AeadInPlace as _, KeyInit as _};
+use aes_gcm::aead::AeadInPlace as _;
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use rand::RngCore as _;
 use zeroize::Zeroizing;
@@ -192,6 +192,7 @@ pub(crate) fn seal_with_nonce_for_vectors(
     nonce: &[u8; NONCE_LEN],
     plaintext: &[u8],
 ) -> Vec<u8> {
+    use aes_gcm::KeyInit as _;
     let cipher = Aes256Gcm::new(key.into());
     let header = Header::new(key_id, generation);
     let mut out = Vec::new();
