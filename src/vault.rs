@@ -93,6 +93,42 @@ pub struct Vault<S> {
     config: VaultConfig,
 }
 
+/// Runs an `async` block that reads and returns a [`Plan`], commits the
+/// plan, and on a version conflict runs the block again, at most
+/// `max_attempts` times. A macro rather than a method taking an async closure
+/// because the futures of async closures lose `Send` in generic code, and
+/// services spawn vault calls on multi-threaded runtimes.
+macro_rules! transact {
+    ($vault:expr, $attempt:expr) => {{
+        let vault = $vault;
+        let mut outcome = Err($crate::Error::Contention {
+            attempts: vault.config.max_attempts,
+        });
+        for _ in 0..vault.config.max_attempts {
+            let plan: $crate::Result<Plan<_>> = $attempt.await;
+            match plan {
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+                Ok(plan) => match vault.commit_plan(plan).await {
+                    Ok(Some(answer)) => {
+                        outcome = Ok(answer);
+                        break;
+                    }
+                    Ok(None) => continue,
+                    Err(error) => {
+                        outcome = Err(error);
+                        break;
+                    }
+                },
+            }
+        }
+        outcome
+    }};
+}
+pub(crate) use transact;
+
 /// A batch to commit and the answer to give once it is committed.
 struct Plan<T> {
     writes: Vec<Write>,
@@ -148,22 +184,17 @@ impl<S: Store> Vault<S> {
         &self.config
     }
 
-    /// Runs `attempt` until its plan commits, re-reading on conflicts.
-    async fn transact<T>(&self, mut attempt: impl AsyncFnMut() -> Result<Plan<T>>) -> Result<T> {
-        for _ in 0..self.config.max_attempts {
-            let plan = attempt().await?;
-            if plan.writes.is_empty() {
-                return Ok(plan.answer);
-            }
-            match self.store.commit(plan.writes).await {
-                Ok(()) => return Ok(plan.answer),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(other) => return Err(other.into()),
-            }
+    /// Commits a plan: `Some(answer)` when it applied, `None` when a
+    /// concurrent writer got there first and the caller should re-read.
+    async fn commit_plan<T>(&self, plan: Plan<T>) -> Result<Option<T>> {
+        if plan.writes.is_empty() {
+            return Ok(Some(plan.answer));
         }
-        Err(Error::Contention {
-            attempts: self.config.max_attempts,
-        })
+        match self.store.commit(plan.writes).await {
+            Ok(()) => Ok(Some(plan.answer)),
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
     }
 
     fn require_keyring(&self) -> Result<()> {

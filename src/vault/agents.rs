@@ -19,7 +19,7 @@ use crate::{
 
 use super::items::{item_id, item_key};
 use super::providers::connection_key;
-use super::{MAX_AGENT_NAME_CHARS, Plan, Vault};
+use super::{MAX_AGENT_NAME_CHARS, Plan, Vault, transact};
 
 const TOKEN_NAME: &str = "gateway-token";
 
@@ -171,7 +171,7 @@ impl<S: Store> Vault<S> {
         self.require_keyring()?;
         let id = AgentId::new_random();
         let token = GatewayToken::generate();
-        self.transact(async || {
+        transact!(self, async {
             let mut writes = Vec::with_capacity(2);
             let keys = self.keys_for(user).await?.push_create(&mut writes);
             let body = AgentBody {
@@ -189,7 +189,6 @@ impl<S: Store> Vault<S> {
             });
             Ok(Plan::new(writes, info(id, &body)))
         })
-        .await
         .map(|info| (info, GatewayToken::from_secret(token.expose_secret())))
     }
 
@@ -219,7 +218,7 @@ impl<S: Store> Vault<S> {
     /// Deletes an agent, detaching everything attached to it in the same
     /// commit.
     pub async fn delete_agent(&self, user: &UserId, agent: AgentId) -> Result<()> {
-        self.transact(async || {
+        transact!(self, async {
             let (record, body) = self.find_agent(user, agent).await?;
             let keys: Vec<_> = body
                 .attachments
@@ -236,7 +235,6 @@ impl<S: Store> Vault<S> {
             });
             Ok(Plan::new(writes, ()))
         })
-        .await
     }
 
     /// Attaches secrets, variables and connections to an agent, all or none.
@@ -253,7 +251,7 @@ impl<S: Store> Vault<S> {
         agent: AgentId,
         targets: &[Attachable],
     ) -> Result<AgentInfo> {
-        self.transact(async || {
+        transact!(self, async {
             let (record, mut body) = self.find_agent(user, agent).await?;
             let mut additions = Vec::with_capacity(targets.len());
             let mut target_records = Vec::with_capacity(targets.len());
@@ -288,7 +286,6 @@ impl<S: Store> Vault<S> {
             }
             Ok(Plan::new(writes, answer))
         })
-        .await
     }
 
     /// Detaches from an agent, all or none; a target that is not attached is
@@ -300,7 +297,7 @@ impl<S: Store> Vault<S> {
         agent: AgentId,
         targets: &[Attachable],
     ) -> Result<AgentInfo> {
-        self.transact(async || {
+        transact!(self, async {
             let (record, mut body) = self.find_agent(user, agent).await?;
             let mut writes = Vec::with_capacity(targets.len() + 1);
             for target in targets {
@@ -331,7 +328,6 @@ impl<S: Store> Vault<S> {
             });
             Ok(Plan::new(writes, answer))
         })
-        .await
     }
 
     /// The agent's complete environment, for its container's start: every
@@ -390,7 +386,7 @@ impl<S: Store> Vault<S> {
     pub async fn record_deployment(&self, receipt: &DeploymentReceipt) -> Result<()> {
         let user = &receipt.user;
         let agent = receipt.agent;
-        self.transact(async || {
+        transact!(self, async {
             let (record, mut body) = self.find_agent(user, agent).await?;
             if body
                 .deployment
@@ -413,7 +409,6 @@ impl<S: Store> Vault<S> {
                 (),
             ))
         })
-        .await
     }
 
     /// The synced indicator: per attached item, whether the running agent
@@ -497,7 +492,7 @@ impl<S: Store> Vault<S> {
     ) -> Result<GatewayToken> {
         self.require_keyring()?;
         let token = GatewayToken::generate();
-        self.transact(async || {
+        transact!(self, async {
             let (record, mut body) = self.find_agent(user, agent).await?;
             let mut writes = Vec::with_capacity(2);
             let keys = self.keys_for(user).await?.push_create(&mut writes);
@@ -509,8 +504,7 @@ impl<S: Store> Vault<S> {
                 body: records::encode(&body),
             });
             Ok(Plan::new(writes, ()))
-        })
-        .await?;
+        })?;
         Ok(token)
     }
 

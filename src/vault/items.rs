@@ -5,7 +5,7 @@ use crate::records::{self, ItemBody, NameBody, StoredValue};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
 use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
 
-use super::{Plan, Vault};
+use super::{Plan, Vault, transact};
 
 /// An item found by name: its index record, its record and its body.
 pub(super) struct Found {
@@ -76,14 +76,13 @@ impl<S: Store> Vault<S> {
             self.require_keyring()?;
         }
         let id = ItemId::new_random();
-        self.transact(async || {
+        transact!(self, async {
             let mut writes = Vec::with_capacity(3);
             let info = self
                 .plan_create(user, id, name, kind, &value, &mut writes)
                 .await?;
             Ok(Plan::new(writes, info))
         })
-        .await
     }
 
     /// Adds the writes that create item `id` to `writes`.
@@ -133,13 +132,12 @@ impl<S: Store> Vault<S> {
     /// running with the old value become stale.
     pub async fn update(&self, user: &UserId, name: &Name, value: SecretValue) -> Result<ItemInfo> {
         self.check_value_len(name.as_str(), value.len())?;
-        self.transact(async || {
+        transact!(self, async {
             let found = self.find_item(user, name).await?;
             let mut writes = Vec::with_capacity(2);
             let answer = self.plan_update(user, found, &value, &mut writes).await?;
             Ok(Plan::new(writes, answer))
         })
-        .await
     }
 
     /// Adds the writes that give `found` a new value.
@@ -168,7 +166,7 @@ impl<S: Store> Vault<S> {
     /// Deletes `name`. Refused while it is attached to an agent
     /// ([`Error::Attached`], 409, naming the agents): detach it first.
     pub async fn delete(&self, user: &UserId, name: &Name) -> Result<()> {
-        self.transact(async || {
+        transact!(self, async {
             let found = self.find_item(user, name).await?;
             let what = found.body.kind.as_str();
             crate::rules::check_deletable(what, name.as_str(), &found.body.agents)?;
@@ -184,7 +182,6 @@ impl<S: Store> Vault<S> {
             ];
             Ok(Plan::new(writes, ()))
         })
-        .await
     }
 
     /// The metadata of `name` (and the value, for a variable).

@@ -9,7 +9,7 @@ use crate::{
     AgentId, ConnectionId, Credential, CredentialKind, Error, Provider, Result, Timestamp, UserId,
 };
 
-use super::{Plan, Vault};
+use super::{Plan, Vault, transact};
 
 /// A provider connection as its card shows it: never the credential.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -64,7 +64,7 @@ impl<S: Store> Vault<S> {
     pub async fn connect(&self, user: &UserId, credential: &Credential) -> Result<ConnectionInfo> {
         self.require_keyring()?;
         let id = credential.connection_id();
-        self.transact(async || {
+        transact!(self, async {
             let key = connection_key(user, id);
             if self.store.get(&key).await?.is_some() {
                 return Err(Error::AlreadyExists {
@@ -91,7 +91,6 @@ impl<S: Store> Vault<S> {
             });
             Ok(Plan::new(writes, info(&body)))
         })
-        .await
     }
 
     /// Replaces a connection's credential. Agents running with the old one
@@ -104,7 +103,7 @@ impl<S: Store> Vault<S> {
     ) -> Result<ConnectionInfo> {
         self.require_keyring()?;
         let id = credential.connection_id();
-        self.transact(async || {
+        transact!(self, async {
             let (record, mut body) = self.find_connection(user, id).await?;
             let mut writes = Vec::with_capacity(2);
             let (variables, sealed) = self.seal_credential(user, credential, &mut writes).await?;
@@ -129,12 +128,11 @@ impl<S: Store> Vault<S> {
             });
             Ok(Plan::new(writes, info(&body)))
         })
-        .await
     }
 
     /// Removes a connection; refused while attached ([`Error::Attached`], 409).
     pub async fn disconnect(&self, user: &UserId, id: ConnectionId) -> Result<()> {
-        self.transact(async || {
+        transact!(self, async {
             let (record, body) = self.find_connection(user, id).await?;
             crate::rules::check_deletable("connection", &id.to_string(), &body.agents)?;
             Ok(Plan::new(
@@ -145,7 +143,6 @@ impl<S: Store> Vault<S> {
                 (),
             ))
         })
-        .await
     }
 
     /// The user's connections, sorted by provider and kind.

@@ -1,0 +1,435 @@
+//! Secrets and variables on the in-memory store: the vault-core behaviour.
+
+use agent_vault::crypto::{Keyring, MasterKey};
+use agent_vault::store::{MemoryStore, RecordKind};
+use agent_vault::{
+    Error, Kind, Name, NameError, NamePolicy, SecretValue, UserId, ValueError, Vault, VaultConfig,
+};
+use secrecy::SecretString;
+
+fn vault() -> Vault<MemoryStore> {
+    Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()))
+}
+
+fn user(id: &str) -> UserId {
+    UserId::parse(id).unwrap()
+}
+
+fn name(text: &str) -> Name {
+    Name::parse(text).unwrap()
+}
+
+fn value(text: &str) -> SecretValue {
+    SecretValue::parse(SecretString::from(text)).unwrap()
+}
+
+#[tokio::test]
+async fn secrets_are_listed_without_values_and_variables_with_them() {
+    let vault = vault();
+    let alice = user("alice");
+    let secret = vault
+        .create(
+            &alice,
+            &name("TELEGRAM_BOT_TOKEN"),
+            Kind::Secret,
+            value("bot-123"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(secret.version, 1);
+    assert_eq!(secret.value, None);
+    vault
+        .create(
+            &alice,
+            &name("PUBLIC_URL"),
+            Kind::Variable,
+            value("https://example.com"),
+        )
+        .await
+        .unwrap();
+
+    let list = vault.list(&alice).await.unwrap();
+    let names: Vec<_> = list.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["PUBLIC_URL", "TELEGRAM_BOT_TOKEN"]);
+    assert_eq!(list[0].kind, Kind::Variable);
+    assert_eq!(list[0].value.as_deref(), Some("https://example.com"));
+    assert_eq!(list[1].kind, Kind::Secret);
+    assert_eq!(list[1].value, None);
+    assert_eq!(list[1].id, secret.id);
+    assert!(list.iter().all(|i| i.created_at <= i.updated_at));
+}
+
+#[tokio::test]
+async fn update_bumps_version_and_get_reads_metadata() {
+    let vault = vault();
+    let alice = user("alice");
+    let created = vault
+        .create(&alice, &name("DB_URL"), Kind::Secret, value("postgres://a"))
+        .await
+        .unwrap();
+    let updated = vault
+        .update(&alice, &name("DB_URL"), value("postgres://b"))
+        .await
+        .unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.id, created.id);
+    assert!(updated.updated_at >= created.updated_at);
+    let got = vault.get(&alice, &name("db_url")).await.unwrap();
+    assert_eq!(got.version, 2);
+    assert_eq!(
+        got.name.as_str(),
+        "DB_URL",
+        "the name keeps the case it was created with"
+    );
+}
+
+#[tokio::test]
+async fn names_are_unique_ignoring_case_across_kinds() {
+    let vault = vault();
+    let alice = user("alice");
+    vault
+        .create(&alice, &name("api_key"), Kind::Variable, value("x"))
+        .await
+        .unwrap();
+    let err = vault
+        .create(&alice, &name("API_KEY"), Kind::Secret, value("y"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err:?}");
+    assert_eq!(err.http_status(), 409);
+    // Another user may use the same name.
+    vault
+        .create(&user("bob"), &name("API_KEY"), Kind::Secret, value("y"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn reserved_names_are_refused_and_the_policy_is_configurable() {
+    let vault = vault();
+    let alice = user("alice");
+    for reserved in [
+        "LD_PRELOAD",
+        "ld_library_path",
+        "PATH",
+        "OPENCLAW_GATEWAY_TOKEN",
+    ] {
+        let err = vault
+            .create(&alice, &name(reserved), Kind::Variable, value("x"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidName {
+                    reason: NameError::Reserved,
+                    ..
+                }
+            ),
+            "{reserved}: {err:?}"
+        );
+        assert_eq!(err.http_status(), 422);
+    }
+    let custom = Vault::with_config(
+        MemoryStore::new(),
+        Keyring::single(MasterKey::generate()),
+        VaultConfig::default().with_names(NamePolicy::empty().reserve("INTERNAL")),
+    );
+    custom
+        .create(&alice, &name("PATH"), Kind::Variable, value("/bin"))
+        .await
+        .unwrap();
+    let err = custom
+        .create(&alice, &name("internal"), Kind::Variable, value("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::InvalidName {
+            reason: NameError::Reserved,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn names_parse_exactly_as_documented() {
+    for ok in ["A", "_", "a1", "OPENAI_API_KEY", "__x__", &"N".repeat(255)] {
+        assert!(Name::parse(ok).is_ok(), "{ok}");
+    }
+    assert_eq!(Name::parse(""), Err(NameError::Empty));
+    assert_eq!(Name::parse("9LIVES"), Err(NameError::StartsWithDigit));
+    assert_eq!(
+        Name::parse("A-B"),
+        Err(NameError::InvalidCharacter { position: 1 })
+    );
+    assert_eq!(
+        Name::parse("A B"),
+        Err(NameError::InvalidCharacter { position: 1 })
+    );
+    assert_eq!(
+        Name::parse("É"),
+        Err(NameError::InvalidCharacter { position: 0 })
+    );
+    assert_eq!(
+        Name::parse("A.B"),
+        Err(NameError::InvalidCharacter { position: 1 })
+    );
+    assert_eq!(
+        Name::parse(&"N".repeat(256)),
+        Err(NameError::TooLong { max: 255 })
+    );
+}
+
+#[test]
+fn values_and_user_ids_parse_exactly_as_documented() {
+    assert!(SecretValue::parse("x".into()).is_ok());
+    assert!(SecretValue::parse("multi\nline ünïcode".into()).is_ok());
+    assert_eq!(
+        SecretValue::parse("".into()).unwrap_err(),
+        ValueError::Empty
+    );
+    assert_eq!(
+        SecretValue::parse("ab\0".into()).unwrap_err(),
+        ValueError::NulByte { position: 2 }
+    );
+    for ok in [
+        "u",
+        "user-1",
+        "tenant:user@example.com",
+        "a.b_c",
+        &"u".repeat(128),
+    ] {
+        assert!(UserId::parse(ok).is_ok(), "{ok}");
+    }
+    for bad in ["", "with space", "slash/", "ümlaut", &"u".repeat(129)] {
+        assert!(UserId::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn values_over_the_limit_are_refused_without_echo() {
+    let small = Vault::with_config(
+        MemoryStore::new(),
+        Keyring::single(MasterKey::generate()),
+        VaultConfig::default().with_max_value_len(8),
+    );
+    let alice = user("alice");
+    let err = small
+        .create(&alice, &name("K"), Kind::Secret, value("CANARY-OVER-LIMIT"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::InvalidValue {
+            reason: ValueError::TooLong { len: 17, max: 8 },
+            ..
+        }
+    ));
+    assert!(!err.to_string().contains("CANARY"));
+    assert!(small.list(&alice).await.unwrap().is_empty());
+    // The default limit is 64 KiB.
+    let vault = vault();
+    let at_limit = "x".repeat(64 * 1024);
+    vault
+        .create(&alice, &name("BIG"), Kind::Secret, value(&at_limit))
+        .await
+        .unwrap();
+    let err = vault
+        .create(
+            &alice,
+            &name("BIGGER"),
+            Kind::Secret,
+            value(&format!("{at_limit}x")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidValue { .. }));
+}
+
+#[tokio::test]
+async fn delete_removes_the_item_and_frees_the_name() {
+    let vault = vault();
+    let alice = user("alice");
+    vault
+        .create(&alice, &name("TMP"), Kind::Secret, value("1"))
+        .await
+        .unwrap();
+    vault.delete(&alice, &name("tmp")).await.unwrap();
+    assert!(vault.list(&alice).await.unwrap().is_empty());
+    let err = vault.get(&alice, &name("TMP")).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+    assert_eq!(err.http_status(), 404);
+    let err = vault.delete(&alice, &name("TMP")).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+    vault
+        .create(&alice, &name("TMP"), Kind::Variable, value("2"))
+        .await
+        .unwrap();
+    assert_eq!(vault.get(&alice, &name("TMP")).await.unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn without_a_master_key_secrets_are_not_configured_but_variables_work() {
+    let vault = Vault::new(MemoryStore::new(), Keyring::empty());
+    let alice = user("alice");
+    let err = vault
+        .create(&alice, &name("S"), Kind::Secret, value("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotConfigured));
+    assert_eq!(err.http_status(), 503);
+    let err = vault.create_agent(&alice, "bot").await.unwrap_err();
+    assert!(matches!(err, Error::NotConfigured));
+    vault
+        .create(&alice, &name("V"), Kind::Variable, value("x"))
+        .await
+        .unwrap();
+    assert_eq!(vault.list(&alice).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn users_see_only_their_own_items() {
+    let vault = vault();
+    vault
+        .create(&user("alice"), &name("A"), Kind::Secret, value("1"))
+        .await
+        .unwrap();
+    vault
+        .create(&user("bob"), &name("B"), Kind::Secret, value("2"))
+        .await
+        .unwrap();
+    let alice = vault.list(&user("alice")).await.unwrap();
+    assert_eq!(alice.len(), 1);
+    assert_eq!(alice[0].name.as_str(), "A");
+    assert!(vault.get(&user("alice"), &name("B")).await.is_err());
+}
+
+#[tokio::test]
+async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext() {
+    let store = MemoryStore::new();
+    let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
+    let alice = user("alice");
+    vault
+        .create(
+            &alice,
+            &name("S"),
+            Kind::Secret,
+            value("CANARY-SECRET-7f3a"),
+        )
+        .await
+        .unwrap();
+    vault
+        .create(
+            &alice,
+            &name("V"),
+            Kind::Variable,
+            value("plain-variable-value"),
+        )
+        .await
+        .unwrap();
+    let records = store.snapshot();
+    let contains = |needle: &[u8]| {
+        records
+            .iter()
+            .any(|r| r.body.windows(needle.len()).any(|w| w == needle))
+    };
+    assert!(!contains(b"CANARY-SECRET-7f3a"));
+    assert!(contains(b"plain-variable-value"));
+    let kinds: Vec<_> = records.iter().map(|r| r.key.kind).collect();
+    assert!(kinds.contains(&RecordKind::UserKeys));
+}
+
+#[tokio::test]
+async fn a_failed_call_leaves_every_record_as_it_was() {
+    let store = MemoryStore::new();
+    let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
+    let alice = user("alice");
+    vault
+        .create(&alice, &name("A"), Kind::Secret, value("1"))
+        .await
+        .unwrap();
+    let before = store.snapshot();
+    let _ = vault
+        .create(&alice, &name("a"), Kind::Secret, value("2"))
+        .await
+        .unwrap_err();
+    let _ = vault
+        .update(&alice, &name("MISSING"), value("2"))
+        .await
+        .unwrap_err();
+    let _ = vault.delete(&alice, &name("MISSING")).await.unwrap_err();
+    let _ = vault
+        .create(&alice, &name("PATH"), Kind::Secret, value("2"))
+        .await
+        .unwrap_err();
+    assert_eq!(store.snapshot(), before);
+
+    // A first call that fails for a new user leaves not even key material.
+    let bob = user("bob");
+    let _ = vault
+        .create(&bob, &name("LD_PRELOAD"), Kind::Secret, value("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(store.snapshot(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_one_name_leave_exactly_one_item() {
+    let vault = std::sync::Arc::new(vault());
+    let alice = user("alice");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let vault = vault.clone();
+        let alice = alice.clone();
+        tasks.push(tokio::spawn(async move {
+            let spelled = if i % 2 == 0 { "SHARED" } else { "shared" };
+            vault
+                .create(
+                    &alice,
+                    &name(spelled),
+                    Kind::Secret,
+                    value(&format!("v{i}")),
+                )
+                .await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(Error::AlreadyExists { .. }) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(vault.list(&alice).await.unwrap().len(), 1);
+}
+
+#[test]
+fn errors_map_to_http_statuses() {
+    let cases: Vec<(Error, u16)> = vec![
+        (Error::NotConfigured, 503),
+        (Error::Contention { attempts: 3 }, 503),
+        (Error::DecryptionFailed, 500),
+        (Error::TokenRejected, 401),
+        (UserId::parse("").unwrap_err().into(), 400),
+        (
+            Error::NotFound {
+                what: "agent",
+                name: "x".into(),
+            },
+            404,
+        ),
+        (
+            Error::AlreadyExists {
+                what: "secret",
+                name: "x".into(),
+            },
+            409,
+        ),
+    ];
+    for (error, status) in cases {
+        assert_eq!(error.http_status(), status, "{error:?}");
+    }
+}
