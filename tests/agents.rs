@@ -1,0 +1,715 @@
+//! Agents, attachments, provider connections, the environment at start, the
+//! synced indicator and gateway tokens.
+
+use std::sync::Arc;
+
+use agent_vault::crypto::{Keyring, MasterKey};
+use agent_vault::store::{MemoryStore, Record, RecordKey, RecordKind, Store, StoreError, Write};
+use agent_vault::{
+    AgentId, Attachable, CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint,
+    Error, GatewayToken, Kind, Name, Provider, SecretValue, SyncState, Target, Timestamp, UserId,
+    Vault,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+fn vault() -> Vault<MemoryStore> {
+    Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()))
+}
+
+fn alice() -> UserId {
+    UserId::parse("alice").unwrap()
+}
+
+fn name(text: &str) -> Name {
+    Name::parse(text).unwrap()
+}
+
+fn value(text: &str) -> SecretValue {
+    SecretValue::parse(SecretString::from(text)).unwrap()
+}
+
+fn item(text: &str) -> Attachable {
+    Attachable::Item(name(text))
+}
+
+fn conn(provider: Provider, kind: CredentialKind) -> Attachable {
+    Attachable::Connection(ConnectionId::new(provider, kind))
+}
+
+fn api_key(provider: Provider, key: &str) -> Credential {
+    Credential::api_key(provider, SecretString::from(key))
+}
+
+fn codex() -> Credential {
+    Credential::CodexSubscription(
+        CodexTokens::new(
+            SecretString::from("access-CANARY"),
+            SecretString::from("refresh-CANARY"),
+            Timestamp::from_unix_millis(1_900_000_000_000),
+        )
+        .unwrap(),
+    )
+}
+
+async fn agent(vault: &Vault<MemoryStore>, name: &str) -> AgentId {
+    vault.create_agent(&alice(), name).await.unwrap().0.id
+}
+
+fn env_pairs(env: &agent_vault::Environment) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| (k.to_owned(), v.expose_secret().to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn agents_are_created_listed_got_and_deleted() {
+    let vault = vault();
+    let (info, token) = vault.create_agent(&alice(), "support bot").await.unwrap();
+    assert_eq!(info.name, "support bot");
+    assert!(GatewayToken::looks_valid(token.expose_secret()));
+    assert_eq!(vault.agents(&alice()).await.unwrap(), vec![info.clone()]);
+    assert_eq!(vault.agent(&alice(), info.id).await.unwrap(), info);
+    vault.delete_agent(&alice(), info.id).await.unwrap();
+    let err = vault.agent(&alice(), info.id).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+
+    let long = "x".repeat(101);
+    for bad in ["", long.as_str(), "tab\tname"] {
+        let err = vault.create_agent(&alice(), bad).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{bad:?}");
+        assert_eq!(err.http_status(), 422);
+    }
+    assert!(vault.create_agent(&alice(), &"é".repeat(100)).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_environment_holds_exactly_what_is_attached_plus_the_token() {
+    let vault = vault();
+    let user = alice();
+    vault
+        .create(
+            &user,
+            &name("TELEGRAM_BOT_TOKEN"),
+            Kind::Secret,
+            value("tg-1"),
+        )
+        .await
+        .unwrap();
+    vault
+        .create(
+            &user,
+            &name("PUBLIC_URL"),
+            Kind::Variable,
+            value("https://x"),
+        )
+        .await
+        .unwrap();
+    vault
+        .create(&user, &name("UNATTACHED"), Kind::Secret, value("no"))
+        .await
+        .unwrap();
+    vault
+        .connect(&user, &api_key(Provider::Anthropic, "sk-ant-1"))
+        .await
+        .unwrap();
+    vault
+        .connect(&user, &Credential::PinataHosted)
+        .await
+        .unwrap();
+    vault
+        .connect(
+            &user,
+            &Credential::Custom(
+                CustomEndpoint::new(
+                    "https://llm.example.com/v1",
+                    Some(SecretString::from("ck")),
+                    vec!["llama-3".into()],
+                )
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    let (info, token) = vault.create_agent(&user, "bot").await.unwrap();
+    vault
+        .attach(
+            &user,
+            info.id,
+            &[
+                item("TELEGRAM_BOT_TOKEN"),
+                item("public_url"),
+                conn(Provider::Anthropic, CredentialKind::ApiKey),
+                conn(Provider::Pinata, CredentialKind::Hosted),
+                conn(Provider::Custom, CredentialKind::Custom),
+            ],
+        )
+        .await
+        .unwrap();
+
+    let (env, receipt) = vault.environment(&user, info.id).await.unwrap();
+    let expected: Vec<(String, String)> = [
+        ("ANTHROPIC_API_KEY", "sk-ant-1"),
+        ("CUSTOM_OPENAI_API_KEY", "ck"),
+        ("CUSTOM_OPENAI_BASE_URL", "https://llm.example.com/v1"),
+        ("CUSTOM_OPENAI_MODELS", "llama-3"),
+        ("OPENCLAW_GATEWAY_TOKEN", token.expose_secret()),
+        ("PINATA_HOSTED_INFERENCE", "1"),
+        ("PUBLIC_URL", "https://x"),
+        ("TELEGRAM_BOT_TOKEN", "tg-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(env_pairs(&env), expected);
+    assert_eq!(receipt.entries.len(), 5);
+    assert_eq!(receipt.agent, info.id);
+    let debug = format!("{env:?}");
+    assert!(debug.contains("TELEGRAM_BOT_TOKEN") && !debug.contains("tg-1"));
+
+    let mut command = std::process::Command::new("env");
+    env.apply_to(&mut command);
+    let envs: Vec<_> = command.get_envs().map(|(k, _)| k.to_owned()).collect();
+    assert_eq!(envs.len(), 8);
+}
+
+#[tokio::test]
+async fn codex_subscription_materialises_as_the_json_bundle() {
+    let vault = vault();
+    let user = alice();
+    vault.connect(&user, &codex()).await.unwrap();
+    let id = agent(&vault, "codex").await;
+    vault
+        .attach(
+            &user,
+            id,
+            &[conn(Provider::OpenAi, CredentialKind::CodexSubscription)],
+        )
+        .await
+        .unwrap();
+    let (env, _) = vault.environment(&user, id).await.unwrap();
+    let bundle: serde_json::Value =
+        serde_json::from_str(env.get("OPENAI_OAUTH_TOKEN").unwrap().expose_secret()).unwrap();
+    assert_eq!(bundle["access_token"], "access-CANARY");
+    assert_eq!(bundle["refresh_token"], "refresh-CANARY");
+    assert_eq!(bundle["expires_at"], "2030-03-17T17:46:40Z");
+}
+
+#[tokio::test]
+async fn connections_are_cards_without_credentials_and_both_openai_kinds_coexist() {
+    let vault = vault();
+    let user = alice();
+    vault
+        .connect(&user, &api_key(Provider::OpenAi, "sk-CANARY"))
+        .await
+        .unwrap();
+    vault.connect(&user, &codex()).await.unwrap();
+    let err = vault
+        .connect(&user, &api_key(Provider::OpenAi, "sk-2"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }));
+    let cards = vault.connections(&user).await.unwrap();
+    let kinds: Vec<_> = cards.iter().map(|c| (c.provider, c.kind)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (Provider::OpenAi, CredentialKind::ApiKey),
+            (Provider::OpenAi, CredentialKind::CodexSubscription)
+        ]
+    );
+    let shown = format!("{cards:?} {}", serde_json::to_string(&cards).unwrap());
+    assert!(!shown.contains("CANARY"));
+    let updated = vault
+        .update_connection(&user, &api_key(Provider::OpenAi, "sk-3"))
+        .await
+        .unwrap();
+    assert_eq!(updated.version, 2);
+    vault
+        .disconnect(
+            &user,
+            ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey),
+        )
+        .await
+        .unwrap();
+    assert_eq!(vault.connections(&user).await.unwrap().len(), 1);
+    let err = vault
+        .connect(&user, &api_key(Provider::Pinata, "k"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }));
+}
+
+#[tokio::test]
+async fn nothing_attached_can_be_deleted_and_the_conflict_names_the_agents() {
+    let vault = vault();
+    let user = alice();
+    vault
+        .create(&user, &name("SLACK_TOKEN"), Kind::Secret, value("x"))
+        .await
+        .unwrap();
+    vault
+        .connect(&user, &api_key(Provider::Venice, "v"))
+        .await
+        .unwrap();
+    let a = agent(&vault, "a").await;
+    let b = agent(&vault, "b").await;
+    for id in [a, b] {
+        vault
+            .attach(
+                &user,
+                id,
+                &[
+                    item("SLACK_TOKEN"),
+                    conn(Provider::Venice, CredentialKind::ApiKey),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    let err = vault.delete(&user, &name("SLACK_TOKEN")).await.unwrap_err();
+    match &err {
+        Error::Attached { agents, .. } => {
+            let mut expected = vec![a, b];
+            expected.sort();
+            assert_eq!(agents, &expected);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.http_status(), 409);
+    let venice = ConnectionId::new(Provider::Venice, CredentialKind::ApiKey);
+    let err = vault.disconnect(&user, venice).await.unwrap_err();
+    assert!(matches!(err, Error::Attached { .. }));
+
+    vault
+        .detach(&user, a, &[item("SLACK_TOKEN")])
+        .await
+        .unwrap();
+    assert!(vault.delete(&user, &name("SLACK_TOKEN")).await.is_err());
+    vault.delete_agent(&user, b).await.unwrap();
+    vault.delete(&user, &name("SLACK_TOKEN")).await.unwrap();
+    let err = vault
+        .detach(&user, a, &[item("SLACK_TOKEN")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+}
+
+#[tokio::test]
+async fn one_credential_per_provider_per_agent() {
+    let vault = vault();
+    let user = alice();
+    vault
+        .create(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("sk"))
+        .await
+        .unwrap();
+    vault.connect(&user, &codex()).await.unwrap();
+    vault
+        .connect(&user, &api_key(Provider::OpenAi, "sk2"))
+        .await
+        .unwrap();
+    let id = agent(&vault, "a").await;
+    vault
+        .attach(&user, id, &[item("OPENAI_API_KEY")])
+        .await
+        .unwrap();
+
+    // The product's example: a plain OPENAI_API_KEY secret plus a Codex subscription.
+    let err = vault
+        .attach(
+            &user,
+            id,
+            &[conn(Provider::OpenAi, CredentialKind::CodexSubscription)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ProviderConflict {
+                provider: "openai",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.http_status(), 409);
+    // An API-key connection for the same provider, too.
+    let err = vault
+        .attach(&user, id, &[conn(Provider::OpenAi, CredentialKind::ApiKey)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ProviderConflict { .. }));
+
+    // All-or-nothing: a batch with one bad target attaches nothing.
+    vault
+        .create(&user, &name("OTHER"), Kind::Secret, value("o"))
+        .await
+        .unwrap();
+    let err = vault
+        .attach(
+            &user,
+            id,
+            &[
+                item("OTHER"),
+                conn(Provider::OpenAi, CredentialKind::CodexSubscription),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ProviderConflict { .. }));
+    assert_eq!(
+        vault.agent(&user, id).await.unwrap().attached,
+        ["OPENAI_API_KEY"]
+    );
+    assert!(
+        vault
+            .get(&user, &name("OTHER"))
+            .await
+            .unwrap()
+            .agents
+            .is_empty()
+    );
+
+    // Two different agents may each hold one.
+    let other = agent(&vault, "b").await;
+    vault
+        .attach(
+            &user,
+            other,
+            &[conn(Provider::OpenAi, CredentialKind::CodexSubscription)],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn attaching_what_would_set_one_variable_twice_is_a_conflict() {
+    let vault = vault();
+    let user = alice();
+    vault
+        .create(
+            &user,
+            &name("CUSTOM_OPENAI_MODELS"),
+            Kind::Variable,
+            value("x"),
+        )
+        .await
+        .unwrap();
+    vault
+        .create(&user, &name("MISSING_LATER"), Kind::Variable, value("x"))
+        .await
+        .unwrap();
+    vault
+        .connect(
+            &user,
+            &Credential::Custom(CustomEndpoint::new("http://localhost:1", None, vec![]).unwrap()),
+        )
+        .await
+        .unwrap();
+    let id = agent(&vault, "a").await;
+    // CUSTOM_OPENAI_MODELS is one of Custom's variables, so it counts as
+    // Custom's credential: a provider conflict first.
+    let err = vault
+        .attach(
+            &user,
+            id,
+            &[
+                item("CUSTOM_OPENAI_MODELS"),
+                conn(Provider::Custom, CredentialKind::Custom),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ProviderConflict { .. }), "{err:?}");
+
+    // Unknown targets are 404 and attach nothing.
+    let err = vault
+        .attach(&user, id, &[item("MISSING_LATER"), item("NOPE")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+    assert!(vault.agent(&user, id).await.unwrap().attached.is_empty());
+}
+
+#[tokio::test]
+async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
+    let vault = vault();
+    let user = alice();
+    vault
+        .create(&user, &name("A"), Kind::Secret, value("a1"))
+        .await
+        .unwrap();
+    vault
+        .create(&user, &name("B"), Kind::Variable, value("b1"))
+        .await
+        .unwrap();
+    let id = agent(&vault, "bot").await;
+    vault.attach(&user, id, &[item("A")]).await.unwrap();
+
+    let states = |status: &agent_vault::AgentStatus| {
+        status
+            .items
+            .iter()
+            .map(|i| (i.name.clone(), i.state))
+            .collect::<Vec<_>>()
+    };
+    let status = vault.status(&user, id).await.unwrap();
+    assert_eq!(states(&status), [("A".to_owned(), SyncState::NotDeployed)]);
+    assert!(!status.restart_needed);
+
+    let (_, receipt) = vault.environment(&user, id).await.unwrap();
+    vault.record_deployment(&receipt).await.unwrap();
+    let status = vault.status(&user, id).await.unwrap();
+    assert_eq!(states(&status), [("A".to_owned(), SyncState::Synced)]);
+    assert!(!status.restart_needed);
+
+    // Updating a value never rolls out by itself.
+    vault.update(&user, &name("A"), value("a2")).await.unwrap();
+    let status = vault.status(&user, id).await.unwrap();
+    assert_eq!(states(&status), [("A".to_owned(), SyncState::Stale)]);
+    assert!(status.restart_needed);
+
+    // A new attachment is stale; a detached one is "removed" until the restart.
+    vault.attach(&user, id, &[item("B")]).await.unwrap();
+    let (_, receipt) = vault.environment(&user, id).await.unwrap();
+    vault.record_deployment(&receipt).await.unwrap();
+    vault.detach(&user, id, &[item("A")]).await.unwrap();
+    let status = vault.status(&user, id).await.unwrap();
+    assert_eq!(
+        states(&status),
+        [
+            ("B".to_owned(), SyncState::Synced),
+            ("A".to_owned(), SyncState::Removed)
+        ]
+    );
+    assert!(status.restart_needed);
+
+    // Rotating the token makes the agent stale too.
+    let (env, receipt) = vault.environment(&user, id).await.unwrap();
+    assert!(env.get("A").is_none());
+    vault.record_deployment(&receipt).await.unwrap();
+    assert!(!vault.status(&user, id).await.unwrap().restart_needed);
+    vault.rotate_gateway_token(&user, id).await.unwrap();
+    let status = vault.status(&user, id).await.unwrap();
+    assert!(status.token_stale && status.restart_needed);
+
+    // An older receipt does not overwrite a newer one (receipts are ordered
+    // by their millisecond issue time).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (_, newer) = vault.environment(&user, id).await.unwrap();
+    vault.record_deployment(&newer).await.unwrap();
+    vault.record_deployment(&receipt).await.unwrap();
+    assert!(!vault.status(&user, id).await.unwrap().restart_needed);
+    assert!(matches!(
+        vault.status(&user, id).await.unwrap().items[0].target,
+        Target::Item(_)
+    ));
+}
+
+#[tokio::test]
+async fn gateway_tokens_verify_in_constant_time_and_rotate() {
+    let vault = vault();
+    let user = alice();
+    let (info, first) = vault.create_agent(&user, "bot").await.unwrap();
+    assert_eq!(
+        vault
+            .gateway_token(&user, info.id)
+            .await
+            .unwrap()
+            .expose_secret(),
+        first.expose_secret()
+    );
+    vault
+        .verify_gateway_token(&user, info.id, first.expose_secret())
+        .await
+        .unwrap();
+    let second = vault.rotate_gateway_token(&user, info.id).await.unwrap();
+    assert_ne!(first.expose_secret(), second.expose_secret());
+    let err = vault
+        .verify_gateway_token(&user, info.id, first.expose_secret())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TokenRejected));
+    assert_eq!(err.http_status(), 401);
+    vault
+        .verify_gateway_token(&user, info.id, second.expose_secret())
+        .await
+        .unwrap();
+    let (env, _) = vault.environment(&user, info.id).await.unwrap();
+    assert_eq!(
+        env.get("OPENCLAW_GATEWAY_TOKEN").unwrap().expose_secret(),
+        second.expose_secret()
+    );
+}
+
+#[tokio::test]
+async fn the_token_variable_is_configurable() {
+    let vault = Vault::with_config(
+        MemoryStore::new(),
+        Keyring::single(MasterKey::generate()),
+        agent_vault::VaultConfig::default().with_gateway_token_var(name("GATEWAY_TOKEN")),
+    );
+    let user = alice();
+    let (info, token) = vault.create_agent(&user, "bot").await.unwrap();
+    let (env, _) = vault.environment(&user, info.id).await.unwrap();
+    assert_eq!(
+        env.get("GATEWAY_TOKEN").unwrap().expose_secret(),
+        token.expose_secret()
+    );
+    let err = vault
+        .create(&user, &name("gateway_token"), Kind::Secret, value("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidName { .. }));
+}
+
+/// A store that yields to the scheduler before every call and counts the
+/// conflicts it reports, so racing tasks really interleave between their
+/// reads and their commits, and the test can show that they did.
+#[derive(Default)]
+struct Interleaving {
+    inner: MemoryStore,
+    conflicts: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Store for Interleaving {
+    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+        tokio::task::yield_now().await;
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
+        tokio::task::yield_now().await;
+        self.inner.list(user, kind).await
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        tokio::task::yield_now().await;
+        let result = self.inner.commit(writes).await;
+        if matches!(result, Err(StoreError::Conflict { .. })) {
+            self.conflicts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+fn racing_vault() -> Arc<Vault<Arc<Interleaving>>> {
+    Arc::new(Vault::new(
+        Arc::new(Interleaving::default()),
+        Keyring::single(MasterKey::generate()),
+    ))
+}
+
+fn conflicts(vault: &Vault<Arc<Interleaving>>) -> usize {
+    vault
+        .store()
+        .conflicts
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+async fn racing_agent(vault: &Vault<Arc<Interleaving>>, name: &str) -> AgentId {
+    vault.create_agent(&alice(), name).await.unwrap().0.id
+}
+
+/// Many threads race deletes against attaches: no deleted item is ever left
+/// attached, and an item that is attached at the end still exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deletes_racing_attaches_never_leave_a_deleted_item_attached() {
+    let mut total_conflicts = 0;
+    for round in 0..20 {
+        let vault = racing_vault();
+        let user = alice();
+        vault
+            .create(&user, &name("RACE"), Kind::Secret, value("x"))
+            .await
+            .unwrap();
+        let mut agents = Vec::new();
+        for i in 0..6 {
+            agents.push(racing_agent(&vault, &format!("a{i}")).await);
+        }
+        let mut tasks = Vec::new();
+        for id in agents.clone() {
+            let (v, u) = (vault.clone(), user.clone());
+            tasks.push(tokio::spawn(async move {
+                v.attach(&u, id, &[item("RACE")]).await.map(|_| ())
+            }));
+            let (v, u) = (vault.clone(), user.clone());
+            tasks.push(tokio::spawn(
+                async move { v.delete(&u, &name("RACE")).await },
+            ));
+        }
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(()) | Err(Error::Attached { .. } | Error::NotFound { .. }) => {}
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+        }
+        let exists = vault.get(&user, &name("RACE")).await.ok();
+        for id in agents {
+            let attached = !vault.agent(&user, id).await.unwrap().attached.is_empty();
+            if attached {
+                let item = exists.as_ref().expect("an attached item was deleted");
+                assert!(item.agents.contains(&id));
+            }
+            // Every environment still opens.
+            vault.environment(&user, id).await.unwrap();
+        }
+        total_conflicts += conflicts(&vault);
+    }
+    assert!(
+        total_conflicts > 0,
+        "the tasks never collided: the test raced nothing"
+    );
+}
+
+/// Many threads race attaches of different credentials for one provider to
+/// one agent: exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_attaches_never_leave_two_credentials_for_one_provider() {
+    let mut total_conflicts = 0;
+    for round in 0..20 {
+        let vault = racing_vault();
+        let user = alice();
+        vault
+            .create(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("s"))
+            .await
+            .unwrap();
+        vault.connect(&user, &codex()).await.unwrap();
+        vault
+            .connect(&user, &api_key(Provider::OpenAi, "k"))
+            .await
+            .unwrap();
+        let id = racing_agent(&vault, "a").await;
+        let candidates = [
+            item("OPENAI_API_KEY"),
+            conn(Provider::OpenAi, CredentialKind::CodexSubscription),
+            conn(Provider::OpenAi, CredentialKind::ApiKey),
+        ];
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let (v, u) = (vault.clone(), user.clone());
+            let target = candidates[i % 3].clone();
+            tasks.push(tokio::spawn(
+                async move { v.attach(&u, id, &[target]).await },
+            ));
+        }
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) | Err(Error::ProviderConflict { .. }) => {}
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+        }
+        let attached = vault.agent(&user, id).await.unwrap().attached;
+        assert_eq!(attached.len(), 1, "round {round}: {attached:?}");
+        let (env, _) = vault.environment(&user, id).await.unwrap();
+        let openai_vars = env.names().filter(|n| n.starts_with("OPENAI_")).count();
+        assert_eq!(openai_vars, 1);
+        total_conflicts += conflicts(&vault);
+    }
+    assert!(
+        total_conflicts > 0,
+        "the tasks never collided: the test raced nothing"
+    );
+}
