@@ -1,4 +1,109 @@
-//! agent-vault (tour to come).
+//! # agent-vault
+//!
+//! The core of a secrets vault for hosted AI agents. A hosting service keeps
+//! its users' AI-provider credentials, secrets and plain variables here,
+//! attaches them to agents, and asks for each agent's environment when the
+//! agent's container starts.
+//!
+//! The crate owns the **rules** (no delete while attached, one credential per
+//! provider per agent, unique names) and the **cryptography** (per-user keys,
+//! AES-256-GCM). The service owns HTTP, user authentication and containers.
+//! The database belongs to whoever implements [`Store`](store::Store).
+//!
+//! ## Which type for which job
+//!
+//! | You want to…                                  | Use |
+//! |-----------------------------------------------|-----|
+//! | keep secrets and variables, attach, start agents | [`Vault`] |
+//! | choose where records live                     | [`store::Store`]; [`store::MemoryStore`] embedded |
+//! | name a user, a secret, a value                | [`UserId`], [`Name`], [`SecretValue`] |
+//! | connect an AI provider                        | [`Credential`] ([`Provider`], [`CodexTokens`], [`CustomEndpoint`]) |
+//! | attach something to an agent                  | [`Attachable`] |
+//! | start an agent                                | [`Environment`] and [`DeploymentReceipt`] from [`Vault::environment`] |
+//! | show the "Synced" indicator                   | [`Vault::status`] → [`AgentStatus`] |
+//! | configure master keys                         | [`crypto::Keyring`], [`crypto::MasterKey`] |
+//! | answer HTTP                                   | [`Error::http_status`] |
+//!
+//! ## Getting started
+//!
+//! ```
+//! use agent_vault::crypto::{Keyring, MasterKey};
+//! use agent_vault::store::MemoryStore;
+//! use agent_vault::{Attachable, Credential, Kind, Name, Provider, SecretValue, UserId, Vault};
+//! use secrecy::{ExposeSecret, SecretString};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), agent_vault::Error> {
+//! let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
+//! let user = UserId::parse("user_42")?;
+//!
+//! // A provider key and a secret, both sealed under the user's key.
+//! let key = Credential::api_key(Provider::Anthropic, SecretString::from("sk-ant-demo"));
+//! vault.connect(&user, &key).await?;
+//! let name = Name::parse("TELEGRAM_BOT_TOKEN").expect("a valid name");
+//! let value = SecretValue::parse(SecretString::from("123:abc")).expect("a valid value");
+//! vault.create(&user, &name, Kind::Secret, value).await?;
+//!
+//! // An agent, with both attached.
+//! let (agent, _token) = vault.create_agent(&user, "support-bot").await?;
+//! vault
+//!     .attach(&user, agent.id, &[
+//!         Attachable::parse("provider:anthropic")?,
+//!         Attachable::parse("TELEGRAM_BOT_TOKEN")?,
+//!     ])
+//!     .await?;
+//!
+//! // At container start: the environment, then the receipt once it runs.
+//! let (env, receipt) = vault.environment(&user, agent.id).await?;
+//! assert_eq!(env.get("ANTHROPIC_API_KEY").unwrap().expose_secret(), "sk-ant-demo");
+//! assert!(env.get("OPENCLAW_GATEWAY_TOKEN").is_some());
+//! vault.record_deployment(&receipt).await?;
+//! assert!(!vault.status(&user, agent.id).await?.restart_needed);
+//! # Ok(()) }
+//! ```
+//!
+//! `cargo run --example quickstart` walks through the same job and the rules.
+//!
+//! ## Security model
+//!
+//! - **At rest**: a secret's value, a provider credential and a gateway token
+//!   are sealed with AES-256-GCM under a per-user key derived with
+//!   HKDF-SHA256 from a master key and a random per-user salt. Each seal uses
+//!   a fresh random 96-bit nonce and associated data binding the ciphertext
+//!   to its format version, key id, user, record and name: moved to another
+//!   user, record or name, or altered by one bit, it fails to open
+//!   ([`Error::DecryptionFailed`], one uninformative error). The byte format
+//!   is specified in `docs/FORMAT.md`. Variables are plaintext by design.
+//! - **Out of the vault**: no API returns a secret's value. The one path out
+//!   is [`Vault::environment`], whose [`Environment`] redacts `Debug`, has no
+//!   `Display` or `Serialize`, and zeroises on drop. Errors never contain a
+//!   value. Gateway tokens are compared in constant time.
+//! - **Consistency**: every change is one atomic conditional commit
+//!   ([`store::Store::commit`]); concurrent callers, also in several
+//!   processes sharing one database, are settled by version checks and
+//!   bounded retries, so the invariants hold under any interleaving.
+//!
+//! ### Not promised
+//!
+//! - Copies of plaintext the operating system or allocator made (swap, core
+//!   dumps, moved or reallocated buffers, registers) are out of reach of
+//!   zeroisation.
+//! - A master key in the host's memory is as safe as the host. Whoever holds
+//!   the master key and the database can read every secret.
+//! - The store is trusted to be available and to keep the contract; it is
+//!   not trusted with plaintext. A malicious store can delete or roll back
+//!   records (a rolled-back record still opens), but cannot forge or move one.
+//! - Once handed to a container, an agent's environment is the container
+//!   runtime's to protect.
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! |---------|--------------|
+//! | *(none)* | everything above, with [`store::MemoryStore`] |
+//! | `tokio` | [`Environment::apply_to_tokio`] for `tokio::process::Command` |
+//!
+//! Features only add; none changes behaviour.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -25,7 +130,7 @@ pub use provider::{
     CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint, Provider, VARIABLES,
     VariableRow, variables_of,
 };
-pub use token::GatewayToken;
+pub use token::{GatewayToken, TOKEN_PREFIX};
 pub use vault::{
     AgentInfo, Attachable, ConnectionInfo, DEFAULT_GATEWAY_TOKEN_VAR, MAX_AGENT_NAME_CHARS, Vault,
     VaultConfig,

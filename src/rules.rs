@@ -133,7 +133,7 @@ mod tests {
         let anthropic = connection(Provider::Anthropic, CredentialKind::ApiKey);
         let (next, added) = attach(
             agent,
-            &[anthropic.clone()],
+            std::slice::from_ref(&anthropic),
             vec![
                 anthropic.clone(),
                 connection(Provider::Venice, CredentialKind::ApiKey),

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -8,7 +8,27 @@ use super::{
 };
 use crate::UserId;
 
-type Key = (UserId, RecordKind, String);
+/// One user's records, one map per kind, so lookups borrow the id instead of
+/// building an owned key.
+#[derive(Default)]
+struct UserRecords {
+    by_kind: [BTreeMap<String, Entry>; RecordKind::ALL.len()],
+}
+
+struct Entry {
+    version: Version,
+    body: Arc<[u8]>,
+}
+
+type Records = HashMap<UserId, UserRecords>;
+
+fn slot(kind: RecordKind) -> usize {
+    RecordKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        // ALL lists every variant; the unit test below checks it.
+        .unwrap_or(0)
+}
 
 /// The embedded default store: records in memory, behind one mutex.
 ///
@@ -16,7 +36,7 @@ type Key = (UserId, RecordKind, String);
 /// store it gave a vault. Nothing survives the process.
 #[derive(Clone, Default)]
 pub struct MemoryStore {
-    records: Arc<Mutex<BTreeMap<Key, (Version, Arc<[u8]>)>>>,
+    records: Arc<Mutex<Records>>,
 }
 
 impl MemoryStore {
@@ -27,17 +47,24 @@ impl MemoryStore {
 
     /// Every record, in key order: for tests that inspect what is at rest.
     pub fn snapshot(&self) -> Vec<Record> {
-        self.lock()
+        let records = self.lock();
+        let mut out: Vec<Record> = records
             .iter()
-            .map(|((user, kind, id), (version, body))| Record {
-                key: RecordKey::new(user, *kind, id.clone()),
-                version: *version,
-                body: body.to_vec(),
+            .flat_map(|(user, user_records)| {
+                RecordKind::ALL.iter().flat_map(move |kind| {
+                    user_records.by_kind[slot(*kind)]
+                        .iter()
+                        .map(move |(id, entry)| {
+                            record(RecordKey::new(user, *kind, id.clone()), entry)
+                        })
+                })
             })
-            .collect()
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<Key, (Version, Arc<[u8]>)>> {
+    fn lock(&self) -> MutexGuard<'_, Records> {
         // Every mutation below is applied only after all checks pass, so a
         // panic cannot leave the map half-written: a poisoned lock is safe.
         self.records.lock().unwrap_or_else(|e| e.into_inner())
@@ -47,39 +74,45 @@ impl MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("records", &self.lock().len())
+            .field("users", &self.lock().len())
             .finish()
     }
 }
 
-fn map_key(key: &RecordKey) -> Key {
-    (key.user.clone(), key.kind, key.id.clone())
+fn record(key: RecordKey, entry: &Entry) -> Record {
+    Record {
+        key,
+        version: entry.version,
+        body: entry.body.to_vec(),
+    }
+}
+
+fn find<'a>(records: &'a Records, key: &RecordKey) -> Option<&'a Entry> {
+    records.get(&key.user)?.by_kind[slot(key.kind)].get(key.id.as_str())
 }
 
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
-        Ok(self
-            .lock()
-            .get(&map_key(key))
-            .map(|(version, body)| Record {
-                key: key.clone(),
-                version: *version,
-                body: body.to_vec(),
-            }))
+        Ok(find(&self.lock(), key).map(|entry| record(key.clone(), entry)))
+    }
+
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+        let records = self.lock();
+        Ok(keys
+            .iter()
+            .map(|key| find(&records, key).map(|entry| record(key.clone(), entry)))
+            .collect())
     }
 
     async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
-        let start = (user.clone(), kind, String::new());
-        Ok(self
-            .lock()
-            .range(start..)
-            .take_while(|((u, k, _), _)| u == user && *k == kind)
-            .map(|((_, _, id), (version, body))| Record {
-                key: RecordKey::new(user, kind, id.clone()),
-                version: *version,
-                body: body.to_vec(),
-            })
+        let records = self.lock();
+        let Some(user_records) = records.get(user) else {
+            return Ok(Vec::new());
+        };
+        Ok(user_records.by_kind[slot(kind)]
+            .iter()
+            .map(|(id, entry)| record(RecordKey::new(user, kind, id.clone()), entry))
             .collect())
     }
 
@@ -87,7 +120,7 @@ impl Store for MemoryStore {
         check_batch(&writes)?;
         let mut records = self.lock();
         for write in &writes {
-            let current = records.get(&map_key(write.key())).map(|(v, _)| *v);
+            let current = find(&records, write.key()).map(|entry| entry.version);
             let holds = match write {
                 Write::Put {
                     expect: Expect::Absent,
@@ -112,13 +145,34 @@ impl Store for MemoryStore {
                         Expect::Absent => Version::FIRST,
                         Expect::Version(v) => v.next(),
                     };
-                    records.insert(map_key(&key), (version, body.into()));
+                    let user_records = records.entry(key.user).or_default();
+                    user_records.by_kind[slot(key.kind)].insert(
+                        key.id,
+                        Entry {
+                            version,
+                            body: body.into(),
+                        },
+                    );
                 }
                 Write::Delete { key, .. } => {
-                    records.remove(&map_key(&key));
+                    if let Some(user_records) = records.get_mut(&key.user) {
+                        user_records.by_kind[slot(key.kind)].remove(key.id.as_str());
+                    }
                 }
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_slot() {
+        let slots: std::collections::HashSet<_> =
+            RecordKind::ALL.iter().map(|k| slot(*k)).collect();
+        assert_eq!(slots.len(), RecordKind::ALL.len());
     }
 }
