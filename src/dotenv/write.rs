@@ -9,7 +9,7 @@ use super::{WriteError, is_valid_name};
 /// back to the same names and values.
 ///
 /// Each pair becomes one `NAME=value` line ending in `\n`, in the given order.
-/// A value made only of ASCII letters, digits and `_ - . / : @ + , =` is
+/// A value made only of ASCII letters, digits and `_ - . / : @ + , = ? % &` is
 /// written bare; any other non-empty value is double-quoted, with `\`, `"`,
 /// `$`, line feed, carriage return and tab escaped (`\\`, `\"`, `\$`, `\n`,
 /// `\r`, `\t`) and everything else written as is. If a name appears twice,
@@ -77,6 +77,6 @@ fn is_bare(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'_' | b'-' | b'.' | b'/' | b':' | b'@' | b'+' | b',' | b'='
+            b'_' | b'-' | b'.' | b'/' | b':' | b'@' | b'+' | b',' | b'=' | b'?' | b'%' | b'&'
         )
 }
