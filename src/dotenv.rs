@@ -124,6 +124,9 @@
 //! | Input | Others | Here, and why |
 //! |---|---|---|
 //! | `A=abc#def` | node, Ruby: `abc`; python, dotenvy, Compose: `abc#def` | `abc#def`: `#` only starts a comment after a blank, so passwords containing `#` survive |
+//! | `A=#def` | node, Ruby, dotenvy: empty; python, Compose: `#def` | `#def`, by the same rule |
+//! | `A=two words` | dotenvy: error; others: `two words` | `two words` |
+//! | `$A_B` | dotenvy: value of `A`, then `_B`; Ruby, Compose: value of `A_B` | value of `A_B` (a shell identifier) |
 //! | `A='a\\b'` | python: `a\b`; others: `a\\b` | `a\\b`: single quotes are literal, as in the shell |
 //! | `A="a\"b"` | node: `a\"b`; others: `a"b` | `a"b` |
 //! | `A="a\qb"` (unknown escape) | dotenvy: error; python, node: `a\qb` | `a\qb`: Windows paths keep their backslashes |
