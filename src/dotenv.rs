@@ -569,3 +569,18 @@ fn is_valid_name(name: &str) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_grammar() {
+        for good in ["A", "_", "a_b", "A1", "WITH.DOT", "WITH-DASH", "_9"] {
+            assert!(is_valid_name(good), "{good}");
+        }
+        for bad in ["", "1A", "-A", ".A", "A B", "A$", "CLÉ", "A=", "A#"] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+}

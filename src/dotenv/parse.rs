@@ -542,3 +542,45 @@ impl SecretBuf {
         self.0.push_str(text);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_buf_grows_without_losing_text() {
+        let mut buf = SecretBuf::with_capacity(2);
+        let mut expected = String::new();
+        for i in 0..100 {
+            let piece = format!("{i}é,");
+            buf.push_str(&piece);
+            expected.push_str(&piece);
+        }
+        assert_eq!(buf.0.as_str(), expected);
+        assert!(buf.0.capacity() >= expected.len());
+    }
+
+    #[test]
+    fn locate_counts_every_line_ending_and_skips_the_bom() {
+        let input = b"\xef\xbb\xbfA=1\r\nB=2\rC=3\nD=\xc3\xa9\0";
+        let nul = input.len() - 1;
+        let error = locate(input, nul, ParseErrorKind::NulByte);
+        assert_eq!((error.line, error.column), (4, 4));
+        let error = locate(input, 3, ParseErrorKind::NulByte);
+        assert_eq!((error.line, error.column), (1, 1));
+    }
+
+    #[test]
+    fn nul_and_invalid_utf8_report_whichever_comes_first() {
+        let nul_first = check_text(b"A=\0\xff").expect_err("broken");
+        assert_eq!(
+            (nul_first.kind, nul_first.column),
+            (ParseErrorKind::NulByte, 3)
+        );
+        let utf8_first = check_text(b"A=\xff\0").expect_err("broken");
+        assert_eq!(
+            (utf8_first.kind, utf8_first.column),
+            (ParseErrorKind::InvalidUtf8, 3)
+        );
+    }
+}
