@@ -108,6 +108,7 @@
 #![deny(missing_docs)]
 
 pub mod crypto;
+pub mod dotenv;
 mod environment;
 mod error;
 mod model;

@@ -1,0 +1,586 @@
+//! The parser: one forward pass over the borrowed input.
+//!
+//! Every delimiter of the grammar is ASCII, so scanning bytes and slicing the
+//! `&str` at delimiter positions always lands on character boundaries.
+
+use std::collections::HashMap;
+
+use zeroize::Zeroizing;
+
+use super::{
+    Dotenv, Duplicate, Entry, ParseError, ParseErrorKind, ParseOptions, Warning, WarningKind,
+    is_valid_name,
+};
+
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
+pub(super) fn parse(input: &[u8], options: &ParseOptions) -> Result<Dotenv, ParseError> {
+    if input.len() > options.max_file_size {
+        return Err(ParseError {
+            line: 0,
+            column: 0,
+            kind: ParseErrorKind::FileTooLarge {
+                limit: options.max_file_size,
+            },
+        });
+    }
+    let src = check_text(input)?;
+    let mut parser = Parser {
+        src,
+        bytes: src.as_bytes(),
+        pos: 0,
+        line: 1,
+        line_start: 0,
+        options,
+        entries: Vec::new(),
+        index: HashMap::new(),
+        duplicates: Vec::new(),
+        warnings: Vec::new(),
+        total: 0,
+        value_line: 1,
+        value_column: 1,
+    };
+    if src.as_bytes().starts_with(BOM) {
+        parser.pos = BOM.len();
+        parser.line_start = BOM.len();
+    }
+    parser.run()?;
+    Ok(Dotenv {
+        entries: parser.entries,
+        duplicates: parser.duplicates,
+        warnings: parser.warnings,
+    })
+}
+
+/// Checks that the input is UTF-8 without NUL, reporting whichever problem
+/// comes first in the file.
+fn check_text(input: &[u8]) -> Result<&str, ParseError> {
+    let nul = input.iter().position(|&b| b == 0);
+    match std::str::from_utf8(input) {
+        Ok(text) => match nul {
+            Some(at) => Err(locate(input, at, ParseErrorKind::NulByte)),
+            None => Ok(text),
+        },
+        Err(error) => {
+            let bad = error.valid_up_to();
+            match nul {
+                Some(at) if at < bad => Err(locate(input, at, ParseErrorKind::NulByte)),
+                _ => Err(locate(input, bad, ParseErrorKind::InvalidUtf8)),
+            }
+        }
+    }
+}
+
+/// The error at byte `at` of `input`, counting lines and columns as the parser
+/// does. Only used on error paths, so scanning from the start is fine; `at`
+/// never points inside the byte-order mark (whose bytes are valid UTF-8 and
+/// not NUL), and everything before `at` is valid UTF-8.
+fn locate(input: &[u8], at: usize, kind: ParseErrorKind) -> ParseError {
+    let start = if input.starts_with(BOM) { BOM.len() } else { 0 };
+    let mut line: u32 = 1;
+    let mut line_start = start;
+    let mut i = start;
+    while i < at {
+        match input[i] {
+            b'\n' => {
+                line = line.saturating_add(1);
+                line_start = i + 1;
+            }
+            b'\r' => {
+                if i + 1 < at && input[i + 1] == b'\n' {
+                    i += 1;
+                }
+                line = line.saturating_add(1);
+                line_start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let chars = input[line_start..at]
+        .iter()
+        .filter(|&&b| b & 0xC0 != 0x80)
+        .count();
+    ParseError {
+        line,
+        column: to_u32(chars.saturating_add(1)),
+        kind,
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn is_ref_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
+fn is_ref_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    Unquoted,
+    Single,
+    Double,
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    /// Current line (1-based) and the byte offset where it starts.
+    line: u32,
+    line_start: usize,
+    options: &'a ParseOptions,
+    entries: Vec<Entry>,
+    /// Name (borrowed from the input) to its index in `entries`, for
+    /// duplicates and references.
+    index: HashMap<&'a str, usize>,
+    duplicates: Vec<Duplicate>,
+    warnings: Vec<Warning>,
+    /// Sum of the lengths of the values currently held in `entries`.
+    total: usize,
+    /// Where the value being decoded starts, for size errors.
+    value_line: u32,
+    value_column: u32,
+}
+
+impl<'a> Parser<'a> {
+    fn run(&mut self) -> Result<(), ParseError> {
+        loop {
+            self.skip_blanks();
+            match self.bytes.get(self.pos) {
+                None => return Ok(()),
+                Some(b'\n' | b'\r') => self.newline(),
+                Some(b'#') => self.skip_comment(),
+                Some(_) => {
+                    self.assignment()?;
+                    self.end_of_line()?;
+                }
+            }
+        }
+    }
+
+    fn column(&self, at: usize) -> u32 {
+        to_u32(
+            self.src[self.line_start..at]
+                .chars()
+                .count()
+                .saturating_add(1),
+        )
+    }
+
+    fn error(&self, at: usize, kind: ParseErrorKind) -> ParseError {
+        ParseError {
+            line: self.line,
+            column: self.column(at),
+            kind,
+        }
+    }
+
+    fn skip_blanks(&mut self) {
+        while self.bytes.get(self.pos).is_some_and(|&b| is_blank(b)) {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes one line break (`\n`, `\r\n` or `\r`) at `pos`.
+    fn newline(&mut self) {
+        if self.bytes.get(self.pos) == Some(&b'\r') && self.bytes.get(self.pos + 1) == Some(&b'\n')
+        {
+            self.pos += 1;
+        }
+        self.pos += 1;
+        self.line = self.line.saturating_add(1);
+        self.line_start = self.pos;
+    }
+
+    /// Moves to the line break (or end of input) that ends the comment.
+    fn skip_comment(&mut self) {
+        let rest = &self.bytes[self.pos..];
+        self.pos += rest
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .unwrap_or(rest.len());
+    }
+
+    /// After a value: only blanks and a comment may remain on the line.
+    fn end_of_line(&mut self) -> Result<(), ParseError> {
+        self.skip_blanks();
+        match self.bytes.get(self.pos) {
+            None | Some(b'\n' | b'\r') => Ok(()),
+            Some(b'#') => {
+                self.skip_comment();
+                Ok(())
+            }
+            Some(_) => Err(self.error(self.pos, ParseErrorKind::TrailingCharacters)),
+        }
+    }
+
+    fn assignment(&mut self) -> Result<(), ParseError> {
+        let rest = &self.bytes[self.pos..];
+        if rest.starts_with(b"export") && rest.get(6).is_some_and(|&b| is_blank(b)) {
+            let mut after = self.pos + 6;
+            while self.bytes.get(after).is_some_and(|&b| is_blank(b)) {
+                after += 1;
+            }
+            // `export = 1` defines a key named `export`; only a following name
+            // makes it a prefix.
+            if self.bytes.get(after) != Some(&b'=') {
+                self.pos = after;
+            }
+        }
+
+        let name_start = self.pos;
+        while let Some(&b) = self.bytes.get(self.pos) {
+            if matches!(b, b'=' | b' ' | b'\t' | b'\n' | b'\r') {
+                break;
+            }
+            self.pos += 1;
+        }
+        let name = &self.src[name_start..self.pos];
+        if name.is_empty() && self.bytes.get(self.pos) != Some(&b'=') {
+            // `export` followed by blanks and nothing else.
+            return Err(self.error(self.pos, ParseErrorKind::MissingEquals));
+        }
+        if !is_valid_name(name) {
+            return Err(self.error(name_start, ParseErrorKind::InvalidName));
+        }
+        let line = self.line;
+        let column = self.column(name_start);
+
+        self.skip_blanks();
+        if self.bytes.get(self.pos) != Some(&b'=') {
+            return Err(self.error(self.pos, ParseErrorKind::MissingEquals));
+        }
+        self.pos += 1;
+        self.skip_blanks();
+
+        self.value_line = self.line;
+        self.value_column = self.column(self.pos);
+        let value = match self.bytes.get(self.pos) {
+            Some(b'\'') => self.quoted(b'\'')?,
+            Some(b'"') => self.quoted(b'"')?,
+            _ => self.unquoted()?,
+        };
+        self.store(name, line, column, value)
+    }
+
+    fn store(
+        &mut self,
+        name: &'a str,
+        line: u32,
+        column: u32,
+        value: Zeroizing<String>,
+    ) -> Result<(), ParseError> {
+        let replaced = self
+            .index
+            .get(name)
+            .map_or(0, |&i| self.entries[i].value.len());
+        self.total = self.total - replaced + value.len();
+        if self.total > self.options.max_total_value_size {
+            return Err(self.value_error(ParseErrorKind::ValuesTooLarge {
+                limit: self.options.max_total_value_size,
+            }));
+        }
+        match self.index.get(name) {
+            Some(&i) => {
+                let entry = &mut self.entries[i];
+                self.duplicates.push(Duplicate {
+                    name: name.to_owned(),
+                    line,
+                    column,
+                    previous_line: entry.line,
+                    previous_column: entry.column,
+                });
+                entry.value = value;
+                entry.line = line;
+                entry.column = column;
+            }
+            None => {
+                self.index.insert(name, self.entries.len());
+                self.entries.push(Entry {
+                    name: name.to_owned(),
+                    value,
+                    line,
+                    column,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn value_error(&self, kind: ParseErrorKind) -> ParseError {
+        ParseError {
+            line: self.value_line,
+            column: self.value_column,
+            kind,
+        }
+    }
+
+    /// A quoted value starting at the opening `quote` at `pos`.
+    fn quoted(&mut self, quote: u8) -> Result<Zeroizing<String>, ParseError> {
+        let open = self.pos;
+        let body_start = open + 1;
+        let close = if quote == b'\'' {
+            self.bytes[body_start..]
+                .iter()
+                .position(|&b| b == b'\'')
+                .map(|n| body_start + n)
+        } else {
+            // Skip escaped characters, so that `\"` does not close the value.
+            let mut i = body_start;
+            loop {
+                match self.bytes.get(i) {
+                    None => break None,
+                    Some(b'"') => break Some(i),
+                    Some(b'\\') => i += 2,
+                    Some(_) => i += 1,
+                }
+            }
+        };
+        let Some(close) = close else {
+            return Err(self.error(open, ParseErrorKind::UnterminatedQuote));
+        };
+        let quoting = if quote == b'\'' {
+            Quoting::Single
+        } else {
+            Quoting::Double
+        };
+        let value = self.decode(body_start, close, quoting)?;
+        self.pos = close + 1;
+        Ok(value)
+    }
+
+    fn unquoted(&mut self) -> Result<Zeroizing<String>, ParseError> {
+        let start = self.pos;
+        let mut end = start;
+        while let Some(&b) = self.bytes.get(end) {
+            // A `#` starts a comment only after a blank; `start > 0` because
+            // a `=` precedes every value.
+            if b == b'\n' || b == b'\r' || (b == b'#' && is_blank(self.bytes[end - 1])) {
+                break;
+            }
+            end += 1;
+        }
+        self.pos = end;
+        while end > start && is_blank(self.bytes[end - 1]) {
+            end -= 1;
+        }
+        self.decode(start, end, Quoting::Unquoted)
+    }
+
+    /// Decodes the value text `start..end` (without quotes): escapes,
+    /// references and line breaks, following the lines as it goes.
+    fn decode(
+        &mut self,
+        start: usize,
+        end: usize,
+        quoting: Quoting,
+    ) -> Result<Zeroizing<String>, ParseError> {
+        let limit = self.options.max_value_size;
+        let mut out = SecretBuf::with_capacity((end - start).min(limit));
+        let mut run = start;
+        let mut i = start;
+        while i < end {
+            match self.bytes[i] {
+                b'\\' if quoting != Quoting::Single => {
+                    let next = if i + 1 < end { self.bytes[i + 1] } else { 0 };
+                    let replacement = match (quoting, next) {
+                        (_, b'$') => "$",
+                        (Quoting::Double, b'n') => "\n",
+                        (Quoting::Double, b'r') => "\r",
+                        (Quoting::Double, b't') => "\t",
+                        (Quoting::Double, b'"') => "\"",
+                        (Quoting::Double, b'\'') => "'",
+                        (Quoting::Double, b'\\') => "\\",
+                        // Any other backslash is literal.
+                        _ => {
+                            i += 1;
+                            continue;
+                        }
+                    };
+                    self.push(&mut out, &self.src[run..i])?;
+                    self.push(&mut out, replacement)?;
+                    i += 2;
+                    run = i;
+                }
+                b'$' if quoting != Quoting::Single => {
+                    self.push(&mut out, &self.src[run..i])?;
+                    i = self.reference(i, end, &mut out)?;
+                    run = i;
+                }
+                b @ (b'\n' | b'\r') => {
+                    // Only quoted values contain line breaks; all become `\n`.
+                    self.push(&mut out, &self.src[run..i])?;
+                    self.push(&mut out, "\n")?;
+                    i += 1;
+                    if b == b'\r' && i < end && self.bytes[i] == b'\n' {
+                        i += 1;
+                    }
+                    self.line = self.line.saturating_add(1);
+                    self.line_start = i;
+                    run = i;
+                }
+                _ => i += 1,
+            }
+        }
+        self.push(&mut out, &self.src[run..end])?;
+        Ok(out.0)
+    }
+
+    fn push(&self, out: &mut SecretBuf, text: &str) -> Result<(), ParseError> {
+        if out.0.len() + text.len() > self.options.max_value_size {
+            return Err(self.value_error(ParseErrorKind::ValueTooLarge {
+                limit: self.options.max_value_size,
+            }));
+        }
+        out.push_str(text);
+        Ok(())
+    }
+
+    /// Expands the reference whose `$` is at `dollar`, returning where
+    /// decoding continues.
+    fn reference(
+        &mut self,
+        dollar: usize,
+        end: usize,
+        out: &mut SecretBuf,
+    ) -> Result<usize, ParseError> {
+        let at = |i: usize| if i < end { self.bytes[i] } else { 0 };
+        let (name, default, next) = match at(dollar + 1) {
+            b'{' => {
+                let name_start = dollar + 2;
+                let mut i = name_start;
+                if !is_ref_start(at(i)) {
+                    return Err(self.error(dollar, ParseErrorKind::InvalidReference));
+                }
+                while is_ref_char(at(i)) {
+                    i += 1;
+                }
+                let name = &self.src[name_start..i];
+                if at(i) == b'}' {
+                    (name, None, i + 1)
+                } else if at(i) == b':' && at(i + 1) == b'-' {
+                    let default_start = i + 2;
+                    let Some(len) = self.bytes[default_start..end]
+                        .iter()
+                        .position(|&b| matches!(b, b'}' | b'$' | b'\\' | b'\n' | b'\r'))
+                        .filter(|&n| self.bytes[default_start + n] == b'}')
+                    else {
+                        return Err(self.error(dollar, ParseErrorKind::InvalidReference));
+                    };
+                    let default_end = default_start + len;
+                    (
+                        name,
+                        Some(&self.src[default_start..default_end]),
+                        default_end + 1,
+                    )
+                } else {
+                    return Err(self.error(dollar, ParseErrorKind::InvalidReference));
+                }
+            }
+            b if is_ref_start(b) => {
+                let mut i = dollar + 2;
+                while is_ref_char(at(i)) {
+                    i += 1;
+                }
+                (&self.src[dollar + 1..i], None, i)
+            }
+            _ => {
+                // Not a reference: a literal `$` (this covers `$(cmd)`).
+                self.push(out, "$")?;
+                return Ok(dollar + 1);
+            }
+        };
+
+        let current = self
+            .index
+            .get(name)
+            .map(|&i| self.entries[i].value.as_str());
+        match (current, default) {
+            (Some(""), Some(default)) => self.push(out, default)?,
+            (Some(value), _) => self.push(out, value)?,
+            (None, Some(default)) => self.push(out, default)?,
+            (None, None) => self.warnings.push(Warning {
+                line: self.line,
+                column: self.column(dollar),
+                kind: WarningKind::UndefinedReference {
+                    name: name.to_owned(),
+                },
+            }),
+        }
+        Ok(next)
+    }
+}
+
+/// A growable string that never leaves an unzeroised copy behind: when it must
+/// grow, it moves to a new zeroising allocation and the old one is wiped on
+/// drop, instead of letting `String` reallocate.
+pub(super) struct SecretBuf(pub(super) Zeroizing<String>);
+
+impl SecretBuf {
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        Self(Zeroizing::new(String::with_capacity(capacity)))
+    }
+
+    pub(super) fn push_str(&mut self, text: &str) {
+        let needed = self.0.len() + text.len();
+        if needed > self.0.capacity() {
+            let mut grown = String::with_capacity(needed.max(self.0.capacity() * 2));
+            grown.push_str(&self.0);
+            // The old buffer is zeroised when `Zeroizing` drops it here.
+            self.0 = Zeroizing::new(grown);
+        }
+        self.0.push_str(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_buf_grows_without_losing_text() {
+        let mut buf = SecretBuf::with_capacity(2);
+        let mut expected = String::new();
+        for i in 0..100 {
+            let piece = format!("{i}é,");
+            buf.push_str(&piece);
+            expected.push_str(&piece);
+        }
+        assert_eq!(buf.0.as_str(), expected);
+        assert!(buf.0.capacity() >= expected.len());
+    }
+
+    #[test]
+    fn locate_counts_every_line_ending_and_skips_the_bom() {
+        let input = b"\xef\xbb\xbfA=1\r\nB=2\rC=3\nD=\xc3\xa9\0";
+        let nul = input.len() - 1;
+        let error = locate(input, nul, ParseErrorKind::NulByte);
+        assert_eq!((error.line, error.column), (4, 4));
+        let error = locate(input, 3, ParseErrorKind::NulByte);
+        assert_eq!((error.line, error.column), (1, 1));
+    }
+
+    #[test]
+    fn nul_and_invalid_utf8_report_whichever_comes_first() {
+        let nul_first = check_text(b"A=\0\xff").expect_err("broken");
+        assert_eq!(
+            (nul_first.kind, nul_first.column),
+            (ParseErrorKind::NulByte, 3)
+        );
+        let utf8_first = check_text(b"A=\xff\0").expect_err("broken");
+        assert_eq!(
+            (utf8_first.kind, utf8_first.column),
+            (ParseErrorKind::InvalidUtf8, 3)
+        );
+    }
+}
