@@ -51,6 +51,29 @@ pub enum Error {
     /// Uninformative by design (500).
     #[error("decryption failed")]
     DecryptionFailed,
+    /// The `.env` text does not parse; the error has the line and column (422).
+    #[error("invalid .env input: {0}")]
+    Dotenv(#[from] crate::dotenv::ParseError),
+    /// An `.env` import names something the vault refuses, at this line and
+    /// column of the file (422).
+    #[error("line {line}, column {column}: {name:?}: {reason}")]
+    InvalidImportEntry {
+        /// 1-based line of the entry's name.
+        line: u32,
+        /// 1-based column of the entry's name.
+        column: u32,
+        /// The name (names are not secret).
+        name: String,
+        /// Why it was refused.
+        reason: crate::ImportEntryError,
+    },
+    /// An `.env` import with [`OnConflict::Fail`](crate::OnConflict) found
+    /// names that already exist; nothing was written (409).
+    #[error("already exist: {}", names.join(", "))]
+    ImportConflict {
+        /// The existing names, as the file spells them.
+        names: Vec<String>,
+    },
     /// Two attached items would set the same environment variable (409).
     #[error("agent {agent} would receive environment variable {variable:?} twice")]
     DuplicateVariable {
@@ -133,8 +156,13 @@ impl Error {
             Self::AlreadyExists { .. }
             | Self::Attached { .. }
             | Self::DuplicateVariable { .. }
+            | Self::ImportConflict { .. }
             | Self::ProviderConflict { .. } => 409,
-            Self::InvalidInput { .. } | Self::InvalidName { .. } | Self::InvalidValue { .. } => 422,
+            Self::Dotenv(_)
+            | Self::InvalidImportEntry { .. }
+            | Self::InvalidInput { .. }
+            | Self::InvalidName { .. }
+            | Self::InvalidValue { .. } => 422,
             Self::DecryptionFailed | Self::Store(_) | Self::UnknownKey(_) => 500,
             Self::Contention { .. } | Self::NotConfigured => 503,
         }

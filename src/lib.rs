@@ -133,6 +133,7 @@ pub use provider::{
 };
 pub use token::{GatewayToken, TOKEN_PREFIX};
 pub use vault::{
-    AgentInfo, Attachable, ConnectionInfo, DEFAULT_GATEWAY_TOKEN_VAR, MAX_AGENT_NAME_CHARS, Vault,
+    AgentInfo, Attachable, ConnectionInfo, DEFAULT_GATEWAY_TOKEN_VAR, ImportAction, ImportEntry,
+    ImportEntryError, ImportOptions, ImportReport, MAX_AGENT_NAME_CHARS, OnConflict, Vault,
     VaultConfig,
 };

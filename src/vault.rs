@@ -2,6 +2,7 @@
 //! conflict re-read and retry (bounded, then [`Error::Contention`]).
 
 mod agents;
+mod import;
 mod items;
 mod providers;
 
@@ -13,6 +14,9 @@ use crate::store::{Expect, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Name, NamePolicy, Result, UserId};
 
 pub use agents::{AgentInfo, Attachable};
+pub use import::{
+    ImportAction, ImportEntry, ImportEntryError, ImportOptions, ImportReport, OnConflict,
+};
 pub use providers::ConnectionInfo;
 
 /// The gateway-token variable every agent's environment carries by default:

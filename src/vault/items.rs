@@ -1,6 +1,6 @@
 //! Secrets and variables.
 
-use crate::crypto::{Binding, Purpose};
+use crate::crypto::{Binding, Purpose, UserKeys};
 use crate::records::{self, ItemBody, NameBody, StoredValue};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
 use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
@@ -48,6 +48,38 @@ pub(super) fn info(id: ItemId, body: &ItemBody) -> ItemInfo {
     }
 }
 
+/// Adds the two writes that create an item (its name index and itself).
+pub(super) fn push_new_item(
+    user: &UserId,
+    id: ItemId,
+    name: &Name,
+    kind: Kind,
+    value: StoredValue,
+    writes: &mut Vec<Write>,
+) -> ItemInfo {
+    let now = Timestamp::now();
+    let body = ItemBody {
+        name: name.clone(),
+        kind,
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+        agents: Vec::new(),
+        value,
+    };
+    writes.push(Write::Put {
+        key: name_key(user, name),
+        expect: Expect::Absent,
+        body: records::encode(&NameBody { item: id }),
+    });
+    writes.push(Write::Put {
+        key: item_key(user, id),
+        expect: Expect::Absent,
+        body: records::encode(&body),
+    });
+    info(id, &body)
+}
+
 fn not_found(name: &Name) -> Error {
     Error::NotFound {
         what: "secret or variable",
@@ -86,7 +118,7 @@ impl<S: Store> Vault<S> {
     }
 
     /// Adds the writes that create item `id` to `writes`.
-    pub(super) async fn plan_create(
+    async fn plan_create(
         &self,
         user: &UserId,
         id: ItemId,
@@ -95,8 +127,7 @@ impl<S: Store> Vault<S> {
         value: &SecretValue,
         writes: &mut Vec<Write>,
     ) -> Result<ItemInfo> {
-        let index = name_key(user, name);
-        if self.store.get(&index).await?.is_some() {
+        if self.store.get(&name_key(user, name)).await?.is_some() {
             return Err(Error::AlreadyExists {
                 what: "secret or variable",
                 name: name.to_string(),
@@ -105,27 +136,7 @@ impl<S: Store> Vault<S> {
         let stored = self
             .stored_value(user, id, name, kind, value, writes)
             .await?;
-        let now = Timestamp::now();
-        let body = ItemBody {
-            name: name.clone(),
-            kind,
-            created_at: now,
-            updated_at: now,
-            revision: 1,
-            agents: Vec::new(),
-            value: stored,
-        };
-        writes.push(Write::Put {
-            key: index,
-            expect: Expect::Absent,
-            body: records::encode(&NameBody { item: id }),
-        });
-        writes.push(Write::Put {
-            key: item_key(user, id),
-            expect: Expect::Absent,
-            body: records::encode(&body),
-        });
-        Ok(info(id, &body))
+        Ok(push_new_item(user, id, name, kind, stored, writes))
     }
 
     /// Replaces the value of `name`; its version goes up by one and agents
@@ -141,7 +152,7 @@ impl<S: Store> Vault<S> {
     }
 
     /// Adds the writes that give `found` a new value.
-    pub(super) async fn plan_update(
+    async fn plan_update(
         &self,
         user: &UserId,
         found: Found,
@@ -242,10 +253,35 @@ impl<S: Store> Vault<S> {
             Kind::Variable => StoredValue::Plain(value.expose_secret().to_owned()),
             Kind::Secret => {
                 let keys = self.keys_for(user).await?.push_create(writes);
-                let record = id.to_string();
-                let binding = Binding::new(user, Purpose::Item, &record, name.as_str());
-                StoredValue::Sealed(self.seal(&keys, &binding, value.expose_secret().as_bytes())?)
+                StoredValue::Sealed(self.seal_item(&keys, user, id, name, value.expose_secret())?)
             }
         })
+    }
+
+    pub(super) fn seal_item(
+        &self,
+        keys: &UserKeys,
+        user: &UserId,
+        id: ItemId,
+        name: &Name,
+        plaintext: &str,
+    ) -> Result<Vec<u8>> {
+        let record = id.to_string();
+        let binding = Binding::new(user, Purpose::Item, &record, name.as_str());
+        self.seal(keys, &binding, plaintext.as_bytes())
+    }
+
+    /// Opens a sealed item value (for comparisons inside the vault only).
+    pub(super) fn open_item(
+        &self,
+        keys: &UserKeys,
+        user: &UserId,
+        id: ItemId,
+        name: &Name,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        let record = id.to_string();
+        let binding = Binding::new(user, Purpose::Item, &record, name.as_str());
+        Ok(self.crypto.open(keys, &binding, sealed)?)
     }
 }

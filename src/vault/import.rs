@@ -1,0 +1,385 @@
+//! `.env` import (all or nothing) and export of variables.
+
+use std::collections::{BTreeMap, HashMap};
+
+use secrecy::SecretString;
+use serde::Serialize;
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroizing;
+
+use crate::dotenv::{self, ParseOptions};
+use crate::records::{self, ItemBody, StoredValue};
+use crate::store::{Expect, RecordKind, Store, Write};
+use crate::{
+    Error, ItemId, Kind, Name, NameError, Result, SecretValue, Timestamp, UserId, ValueError,
+};
+
+use super::items::{item_id, push_new_item};
+use super::{Plan, Vault, transact};
+
+/// What an import does with a name that already exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    /// Refuse the whole import, listing the names ([`Error::ImportConflict`],
+    /// 409). The default.
+    #[default]
+    Fail,
+    /// Replace the value (the item keeps its kind; agents become stale).
+    Overwrite,
+    /// Leave the existing item alone.
+    Skip,
+}
+
+impl OnConflict {
+    /// `fail`, `skip` or `overwrite`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "fail" => Some(Self::Fail),
+            "overwrite" => Some(Self::Overwrite),
+            "skip" => Some(Self::Skip),
+            _ => None,
+        }
+    }
+}
+
+/// How to import a `.env` file. Start from [`ImportOptions::default`]:
+/// everything as secrets ("if unsure, choose secret"), fail on existing
+/// names, write.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// The kind of every entry not named in `kinds`.
+    pub kind: Kind,
+    /// Per-name kinds (names compared ignoring case).
+    pub kinds: BTreeMap<String, Kind>,
+    /// What to do with existing names.
+    pub on_conflict: OnConflict,
+    /// Plan only: return what would happen, write nothing.
+    pub dry_run: bool,
+    /// The largest file accepted, in bytes (default 1 MiB).
+    pub max_file_size: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            kind: Kind::Secret,
+            kinds: BTreeMap::new(),
+            on_conflict: OnConflict::Fail,
+            dry_run: false,
+            max_file_size: dotenv::DEFAULT_MAX_FILE_SIZE,
+        }
+    }
+}
+
+impl ImportOptions {
+    /// Imports every entry as a variable.
+    pub fn as_variables(mut self) -> Self {
+        self.kind = Kind::Variable;
+        self
+    }
+
+    /// Imports `name` as `kind`, whatever the default.
+    pub fn with_kind_for(mut self, name: &str, kind: Kind) -> Self {
+        self.kinds.insert(name.to_ascii_uppercase(), kind);
+        self
+    }
+
+    /// Sets what to do with existing names.
+    pub fn on_conflict(mut self, policy: OnConflict) -> Self {
+        self.on_conflict = policy;
+        self
+    }
+
+    /// Plans without writing.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    fn kind_of(&self, name: &Name) -> Kind {
+        self.kinds.get(&name.folded()).copied().unwrap_or(self.kind)
+    }
+}
+
+/// Why one entry of an import was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportEntryError {
+    /// The file holds another spelling of the same name (names are unique
+    /// ignoring case), first at this line.
+    #[error("differs only in case from a name on line {first_line}")]
+    CaseDuplicate {
+        /// The line of the first spelling.
+        first_line: u32,
+    },
+    /// The name is not acceptable to the vault.
+    #[error("{0}")]
+    Name(NameError),
+    /// The value is not acceptable to the vault.
+    #[error("{0}")]
+    Value(ValueError),
+}
+
+/// What an import does (or, in a dry run, would do) with one name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportAction {
+    /// A new item.
+    Create,
+    /// Existing, left alone ([`OnConflict::Skip`]).
+    Skip,
+    /// Existing with the same value: nothing to write.
+    Unchanged,
+    /// Existing, value replaced ([`OnConflict::Overwrite`]).
+    Update,
+}
+
+/// One name of an import.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ImportEntry {
+    /// The name.
+    pub name: Name,
+    /// Its kind (for an existing item, the kind it keeps).
+    pub kind: Kind,
+    /// What happens.
+    pub action: ImportAction,
+    /// The line of the file it came from.
+    pub line: u32,
+}
+
+/// The outcome (or the plan, for a dry run) of an import.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ImportReport {
+    /// Whether this is only a plan.
+    pub dry_run: bool,
+    /// One row per name, in file order.
+    pub entries: Vec<ImportEntry>,
+    /// Names defined more than once in the file (the last value was used),
+    /// with the line of the definition that won.
+    pub duplicates: Vec<(String, u32)>,
+    /// The parser's warnings (for example an undefined `${VAR}`), as text
+    /// with line and column; they never contain values.
+    pub warnings: Vec<String>,
+}
+
+impl ImportReport {
+    /// How many names have this action.
+    pub fn count(&self, action: ImportAction) -> usize {
+        self.entries.iter().filter(|e| e.action == action).count()
+    }
+}
+
+/// A parsed entry the vault accepts.
+struct Accepted {
+    name: Name,
+    kind: Kind,
+    value: SecretValue,
+    line: u32,
+}
+
+impl<S: Store> Vault<S> {
+    /// Imports a `.env` file: every entry in one atomic commit, or nothing.
+    ///
+    /// The text is parsed by [`dotenv::parse_with`] (never touching the
+    /// process environment) with this vault's value limit. A syntax error is
+    /// [`Error::Dotenv`] with its line and column; a name or value the vault
+    /// refuses (reserved, invalid, empty value, two spellings of one name) is
+    /// [`Error::InvalidImportEntry`] with the line and column of the name.
+    /// Neither ever contains a value.
+    pub async fn import_dotenv(
+        &self,
+        user: &UserId,
+        input: &[u8],
+        options: &ImportOptions,
+    ) -> Result<ImportReport> {
+        let parse_options = ParseOptions::default()
+            .with_max_file_size(options.max_file_size)
+            .with_max_value_size(self.config.max_value_len);
+        let parsed = dotenv::parse_with(input, &parse_options)?;
+        let duplicates = parsed
+            .duplicates()
+            .iter()
+            .map(|d| (d.name().to_owned(), d.line()))
+            .collect();
+        let warnings = parsed.warnings().iter().map(ToString::to_string).collect();
+        let accepted = self.accept_entries(parsed.into_entries(), options)?;
+        if accepted.iter().any(|a| a.kind == Kind::Secret) {
+            self.require_keyring()?;
+        }
+
+        let entries = transact!(self, async {
+            let mut writes = Vec::new();
+            let entries = self
+                .plan_import(user, &accepted, options.on_conflict, &mut writes)
+                .await?;
+            if options.dry_run {
+                writes.clear();
+            }
+            Ok(Plan::new(writes, entries))
+        })?;
+        Ok(ImportReport {
+            dry_run: options.dry_run,
+            entries,
+            duplicates,
+            warnings,
+        })
+    }
+
+    /// Every variable of `user` (never a secret) as `.env` text that parses
+    /// back to the same mapping, sorted by name.
+    pub async fn export_variables(&self, user: &UserId) -> Result<Zeroizing<String>> {
+        let items = self.list(user).await?;
+        let pairs = items
+            .iter()
+            .filter_map(|item| Some((item.name.as_str(), item.value.as_deref()?)));
+        // Names are valid `.env` names and values hold no NUL (both checked
+        // on the way in), so writing cannot fail; map it anyway.
+        dotenv::to_string(pairs).map_err(|e| Error::InvalidInput {
+            field: "variables",
+            reason: e.to_string(),
+        })
+    }
+
+    fn accept_entries(
+        &self,
+        entries: Vec<dotenv::Entry>,
+        options: &ImportOptions,
+    ) -> Result<Vec<Accepted>> {
+        let mut first_line: HashMap<String, u32> = HashMap::new();
+        let mut accepted = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let (line, column) = (entry.line(), entry.column());
+            let (raw_name, text) = entry.into_parts();
+            let refuse = |reason| Error::InvalidImportEntry {
+                line,
+                column,
+                name: raw_name.clone(),
+                reason,
+            };
+            let name = Name::parse(&raw_name).map_err(|e| refuse(ImportEntryError::Name(e)))?;
+            self.config
+                .names
+                .check(&name)
+                .map_err(|e| refuse(ImportEntryError::Name(e)))?;
+            if let Some(&first) = first_line.get(&name.folded()) {
+                return Err(refuse(ImportEntryError::CaseDuplicate {
+                    first_line: first,
+                }));
+            }
+            first_line.insert(name.folded(), line);
+            let value = SecretValue::parse(SecretString::from(text.as_str()))
+                .map_err(|e| refuse(ImportEntryError::Value(e)))?;
+            accepted.push(Accepted {
+                kind: options.kind_of(&name),
+                name,
+                value,
+                line,
+            });
+        }
+        Ok(accepted)
+    }
+
+    async fn plan_import(
+        &self,
+        user: &UserId,
+        accepted: &[Accepted],
+        on_conflict: OnConflict,
+        writes: &mut Vec<Write>,
+    ) -> Result<Vec<ImportEntry>> {
+        let mut existing = HashMap::new();
+        for record in self.store.list(user, RecordKind::Item).await? {
+            let body: ItemBody = records::decode(&record)?;
+            existing.insert(body.name.folded(), (record, body));
+        }
+        if on_conflict == OnConflict::Fail {
+            let names: Vec<String> = accepted
+                .iter()
+                .filter(|a| existing.contains_key(&a.name.folded()))
+                .map(|a| a.name.to_string())
+                .collect();
+            if !names.is_empty() {
+                return Err(Error::ImportConflict { names });
+            }
+        }
+        let needs_keys = accepted.iter().any(|a| {
+            a.kind == Kind::Secret
+                || existing
+                    .get(&a.name.folded())
+                    .is_some_and(|(_, body)| body.kind == Kind::Secret)
+        });
+        let keys = if needs_keys {
+            Some(self.keys_for(user).await?.push_create(writes))
+        } else {
+            None
+        };
+
+        let mut entries = Vec::with_capacity(accepted.len());
+        for entry in accepted {
+            let plain = entry.value.expose_secret();
+            let Some((record, body)) = existing.remove(&entry.name.folded()) else {
+                let id = ItemId::new_random();
+                let value = match (entry.kind, &keys) {
+                    (Kind::Secret, Some(keys)) => {
+                        StoredValue::Sealed(self.seal_item(keys, user, id, &entry.name, plain)?)
+                    }
+                    _ => StoredValue::Plain(plain.to_owned()),
+                };
+                push_new_item(user, id, &entry.name, entry.kind, value, writes);
+                entries.push(row(
+                    entry.name.clone(),
+                    entry.kind,
+                    ImportAction::Create,
+                    entry.line,
+                ));
+                continue;
+            };
+            let action = if on_conflict == OnConflict::Skip {
+                ImportAction::Skip
+            } else {
+                let id = item_id(&record)?;
+                let same = match (&body.value, &keys) {
+                    (StoredValue::Plain(old), _) => old.as_bytes().ct_eq(plain.as_bytes()).into(),
+                    (StoredValue::Sealed(sealed), Some(keys)) => {
+                        let old = self.open_item(keys, user, id, &body.name, sealed)?;
+                        old.ct_eq(plain.as_bytes()).into()
+                    }
+                    (StoredValue::Sealed(_), None) => false,
+                };
+                if same {
+                    ImportAction::Unchanged
+                } else {
+                    let mut body = body.clone();
+                    body.value = match (&body.value, &keys) {
+                        (StoredValue::Sealed(_), Some(keys)) => {
+                            StoredValue::Sealed(self.seal_item(keys, user, id, &body.name, plain)?)
+                        }
+                        _ => StoredValue::Plain(plain.to_owned()),
+                    };
+                    body.revision += 1;
+                    body.updated_at = Timestamp::now();
+                    writes.push(Write::Put {
+                        key: record.key.clone(),
+                        expect: Expect::Version(record.version),
+                        body: records::encode(&body),
+                    });
+                    ImportAction::Update
+                }
+            };
+            entries.push(row(body.name.clone(), body.kind, action, entry.line));
+        }
+        Ok(entries)
+    }
+}
+
+fn row(name: Name, kind: Kind, action: ImportAction, line: u32) -> ImportEntry {
+    ImportEntry {
+        name,
+        kind,
+        action,
+        line,
+    }
+}

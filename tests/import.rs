@@ -1,0 +1,401 @@
+//! `.env` import into the vault (all or nothing) and export of variables.
+
+use agent_vault::crypto::{Keyring, MasterKey};
+use agent_vault::dotenv::{self, ParseErrorKind};
+use agent_vault::store::MemoryStore;
+use agent_vault::{
+    Error, ImportAction, ImportEntryError, ImportOptions, Kind, Name, NameError, OnConflict,
+    SecretValue, UserId, ValueError, Vault,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+fn setup() -> (MemoryStore, Vault<MemoryStore>, UserId) {
+    let store = MemoryStore::new();
+    let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
+    (store, vault, UserId::parse("alice").unwrap())
+}
+
+const RAILS: &str = "\
+# Rails app
+export DATABASE_URL=postgres://app:pw@db:5432/app_production
+RAILS_ENV=production
+SECRET_KEY_BASE=\"a1b2c3\"
+REDIS_URL=redis://${REDIS_HOST:-localhost}:6379/0
+GREETING='hello $HOME'
+PRIVATE_KEY=\"-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASC
+-----END PRIVATE KEY-----\"
+";
+
+async fn environment_of(vault: &Vault<MemoryStore>, user: &UserId) -> Vec<(String, String)> {
+    let (agent, _) = vault.create_agent(user, "probe").await.unwrap();
+    let names: Vec<_> = vault
+        .list(user)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| agent_vault::Attachable::Item(i.name))
+        .collect();
+    vault.attach(user, agent.id, &names).await.unwrap();
+    let (env, _) = vault.environment(user, agent.id).await.unwrap();
+    let pairs = env
+        .iter()
+        .filter(|(k, _)| *k != "OPENCLAW_GATEWAY_TOKEN")
+        .map(|(k, v)| (k.to_owned(), v.expose_secret().to_owned()))
+        .collect();
+    vault.detach(user, agent.id, &names).await.unwrap();
+    vault.delete_agent(user, agent.id).await.unwrap();
+    pairs
+}
+
+#[tokio::test]
+async fn every_line_arrives_intact_as_secrets_by_default() {
+    let (_, vault, user) = setup();
+    let report = vault
+        .import_dotenv(&user, RAILS.as_bytes(), &ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.count(ImportAction::Create), 6);
+    assert!(!report.dry_run);
+    let items = vault.list(&user).await.unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|i| i.kind == Kind::Secret && i.value.is_none())
+    );
+    let env = environment_of(&vault, &user).await;
+    let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    assert_eq!(
+        get("DATABASE_URL"),
+        Some("postgres://app:pw@db:5432/app_production")
+    );
+    assert_eq!(get("SECRET_KEY_BASE"), Some("a1b2c3"));
+    assert_eq!(get("REDIS_URL"), Some("redis://localhost:6379/0"));
+    assert_eq!(
+        get("GREETING"),
+        Some("hello $HOME"),
+        "single quotes are literal"
+    );
+    assert_eq!(
+        get("PRIVATE_KEY"),
+        Some(
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_server_environment_is_never_read() {
+    let (_, vault, user) = setup();
+    // HOME and PATH are set in the test process; the import must not see them.
+    let report = vault
+        .import_dotenv(
+            &user,
+            b"A=${HOME}x\nB=\"$PATH-y\"\n",
+            &ImportOptions::default().as_variables(),
+        )
+        .await
+        .unwrap();
+    let items = vault.list(&user).await.unwrap();
+    let values: Vec<_> = items.iter().map(|i| i.value.as_deref()).collect();
+    assert_eq!(values, [Some("x"), Some("-y")]);
+    // Each undefined reference is reported.
+    assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
+}
+
+#[tokio::test]
+async fn a_bad_line_writes_nothing_and_says_where() {
+    let (store, vault, user) = setup();
+    vault
+        .import_dotenv(&user, b"KEEP=1\n", &ImportOptions::default())
+        .await
+        .unwrap();
+    let before = store.snapshot();
+
+    let err = vault
+        .import_dotenv(
+            &user,
+            b"A=1\nB=\"unterminated CANARY-a1\nC=3\n",
+            &ImportOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Dotenv(parse) => {
+            assert_eq!(*parse.kind(), ParseErrorKind::UnterminatedQuote);
+            assert_eq!((parse.line(), parse.column()), (2, 3));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.http_status(), 422);
+    assert!(!err.to_string().contains("CANARY"));
+
+    let cases: [(&[u8], u32, u32, ImportEntryError); 4] = [
+        (
+            b"OK=1\nbad.name=CANARY-b2\n",
+            2,
+            1,
+            ImportEntryError::Name(NameError::InvalidCharacter { position: 3 }),
+        ),
+        (
+            b"OK=1\n  LD_PRELOAD=/tmp/x.so\n",
+            2,
+            3,
+            ImportEntryError::Name(NameError::Reserved),
+        ),
+        (
+            b"OK=1\nEMPTY=\n",
+            2,
+            1,
+            ImportEntryError::Value(ValueError::Empty),
+        ),
+        (
+            b"api_key=1\nAPI_KEY=CANARY-c3\n",
+            2,
+            1,
+            ImportEntryError::CaseDuplicate { first_line: 1 },
+        ),
+    ];
+    for (input, line, column, reason) in cases {
+        let err = vault
+            .import_dotenv(&user, input, &ImportOptions::default())
+            .await
+            .unwrap_err();
+        match &err {
+            Error::InvalidImportEntry {
+                line: l,
+                column: c,
+                reason: r,
+                ..
+            } => {
+                assert_eq!((*l, *c, r), (line, column, &reason), "{err}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!err.to_string().contains("CANARY"), "{err}");
+        assert_eq!(store.snapshot(), before);
+    }
+}
+
+#[tokio::test]
+async fn existing_names_fail_skip_or_overwrite() {
+    let (store, vault, user) = setup();
+    let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
+    vault
+        .create(
+            &user,
+            &Name::parse("Shared").unwrap(),
+            Kind::Secret,
+            v("old"),
+        )
+        .await
+        .unwrap();
+    vault
+        .create(
+            &user,
+            &Name::parse("SAME").unwrap(),
+            Kind::Variable,
+            v("same"),
+        )
+        .await
+        .unwrap();
+    let before = store.snapshot();
+    let input = b"SHARED=new\nSAME=same\nFRESH=1\n";
+
+    let err = vault
+        .import_dotenv(&user, input, &ImportOptions::default())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::ImportConflict { names } => assert_eq!(names, &["SHARED", "SAME"]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.http_status(), 409);
+    assert_eq!(store.snapshot(), before);
+
+    // A dry run plans without writing.
+    let plan = vault
+        .import_dotenv(
+            &user,
+            input,
+            &ImportOptions::default()
+                .on_conflict(OnConflict::Overwrite)
+                .dry_run(true),
+        )
+        .await
+        .unwrap();
+    let actions: Vec<_> = plan
+        .entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("Shared", ImportAction::Update),
+            ("SAME", ImportAction::Unchanged),
+            ("FRESH", ImportAction::Create)
+        ]
+    );
+    assert!(plan.dry_run);
+    assert_eq!(store.snapshot(), before);
+
+    let skipped = vault
+        .import_dotenv(
+            &user,
+            input,
+            &ImportOptions::default().on_conflict(OnConflict::Skip),
+        )
+        .await
+        .unwrap();
+    assert_eq!(skipped.count(ImportAction::Skip), 2);
+    assert_eq!(skipped.count(ImportAction::Create), 1);
+    assert_eq!(
+        vault
+            .get(&user, &Name::parse("SHARED").unwrap())
+            .await
+            .unwrap()
+            .version,
+        1
+    );
+
+    let overwritten = vault
+        .import_dotenv(
+            &user,
+            b"SHARED=new\nSAME=same\n",
+            &ImportOptions::default().on_conflict(OnConflict::Overwrite),
+        )
+        .await
+        .unwrap();
+    assert_eq!(overwritten.count(ImportAction::Update), 1);
+    assert_eq!(overwritten.count(ImportAction::Unchanged), 1);
+    let shared = vault
+        .get(&user, &Name::parse("SHARED").unwrap())
+        .await
+        .unwrap();
+    assert_eq!((shared.version, shared.kind), (2, Kind::Secret));
+    assert_eq!(
+        vault
+            .get(&user, &Name::parse("SAME").unwrap())
+            .await
+            .unwrap()
+            .version,
+        1
+    );
+    // Overwriting a secret with the same value is "unchanged" too.
+    let again = vault
+        .import_dotenv(
+            &user,
+            b"SHARED=new\n",
+            &ImportOptions::default().on_conflict(OnConflict::Overwrite),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.count(ImportAction::Unchanged), 1);
+}
+
+#[tokio::test]
+async fn kinds_per_key_and_duplicates_reported() {
+    let (_, vault, user) = setup();
+    let options = ImportOptions::default()
+        .as_variables()
+        .with_kind_for("api_token", Kind::Secret);
+    let report = vault
+        .import_dotenv(
+            &user,
+            b"PUBLIC_URL=https://x\nAPI_TOKEN=t1\nAPI_TOKEN=t2\n",
+            &options,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.duplicates, [("API_TOKEN".to_owned(), 3)]);
+    let items = vault.list(&user).await.unwrap();
+    let kinds: Vec<_> = items.iter().map(|i| (i.name.as_str(), i.kind)).collect();
+    assert_eq!(
+        kinds,
+        [("API_TOKEN", Kind::Secret), ("PUBLIC_URL", Kind::Variable)]
+    );
+    let env = environment_of(&vault, &user).await;
+    assert!(env.contains(&("API_TOKEN".to_owned(), "t2".to_owned())));
+}
+
+#[tokio::test]
+async fn exported_variables_parse_back_and_never_include_secrets() {
+    let (_, vault, user) = setup();
+    let tricky = "multi\nline \"quoted\" $DOLLAR #hash  ";
+    let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
+    vault
+        .create(
+            &user,
+            &Name::parse("TRICKY").unwrap(),
+            Kind::Variable,
+            v(tricky),
+        )
+        .await
+        .unwrap();
+    vault
+        .create(
+            &user,
+            &Name::parse("PLAIN").unwrap(),
+            Kind::Variable,
+            v("p"),
+        )
+        .await
+        .unwrap();
+    vault
+        .create(
+            &user,
+            &Name::parse("HIDDEN").unwrap(),
+            Kind::Secret,
+            v("CANARY-d4"),
+        )
+        .await
+        .unwrap();
+    let text = vault.export_variables(&user).await.unwrap();
+    assert!(!text.contains("CANARY"));
+    let parsed = dotenv::parse(text.as_bytes()).unwrap();
+    assert_eq!(parsed.len(), 2);
+    assert_eq!(parsed.get("TRICKY"), Some(tricky));
+    assert_eq!(parsed.get("PLAIN"), Some("p"));
+
+    // And a re-import of the export into another user gives the same variables.
+    let bob = UserId::parse("bob").unwrap();
+    vault
+        .import_dotenv(
+            &bob,
+            text.as_bytes(),
+            &ImportOptions::default().as_variables(),
+        )
+        .await
+        .unwrap();
+    let alice_vars: Vec<_> = vault
+        .list(&user)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|i| Some((i.name, i.value?)))
+        .collect();
+    let bob_vars: Vec<_> = vault
+        .list(&bob)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|i| Some((i.name, i.value?)))
+        .collect();
+    assert_eq!(alice_vars, bob_vars);
+}
+
+#[tokio::test]
+async fn variables_import_without_a_master_key_but_secrets_do_not() {
+    let vault = Vault::new(MemoryStore::new(), Keyring::empty());
+    let user = UserId::parse("alice").unwrap();
+    let err = vault
+        .import_dotenv(&user, b"A=1\n", &ImportOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotConfigured));
+    vault
+        .import_dotenv(&user, b"A=1\n", &ImportOptions::default().as_variables())
+        .await
+        .unwrap();
+}
