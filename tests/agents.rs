@@ -713,3 +713,19 @@ async fn racing_attaches_never_leave_two_credentials_for_one_provider() {
         "the tasks never collided: the test raced nothing"
     );
 }
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn the_environment_applies_to_tokio_commands() {
+    let vault = vault();
+    let user = alice();
+    vault.create(&user, &name("ONLY_ME"), Kind::Secret, value("tokio-ok")).await.unwrap();
+    let id = agent(&vault, "t").await;
+    vault.attach(&user, id, &[item("ONLY_ME")]).await.unwrap();
+    let (env, _) = vault.environment(&user, id).await.unwrap();
+    let mut command = tokio::process::Command::new("sh");
+    command.args(["-c", "printf %s \"$ONLY_ME\""]);
+    env.apply_to_tokio(&mut command);
+    let output = command.output().await.unwrap();
+    assert_eq!(output.stdout, b"tokio-ok");
+}
