@@ -146,7 +146,8 @@
 //! Values are held in [`Zeroizing`] buffers from the moment they are decoded,
 //! and a buffer that must grow is copied into a new zeroising buffer rather
 //! than reallocated, so the parser leaves no stale copies in freed memory.
-//! The input itself is borrowed, never copied. [`Debug`](std::fmt::Debug)
+//! The input itself is borrowed, never copied. An entry keeps its name and
+//! value in one allocation, so the name is wiped along with the value. [`Debug`](std::fmt::Debug)
 //! output of [`Entry`] and [`Dotenv`] shows names only, and no type here
 //! implements `Display` or `Serialize` for values. Not promised: the caller's
 //! own input buffer, copies the caller makes, or data left in registers or
