@@ -32,8 +32,9 @@ pub(super) fn parse(input: &[u8], options: &ParseOptions) -> Result<Dotenv, Pars
         line: 1,
         line_start: 0,
         options,
-        entries: Vec::new(),
-        index: HashMap::new(),
+        // A rough guess of one entry per 64 bytes saves most regrowth.
+        entries: Vec::with_capacity(input.len() / 64),
+        index: HashMap::with_capacity(input.len() / 64),
         duplicates: Vec::new(),
         warnings: Vec::new(),
         total: 0,
@@ -55,7 +56,12 @@ pub(super) fn parse(input: &[u8], options: &ParseOptions) -> Result<Dotenv, Pars
 /// Checks that the input is UTF-8 without NUL, reporting whichever problem
 /// comes first in the file.
 fn check_text(input: &[u8]) -> Result<&str, ParseError> {
-    let nul = input.iter().position(|&b| b == 0);
+    // `contains` is memchr-fast; the position is only needed on the error path.
+    let nul = if input.contains(&0) {
+        input.iter().position(|&b| b == 0)
+    } else {
+        None
+    };
     match std::str::from_utf8(input) {
         Ok(text) => match nul {
             Some(at) => Err(locate(input, at, ParseErrorKind::NulByte)),
@@ -177,6 +183,15 @@ impl<'a> Parser<'a> {
         )
     }
 
+    /// The column of `at` when everything between the start of the line and
+    /// `at` is ASCII, which holds for keys and value starts: only blanks,
+    /// `export`, a valid (ASCII) name and `=` can precede them. This avoids
+    /// counting characters for every entry.
+    fn ascii_column(&self, at: usize) -> u32 {
+        debug_assert!(self.bytes[self.line_start..at].is_ascii());
+        to_u32(at - self.line_start + 1)
+    }
+
     fn error(&self, at: usize, kind: ParseErrorKind) -> ParseError {
         ParseError {
             line: self.line,
@@ -254,7 +269,7 @@ impl<'a> Parser<'a> {
             return Err(self.error(name_start, ParseErrorKind::InvalidName));
         }
         let line = self.line;
-        let column = self.column(name_start);
+        let column = self.ascii_column(name_start);
 
         self.skip_blanks();
         if self.bytes.get(self.pos) != Some(&b'=') {
@@ -264,11 +279,11 @@ impl<'a> Parser<'a> {
         self.skip_blanks();
 
         self.value_line = self.line;
-        self.value_column = self.column(self.pos);
+        self.value_column = self.ascii_column(self.pos);
         let value = match self.bytes.get(self.pos) {
-            Some(b'\'') => self.quoted(b'\'')?,
-            Some(b'"') => self.quoted(b'"')?,
-            _ => self.unquoted()?,
+            Some(b'\'') => self.quoted(b'\'', name)?,
+            Some(b'"') => self.quoted(b'"', name)?,
+            _ => self.unquoted(name)?,
         };
         self.store(name, line, column, value)
     }
@@ -278,20 +293,20 @@ impl<'a> Parser<'a> {
         name: &'a str,
         line: u32,
         column: u32,
-        value: Zeroizing<String>,
+        text: Zeroizing<String>,
     ) -> Result<(), ParseError> {
-        let replaced = self
-            .index
-            .get(name)
-            .map_or(0, |&i| self.entries[i].value.len());
-        self.total = self.total - replaced + value.len();
+        // `text` is the name followed by the value (see `Entry`).
+        let value_len = text.len() - name.len();
+        let existing = self.index.get(name).copied();
+        let replaced = existing.map_or(0, |i| self.entries[i].value().len());
+        self.total = self.total - replaced + value_len;
         if self.total > self.options.max_total_value_size {
             return Err(self.value_error(ParseErrorKind::ValuesTooLarge {
                 limit: self.options.max_total_value_size,
             }));
         }
-        match self.index.get(name) {
-            Some(&i) => {
+        match existing {
+            Some(i) => {
                 let entry = &mut self.entries[i];
                 self.duplicates.push(Duplicate {
                     name: name.to_owned(),
@@ -300,15 +315,15 @@ impl<'a> Parser<'a> {
                     previous_line: entry.line,
                     previous_column: entry.column,
                 });
-                entry.value = value;
+                entry.text = text;
                 entry.line = line;
                 entry.column = column;
             }
             None => {
                 self.index.insert(name, self.entries.len());
                 self.entries.push(Entry {
-                    name: name.to_owned(),
-                    value,
+                    text,
+                    name_len: name.len(),
                     line,
                     column,
                 });
@@ -326,7 +341,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A quoted value starting at the opening `quote` at `pos`.
-    fn quoted(&mut self, quote: u8) -> Result<Zeroizing<String>, ParseError> {
+    fn quoted(&mut self, quote: u8, name: &str) -> Result<Zeroizing<String>, ParseError> {
         let open = self.pos;
         let body_start = open + 1;
         let close = if quote == b'\'' {
@@ -354,19 +369,23 @@ impl<'a> Parser<'a> {
         } else {
             Quoting::Double
         };
-        let value = self.decode(body_start, close, quoting)?;
+        let value = self.decode(body_start, close, quoting, name)?;
         self.pos = close + 1;
         Ok(value)
     }
 
-    fn unquoted(&mut self) -> Result<Zeroizing<String>, ParseError> {
+    fn unquoted(&mut self, name: &str) -> Result<Zeroizing<String>, ParseError> {
         let start = self.pos;
         let mut end = start;
+        let mut plain = true;
         while let Some(&b) = self.bytes.get(end) {
-            // A `#` starts a comment only after a blank; `start > 0` because
-            // a `=` precedes every value.
-            if b == b'\n' || b == b'\r' || (b == b'#' && is_blank(self.bytes[end - 1])) {
-                break;
+            match b {
+                b'\n' | b'\r' => break,
+                // A `#` starts a comment only after a blank; `end > 0`
+                // because a `=` precedes every value.
+                b'#' if is_blank(self.bytes[end - 1]) => break,
+                b'$' | b'\\' => plain = false,
+                _ => {}
             }
             end += 1;
         }
@@ -374,7 +393,14 @@ impl<'a> Parser<'a> {
         while end > start && is_blank(self.bytes[end - 1]) {
             end -= 1;
         }
-        self.decode(start, end, Quoting::Unquoted)
+        if plain {
+            // Nothing to decode: copy the text as it is.
+            let mut out =
+                SecretBuf::for_entry(name, (end - start).min(self.options.max_value_size));
+            self.push(&mut out, &self.src[start..end])?;
+            return Ok(out.0);
+        }
+        self.decode(start, end, Quoting::Unquoted, name)
     }
 
     /// Decodes the value text `start..end` (without quotes): escapes,
@@ -384,12 +410,23 @@ impl<'a> Parser<'a> {
         start: usize,
         end: usize,
         quoting: Quoting,
+        name: &str,
     ) -> Result<Zeroizing<String>, ParseError> {
         let limit = self.options.max_value_size;
-        let mut out = SecretBuf::with_capacity((end - start).min(limit));
+        let mut out = SecretBuf::for_entry(name, (end - start).min(limit));
         let mut run = start;
         let mut i = start;
         while i < end {
+            // Jump over ordinary text; it is copied in bulk with `run`.
+            let special = |b: u8| {
+                b == b'\n'
+                    || b == b'\r'
+                    || (quoting != Quoting::Single && (b == b'\\' || b == b'$'))
+            };
+            match self.bytes[i..end].iter().position(|&b| special(b)) {
+                Some(n) => i += n,
+                None => break,
+            }
             match self.bytes[i] {
                 b'\\' if quoting != Quoting::Single => {
                     let next = if i + 1 < end { self.bytes[i + 1] } else { 0 };
@@ -437,7 +474,7 @@ impl<'a> Parser<'a> {
     }
 
     fn push(&self, out: &mut SecretBuf, text: &str) -> Result<(), ParseError> {
-        if out.0.len() + text.len() > self.options.max_value_size {
+        if out.0.len() - out.1 + text.len() > self.options.max_value_size {
             return Err(self.value_error(ParseErrorKind::ValueTooLarge {
                 limit: self.options.max_value_size,
             }));
@@ -501,10 +538,7 @@ impl<'a> Parser<'a> {
             }
         };
 
-        let current = self
-            .index
-            .get(name)
-            .map(|&i| self.entries[i].value.as_str());
+        let current = self.index.get(name).map(|&i| self.entries[i].value());
         match (current, default) {
             (Some(""), Some(default)) => self.push(out, default)?,
             (Some(value), _) => self.push(out, value)?,
@@ -524,11 +558,22 @@ impl<'a> Parser<'a> {
 /// A growable string that never leaves an unzeroised copy behind: when it must
 /// grow, it moves to a new zeroising allocation and the old one is wiped on
 /// drop, instead of letting `String` reallocate.
-pub(super) struct SecretBuf(pub(super) Zeroizing<String>);
+///
+/// The second field is the length of a prefix (an entry's name) that does not
+/// count towards the value-size limit.
+pub(super) struct SecretBuf(pub(super) Zeroizing<String>, usize);
 
 impl SecretBuf {
     pub(super) fn with_capacity(capacity: usize) -> Self {
-        Self(Zeroizing::new(String::with_capacity(capacity)))
+        Self(Zeroizing::new(String::with_capacity(capacity)), 0)
+    }
+
+    /// A buffer for an [`Entry`]'s text: the name, then room for the value.
+    fn for_entry(name: &str, value_capacity: usize) -> Self {
+        let mut buf = Self::with_capacity(name.len() + value_capacity);
+        buf.push_str(name);
+        buf.1 = name.len();
+        buf
     }
 
     pub(super) fn push_str(&mut self, text: &str) {
