@@ -30,6 +30,35 @@ pub(crate) use derive::len_u32;
 use crate::UserId;
 use cache::CipherCache;
 
+/// The 32-byte per-user key that [`Crypto`] seals `user`'s values with for
+/// the user-key generation whose salt is `salt`: HKDF-SHA256 with
+/// `ikm = master`, `salt = salt` and `info = USER_KEY_LABEL ‖ u32be(len(user))
+/// ‖ user` (`docs/FORMAT.md` §2).
+///
+/// [`Crypto`] never needs this (it derives and caches the cipher itself); it
+/// is public so that known-answer tests and other implementations can check
+/// the derivation. The key is zeroised when the returned value is dropped.
+///
+/// ```
+/// use agent_vault::crypto::{MasterKey, derive_user_key};
+/// use agent_vault::UserId;
+///
+/// let master = MasterKey::from_bytes([7; 32]);
+/// let alice = UserId::parse("alice")?;
+/// let bob = UserId::parse("bob")?;
+/// let salt = [1; 32];
+/// assert_eq!(*derive_user_key(&master, &salt, &alice), *derive_user_key(&master, &salt, &alice));
+/// assert_ne!(*derive_user_key(&master, &salt, &alice), *derive_user_key(&master, &salt, &bob));
+/// # Ok::<(), agent_vault::UserIdError>(())
+/// ```
+pub fn derive_user_key(
+    master: &MasterKey,
+    salt: &[u8; SALT_LEN],
+    user: &UserId,
+) -> Zeroizing<[u8; 32]> {
+    derive::user_key(master, salt, user)
+}
+
 /// Why sealing or opening failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
