@@ -148,6 +148,12 @@ impl Crypto {
         binding: &Binding<'_>,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        // Without a key nothing can be opened: say so before judging the
+        // bytes, so that a service with no key configured reports that
+        // (HTTP 503) rather than blaming the data.
+        if self.keyring.is_empty() {
+            return Err(CryptoError::NotConfigured);
+        }
         let header = envelope::Header::parse(sealed)?;
         let cipher = self.cipher(header.key_id, header.generation, keys, binding.user())?;
         envelope::open(&cipher, &header, binding, sealed)
