@@ -70,26 +70,75 @@ impl<'a> Binding<'a> {
         self.user
     }
 
-    /// The associated data for an envelope with this `header` (§4).
-    fn associated_data(&self, header: &[u8; HEADER_LEN]) -> Vec<u8> {
+    /// The associated data for an envelope with this `header` (§4):
+    /// label ‖ header ‖ purpose ‖ lp(user) ‖ lp(record) ‖ lp(name).
+    fn associated_data(&self, header: &[u8; HEADER_LEN]) -> Aad {
         let user = self.user.as_str().as_bytes();
-        let mut aad = Vec::with_capacity(
-            AAD_LABEL.len()
-                + HEADER_LEN
-                + 1
-                + 12
-                + user.len()
-                + self.record.len()
-                + self.name.len(),
-        );
-        aad.extend_from_slice(AAD_LABEL);
-        aad.extend_from_slice(header);
-        aad.push(self.purpose.code());
-        for field in [user, self.record.as_bytes(), self.name.as_bytes()] {
-            aad.extend_from_slice(&len_u32(field.len()).to_be_bytes());
-            aad.extend_from_slice(field);
+        let fields = [user, self.record.as_bytes(), self.name.as_bytes()];
+        let len = AAD_LABEL.len()
+            + HEADER_LEN
+            + 1
+            + fields.iter().map(|field| 4 + field.len()).sum::<usize>();
+        let mut aad = if len <= INLINE_AAD_LEN {
+            Aad::Inline([0; INLINE_AAD_LEN], len)
+        } else {
+            Aad::Heap(vec![0; len])
+        };
+        let mut out = Writer {
+            buf: aad.as_mut_slice(),
+            pos: 0,
+        };
+        out.put(AAD_LABEL);
+        out.put(header);
+        out.put(&[self.purpose.code()]);
+        for field in fields {
+            out.put(&len_u32(field.len()).to_be_bytes());
+            out.put(field);
         }
+        debug_assert_eq!(out.pos, len);
         aad
+    }
+}
+
+/// Associated data up to this long is built on the stack, so the hot path
+/// does not allocate for it. The fixed part (label, header, purpose, three
+/// length prefixes) is 40 bytes; with a 128-byte user id, a 36-byte UUID and
+/// a 255-byte name the longest real AAD is 459 bytes.
+const INLINE_AAD_LEN: usize = 512;
+
+/// Built associated data (§4).
+enum Aad {
+    Inline([u8; INLINE_AAD_LEN], usize),
+    Heap(Vec<u8>),
+}
+
+impl Aad {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Inline(buf, len) => &buf[..*len],
+            Self::Heap(buf) => buf,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            Self::Inline(buf, len) => &mut buf[..*len],
+            Self::Heap(buf) => buf,
+        }
+    }
+}
+
+/// Appends into a buffer sized exactly beforehand.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        self.buf[self.pos..end].copy_from_slice(bytes);
+        self.pos = end;
     }
 }
 
@@ -153,7 +202,7 @@ pub(crate) fn seal(
     let body_start = HEADER_LEN + NONCE_LEN;
     let tag = match cipher.encrypt_in_place_detached(
         Nonce::from_slice(&nonce),
-        &aad,
+        aad.as_slice(),
         &mut out[body_start..],
     ) {
         Ok(tag) => tag,
@@ -176,7 +225,7 @@ pub(crate) fn open(
     let mut plaintext = Zeroizing::new(sealed[HEADER_LEN + NONCE_LEN..tag_start].to_vec());
     let aad = binding.associated_data(&header.bytes);
     cipher
-        .decrypt_in_place_detached(nonce, &aad, &mut plaintext, tag)
+        .decrypt_in_place_detached(nonce, aad.as_slice(), &mut plaintext, tag)
         .map_err(|_| CryptoError::DecryptionFailed)?;
     Ok(plaintext)
 }
@@ -200,7 +249,7 @@ pub(crate) fn seal_with_nonce_for_vectors(
     out.extend_from_slice(nonce);
     let mut body = plaintext.to_vec();
     let aad = binding.associated_data(&header.bytes);
-    match cipher.encrypt_in_place_detached(Nonce::from_slice(nonce), &aad, &mut body) {
+    match cipher.encrypt_in_place_detached(Nonce::from_slice(nonce), aad.as_slice(), &mut body) {
         Ok(tag) => {
             out.extend_from_slice(&body);
             out.extend_from_slice(&tag);
@@ -449,7 +498,7 @@ mod tests {
         let header = Header::new(KeyId(key_id), generation);
         Sealed {
             user_key: *key,
-            aad: binding.associated_data(&header.bytes),
+            aad: binding.associated_data(&header.bytes).as_slice().to_vec(),
             envelope: seal_with_nonce_for_vectors(
                 &key,
                 KeyId(key_id),
@@ -750,6 +799,33 @@ mod tests {
     fn vectors_file_matches_generator() {
         let stored = std::fs::read_to_string(VECTORS_PATH).unwrap();
         assert!(stored == render(), "regenerate with the ignored write_vectors test");
+    }
+
+    /// The AAD is the same bytes whether it is built on the stack or, when
+    /// longer than `INLINE_AAD_LEN`, on the heap.
+    #[test]
+    fn aad_layout_inline_and_heap() {
+        let user = UserId::parse("oidc:bob@example.com").unwrap();
+        let header = Header::new(KeyId(0x0102_0304), 5);
+        for name_len in [0, 1, 400, INLINE_AAD_LEN - 100, INLINE_AAD_LEN, 2000] {
+            let name = "N".repeat(name_len);
+            let binding = Binding::new(&user, Purpose::Connection, "openai:api-key", &name);
+            let aad = binding.associated_data(&header.bytes);
+            let mut expected = b"agent-vault/v1/aad".to_vec();
+            expected.extend_from_slice(&[1, 1, 2, 3, 4, 0, 0, 0, 5, 2]);
+            expected.extend_from_slice(&20u32.to_be_bytes());
+            expected.extend_from_slice(b"oidc:bob@example.com");
+            expected.extend_from_slice(&14u32.to_be_bytes());
+            expected.extend_from_slice(b"openai:api-key");
+            expected.extend_from_slice(&(name_len as u32).to_be_bytes());
+            expected.extend_from_slice(name.as_bytes());
+            assert_eq!(aad.as_slice(), &expected[..], "name length {name_len}");
+            assert_eq!(
+                matches!(aad, Aad::Inline(..)),
+                expected.len() <= INLINE_AAD_LEN,
+                "name length {name_len}"
+            );
+        }
     }
 
     /// Independent of the case table: reseal each stored vector from its
