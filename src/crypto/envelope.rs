@@ -70,77 +70,63 @@ impl<'a> Binding<'a> {
         self.user
     }
 
-    /// The associated data for an envelope with this `header` (§4):
-    /// label ‖ header ‖ purpose ‖ lp(user) ‖ lp(record) ‖ lp(name).
-    fn associated_data(&self, header: &[u8; HEADER_LEN]) -> Aad {
-        let user = self.user.as_str().as_bytes();
-        let fields = [user, self.record.as_bytes(), self.name.as_bytes()];
-        let len = AAD_LABEL.len()
-            + HEADER_LEN
-            + 1
-            + fields.iter().map(|field| 4 + field.len()).sum::<usize>();
-        let mut aad = if len <= INLINE_AAD_LEN {
-            Aad::Inline([0; INLINE_AAD_LEN], len)
+    /// Calls `f` with the associated data for an envelope with this
+    /// `header` (§4): label ‖ header ‖ purpose ‖ lp(user) ‖ lp(record) ‖
+    /// lp(name). Built on the stack when it fits in `INLINE_AAD_LEN` bytes,
+    /// so the hot path does not allocate for it.
+    fn with_associated_data<R>(
+        &self,
+        header: &[u8; HEADER_LEN],
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> R {
+        let len = AAD_FIXED_LEN + self.user.as_str().len() + self.record.len() + self.name.len();
+        if len <= INLINE_AAD_LEN {
+            let mut buf = [0u8; INLINE_AAD_LEN];
+            self.write_associated_data(header, &mut buf[..len]);
+            f(&buf[..len])
         } else {
-            Aad::Heap(vec![0; len])
-        };
-        let mut out = Writer {
-            buf: aad.as_mut_slice(),
-            pos: 0,
-        };
-        out.put(AAD_LABEL);
-        out.put(header);
-        out.put(&[self.purpose.code()]);
-        for field in fields {
-            out.put(&len_u32(field.len()).to_be_bytes());
-            out.put(field);
+            let mut buf = vec![0u8; len];
+            self.write_associated_data(header, &mut buf);
+            f(&buf)
         }
-        debug_assert_eq!(out.pos, len);
-        aad
+    }
+
+    /// Writes the associated data into `out`, which has exactly its length.
+    fn write_associated_data(&self, header: &[u8; HEADER_LEN], out: &mut [u8]) {
+        let mut pos = 0;
+        let mut put = |bytes: &[u8]| {
+            out[pos..pos + bytes.len()].copy_from_slice(bytes);
+            pos += bytes.len();
+        };
+        put(AAD_LABEL);
+        put(header);
+        put(&[self.purpose.code()]);
+        for field in [
+            self.user.as_str().as_bytes(),
+            self.record.as_bytes(),
+            self.name.as_bytes(),
+        ] {
+            put(&len_u32(field.len()).to_be_bytes());
+            put(field);
+        }
+        debug_assert_eq!(pos, out.len());
+    }
+
+    /// The associated data as a vector (for the known-answer tests).
+    #[cfg(test)]
+    fn associated_data(&self, header: &[u8; HEADER_LEN]) -> Vec<u8> {
+        self.with_associated_data(header, <[u8]>::to_vec)
     }
 }
 
-/// Associated data up to this long is built on the stack, so the hot path
-/// does not allocate for it. The fixed part (label, header, purpose, three
-/// length prefixes) is 40 bytes; with a 128-byte user id, a 36-byte UUID and
-/// a 255-byte name the longest real AAD is 459 bytes.
+/// The associated data without the user id, record id and name: label,
+/// header, purpose byte and three 4-byte length prefixes (§4).
+const AAD_FIXED_LEN: usize = AAD_LABEL.len() + HEADER_LEN + 1 + 3 * 4;
+
+/// Associated data up to this long is built on the stack. The fixed part is
+/// 40 bytes; with a 128-byte user id, a 36-byte UUID and a 255-byte name the
+/// longest real AAD is 459 bytes.
 const INLINE_AAD_LEN: usize = 512;
-
-/// Built associated data (§4).
-enum Aad {
-    Inline([u8; INLINE_AAD_LEN], usize),
-    Heap(Vec<u8>),
-}
-
-impl Aad {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Self::Inline(buf, len) => &buf[..*len],
-            Self::Heap(buf) => buf,
-        }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        match self {
-            Self::Inline(buf, len) => &mut buf[..*len],
-            Self::Heap(buf) => buf,
-        }
-    }
-}
-
-/// Appends into a buffer sized exactly beforehand.
-struct Writer<'a> {
-    buf: &'a mut [u8],
-    pos: usize,
-}
-
-impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos + bytes.len();
-        self.buf[self.pos..end].copy_from_slice(bytes);
-        self.pos = end;
-    }
-}
 
 /// The parsed fixed-size start of an envelope.
 pub(crate) struct Header {
@@ -198,13 +184,11 @@ pub(crate) fn seal(
     out.extend_from_slice(&header.bytes);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
-    let aad = binding.associated_data(&header.bytes);
     let body_start = HEADER_LEN + NONCE_LEN;
-    let tag = match cipher.encrypt_in_place_detached(
-        Nonce::from_slice(&nonce),
-        aad.as_slice(),
-        &mut out[body_start..],
-    ) {
+    let tag = binding.with_associated_data(&header.bytes, |aad| {
+        cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut out[body_start..])
+    });
+    let tag = match tag {
         Ok(tag) => tag,
         // AES-GCM refuses only messages over 64 GiB; values are capped far below.
         Err(_) => unreachable!("AES-GCM message length limit exceeded"),
@@ -223,9 +207,10 @@ pub(crate) fn open(
     let tag_start = sealed.len() - TAG_LEN;
     let tag = Tag::from_slice(&sealed[tag_start..]);
     let mut plaintext = Zeroizing::new(sealed[HEADER_LEN + NONCE_LEN..tag_start].to_vec());
-    let aad = binding.associated_data(&header.bytes);
-    cipher
-        .decrypt_in_place_detached(nonce, aad.as_slice(), &mut plaintext, tag)
+    binding
+        .with_associated_data(&header.bytes, |aad| {
+            cipher.decrypt_in_place_detached(nonce, aad, &mut plaintext, tag)
+        })
         .map_err(|_| CryptoError::DecryptionFailed)?;
     Ok(plaintext)
 }
@@ -248,8 +233,10 @@ pub(crate) fn seal_with_nonce_for_vectors(
     out.extend_from_slice(&header.bytes);
     out.extend_from_slice(nonce);
     let mut body = plaintext.to_vec();
-    let aad = binding.associated_data(&header.bytes);
-    match cipher.encrypt_in_place_detached(Nonce::from_slice(nonce), aad.as_slice(), &mut body) {
+    let tag = binding.with_associated_data(&header.bytes, |aad| {
+        cipher.encrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut body)
+    });
+    match tag {
         Ok(tag) => {
             out.extend_from_slice(&body);
             out.extend_from_slice(&tag);
@@ -498,7 +485,7 @@ mod tests {
         let header = Header::new(KeyId(key_id), generation);
         Sealed {
             user_key: *key,
-            aad: binding.associated_data(&header.bytes).as_slice().to_vec(),
+            aad: binding.associated_data(&header.bytes),
             envelope: seal_with_nonce_for_vectors(
                 &key,
                 KeyId(key_id),
@@ -807,7 +794,9 @@ mod tests {
     fn aad_layout_inline_and_heap() {
         let user = UserId::parse("oidc:bob@example.com").unwrap();
         let header = Header::new(KeyId(0x0102_0304), 5);
-        for name_len in [0, 1, 400, INLINE_AAD_LEN - 100, INLINE_AAD_LEN, 2000] {
+        // Either side of the inline limit (AAD_FIXED_LEN + 34 + name_len).
+        let at_limit = INLINE_AAD_LEN - AAD_FIXED_LEN - 34;
+        for name_len in [0, 1, 400, at_limit, at_limit + 1, 2000] {
             let name = "N".repeat(name_len);
             let binding = Binding::new(&user, Purpose::Connection, "openai:api-key", &name);
             let aad = binding.associated_data(&header.bytes);
@@ -819,12 +808,8 @@ mod tests {
             expected.extend_from_slice(b"openai:api-key");
             expected.extend_from_slice(&(name_len as u32).to_be_bytes());
             expected.extend_from_slice(name.as_bytes());
-            assert_eq!(aad.as_slice(), &expected[..], "name length {name_len}");
-            assert_eq!(
-                matches!(aad, Aad::Inline(..)),
-                expected.len() <= INLINE_AAD_LEN,
-                "name length {name_len}"
-            );
+            assert_eq!(aad, expected, "name length {name_len}");
+            assert_eq!(aad.len(), AAD_FIXED_LEN + 20 + 14 + name_len);
         }
     }
 
