@@ -134,10 +134,9 @@ impl Crypto {
             .primary_id()
             .ok_or(CryptoError::NotConfigured)?;
         let generation = keys.current_generation();
-        let cipher = self.cipher(key_id, generation, keys, binding.user())?;
-        Ok(envelope::seal(
-            &cipher, key_id, generation, binding, plaintext,
-        ))
+        self.with_cipher(key_id, generation, keys, binding.user(), |cipher| {
+            envelope::seal(cipher, key_id, generation, binding, plaintext)
+        })
     }
 
     /// Opens an envelope made by [`Crypto::seal`] for the same user keys and
@@ -155,8 +154,9 @@ impl Crypto {
             return Err(CryptoError::NotConfigured);
         }
         let header = envelope::Header::parse(sealed)?;
-        let cipher = self.cipher(header.key_id, header.generation, keys, binding.user())?;
-        envelope::open(&cipher, &header, binding, sealed)
+        self.with_cipher(header.key_id, header.generation, keys, binding.user(), |cipher| {
+            envelope::open(cipher, &header, binding, sealed)
+        })?
     }
 
     /// The master key id an envelope was sealed under, without opening it.
@@ -164,19 +164,24 @@ impl Crypto {
         Ok(envelope::Header::parse(sealed)?.key_id)
     }
 
-    fn cipher(
+    /// Runs `f` with the user's cipher for this master key and generation:
+    /// the cached one (under the cache's shared read lock, no `Arc` traffic)
+    /// or, on a miss, a freshly derived one that is then cached.
+    fn with_cipher<R>(
         &self,
         key_id: KeyId,
         generation: u32,
         keys: &UserKeys,
         user: &UserId,
-    ) -> Result<Arc<Aes256Gcm>, CryptoError> {
+        f: impl FnOnce(&Aes256Gcm) -> R,
+    ) -> Result<R, CryptoError> {
         let salt = keys
             .salt(generation)
             .ok_or(CryptoError::UnknownGeneration(generation))?;
-        if let Some(cipher) = self.cache.get(key_id, salt, user) {
-            return Ok(cipher);
-        }
+        let f = match self.cache.with(key_id, salt, user, f) {
+            Ok(result) => return Ok(result),
+            Err(f) => f,
+        };
         if self.keyring.is_empty() {
             return Err(CryptoError::NotConfigured);
         }
@@ -186,7 +191,7 @@ impl Crypto {
             .ok_or(CryptoError::UnknownKey(key_id))?;
         let cipher = Arc::new(derive::user_cipher(master, salt, user));
         self.cache.insert(key_id, *salt, user, Arc::clone(&cipher));
-        Ok(cipher)
+        Ok(f(&cipher))
     }
 }
 
