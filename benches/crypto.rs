@@ -3,6 +3,12 @@
 //! cached (one call before measuring), so the difference is the envelope:
 //! header, associated data, cache lookup and allocation.
 //!
+//! `Crypto::open` returns the plaintext in a `Zeroizing<Vec<u8>>` (invariant
+//! I4), and dropping it wipes the buffer byte by byte with volatile writes,
+//! which costs time in proportion to the size. The open groups therefore also
+//! time `raw+zeroize`: the raw `decrypt` with the same wipe on drop, which
+//! isolates the layer's own overhead from the price of zeroisation.
+//!
 //! `cargo bench --bench crypto`
 
 use std::hint::black_box;
@@ -14,6 +20,7 @@ use agent_vault::UserId;
 use agent_vault::crypto::{Binding, Crypto, Keyring, MasterKey, Purpose, UserKeys};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::RngCore as _;
+use zeroize::Zeroizing;
 
 const SIZES: [(usize, &str); 3] = [(64, "64B"), (1024, "1KiB"), (16 * 1024, "16KiB")];
 
@@ -75,6 +82,18 @@ fn bench(c: &mut Criterion) {
                         aad: &aad,
                     },
                 )
+            })
+        });
+        group.bench_function("raw+zeroize", |b| {
+            b.iter(|| {
+                raw.decrypt(
+                    Nonce::from_slice(&nonce),
+                    Payload {
+                        msg: black_box(&raw_sealed),
+                        aad: &aad,
+                    },
+                )
+                .map(Zeroizing::new)
             })
         });
         group.finish();
