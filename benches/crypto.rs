@@ -45,7 +45,13 @@ fn bench(c: &mut Criterion) {
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         let raw_sealed = raw
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &value, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &value,
+                    aad: &aad,
+                },
+            )
             .expect("encrypts");
 
         let mut group = c.benchmark_group(format!("seal/{label}"));

@@ -154,9 +154,13 @@ impl Crypto {
             return Err(CryptoError::NotConfigured);
         }
         let header = envelope::Header::parse(sealed)?;
-        self.with_cipher(header.key_id, header.generation, keys, binding.user(), |cipher| {
-            envelope::open(cipher, &header, binding, sealed)
-        })?
+        self.with_cipher(
+            header.key_id,
+            header.generation,
+            keys,
+            binding.user(),
+            |cipher| envelope::open(cipher, &header, binding, sealed),
+        )?
     }
 
     /// The master key id an envelope was sealed under, without opening it.

@@ -142,7 +142,12 @@ fn every_single_bit_flip_fails() {
 fn key_ids_select_the_master_key() {
     let user = alice();
     let keys = UserKeys::generate();
-    let binding = Binding::new(&user, Purpose::Connection, "openai:api-key", "openai:api-key");
+    let binding = Binding::new(
+        &user,
+        Purpose::Connection,
+        "openai:api-key",
+        "openai:api-key",
+    );
     let (one, two) = (MasterKey::generate(), MasterKey::generate());
 
     // Seal under key 2 (primary of its own ring).
@@ -158,7 +163,10 @@ fn key_ids_select_the_master_key() {
     both.add(KeyId(2), two).expect("added");
     assert_eq!(both.primary_id(), Some(KeyId(1)));
     let crypto = Crypto::new(both);
-    assert_eq!(&crypto.open(&keys, &binding, &sealed).expect("opens")[..], b"value");
+    assert_eq!(
+        &crypto.open(&keys, &binding, &sealed).expect("opens")[..],
+        b"value"
+    );
     // New seals there use the primary, key 1.
     let resealed = crypto.seal(&keys, &binding, b"value").expect("seals");
     assert_eq!(Crypto::key_id_of(&resealed), Ok(KeyId(1)));
@@ -242,7 +250,10 @@ fn debug_never_shows_key_bytes() {
     secrets.extend(renderings(&[0xc3; 32]));
     for debug in &debugs {
         for secret in &secrets {
-            assert!(!debug.contains(secret.as_str()), "{debug} contains {secret}");
+            assert!(
+                !debug.contains(secret.as_str()),
+                "{debug} contains {secret}"
+            );
         }
     }
     assert!(debugs[0].contains("REDACTED"));

@@ -78,7 +78,12 @@ impl<'a> Entry<'a> {
 
     fn open(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
         let user = self.user();
-        let binding = Binding::new(&user, self.purpose(), self.str("record_id"), self.str("name"));
+        let binding = Binding::new(
+            &user,
+            self.purpose(),
+            self.str("record_id"),
+            self.str("name"),
+        );
         self.crypto()
             .open(&self.keys(), &binding, &self.bytes("envelope_hex"))
     }
@@ -114,9 +119,7 @@ fn derived_user_keys_match() {
 fn positive_vectors_open_to_their_plaintext() {
     let vectors = vectors();
     for v in entries(&vectors, "positive") {
-        let opened = v
-            .open()
-            .unwrap_or_else(|e| panic!("{}: {e:?}", v.id()));
+        let opened = v.open().unwrap_or_else(|e| panic!("{}: {e:?}", v.id()));
         assert_eq!(&opened[..], &v.bytes("plaintext_hex")[..], "{}", v.id());
         if let Some(text) = v.raw["plaintext_utf8"].as_str() {
             assert_eq!(&opened[..], text.as_bytes(), "{}", v.id());
@@ -129,14 +132,24 @@ fn positive_vector_headers_and_lengths() {
     let vectors = vectors();
     for v in entries(&vectors, "positive") {
         let envelope = v.bytes("envelope_hex");
-        assert_eq!(envelope[0], agent_vault::crypto::FORMAT_VERSION, "{}", v.id());
+        assert_eq!(
+            envelope[0],
+            agent_vault::crypto::FORMAT_VERSION,
+            "{}",
+            v.id()
+        );
         assert_eq!(
             Crypto::key_id_of(&envelope),
             Ok(KeyId(v.u32("key_id"))),
             "{}",
             v.id()
         );
-        assert_eq!(&envelope[5..9], &v.u32("generation").to_be_bytes(), "{}", v.id());
+        assert_eq!(
+            &envelope[5..9],
+            &v.u32("generation").to_be_bytes(),
+            "{}",
+            v.id()
+        );
         assert_eq!(&envelope[9..21], &v.bytes("nonce_hex")[..], "{}", v.id());
         assert_eq!(
             envelope.len(),
@@ -152,24 +165,42 @@ fn vectors_cover_the_brief() {
     let vectors = vectors();
     let positive = entries(&vectors, "positive");
     for purpose in ["item", "connection", "gateway-token"] {
-        assert!(positive.iter().any(|v| v.str("purpose") == purpose), "{purpose}");
+        assert!(
+            positive.iter().any(|v| v.str("purpose") == purpose),
+            "{purpose}"
+        );
     }
-    assert!(positive.iter().any(|v| v.str("user_id").len() == agent_vault::MAX_USER_ID_LEN));
+    assert!(
+        positive
+            .iter()
+            .any(|v| v.str("user_id").len() == agent_vault::MAX_USER_ID_LEN)
+    );
     assert!(
         positive
             .iter()
             .any(|v| v.str("user_id").contains(':') && v.str("user_id").contains('@'))
     );
     assert!(positive.iter().any(|v| v.bytes("plaintext_hex").is_empty()));
-    assert!(positive.iter().any(|v| v.bytes("plaintext_hex").len() > 4096));
+    assert!(
+        positive
+            .iter()
+            .any(|v| v.bytes("plaintext_hex").len() > 4096)
+    );
     assert!(
         positive
             .iter()
             .any(|v| v.u32("key_id") != 1 && v.u32("generation") != 1)
     );
     // The gateway-token vector carries a well-formed token.
-    for v in positive.iter().filter(|v| v.str("purpose") == "gateway-token") {
-        assert!(GatewayToken::looks_valid(v.str("plaintext_utf8")), "{}", v.id());
+    for v in positive
+        .iter()
+        .filter(|v| v.str("purpose") == "gateway-token")
+    {
+        assert!(
+            GatewayToken::looks_valid(v.str("plaintext_utf8")),
+            "{}",
+            v.id()
+        );
         assert_eq!(v.str("name"), "gateway-token");
     }
 }

@@ -58,7 +58,13 @@ fn wycheproof_aes_256_gcm() {
             let detached =
                 cipher.decrypt_in_place_detached(nonce, &aad, &mut buffer, Tag::from_slice(&tag));
             // Combined ciphertext ‖ tag: the same check through the other API.
-            let combined = cipher.decrypt(nonce, Payload { msg: &ct_tag, aad: &aad });
+            let combined = cipher.decrypt(
+                nonce,
+                Payload {
+                    msg: &ct_tag,
+                    aad: &aad,
+                },
+            );
 
             match test["result"].as_str() {
                 Some("valid") => {

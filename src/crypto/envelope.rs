@@ -74,11 +74,7 @@ impl<'a> Binding<'a> {
     /// `header` (§4): label ‖ header ‖ purpose ‖ lp(user) ‖ lp(record) ‖
     /// lp(name). Built on the stack when it fits in `INLINE_AAD_LEN` bytes,
     /// so the hot path does not allocate for it.
-    fn with_associated_data<R>(
-        &self,
-        header: &[u8; HEADER_LEN],
-        f: impl FnOnce(&[u8]) -> R,
-    ) -> R {
+    fn with_associated_data<R>(&self, header: &[u8; HEADER_LEN], f: impl FnOnce(&[u8]) -> R) -> R {
         let len = AAD_FIXED_LEN + self.user.as_str().len() + self.record.len() + self.name.len();
         if len <= INLINE_AAD_LEN {
             let mut buf = [0u8; INLINE_AAD_LEN];
@@ -785,7 +781,10 @@ mod tests {
     #[test]
     fn vectors_file_matches_generator() {
         let stored = std::fs::read_to_string(VECTORS_PATH).unwrap();
-        assert!(stored == render(), "regenerate with the ignored write_vectors test");
+        assert!(
+            stored == render(),
+            "regenerate with the ignored write_vectors test"
+        );
     }
 
     /// The AAD is the same bytes whether it is built on the stack or, when
