@@ -323,7 +323,7 @@ mod tests {
     /// About 3 KiB of `.env`-like UTF-8 text, with non-ASCII characters.
     fn text_plaintext() -> Vec<u8> {
         let mut text = String::new();
-        for i in 0..60 {
+        for i in 0..80 {
             text.push_str(&format!("LINE_{i:02}=\"välue-{i} ✓ agent-vault/v1\"\n"));
         }
         text.into_bytes()
