@@ -37,7 +37,7 @@ fn purposes() -> impl Strategy<Value = Purpose> {
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 64,
+        cases: 256,
         ..ProptestConfig::default()
     }
 }
