@@ -30,6 +30,35 @@ pub(crate) use derive::len_u32;
 use crate::UserId;
 use cache::CipherCache;
 
+/// The 32-byte per-user key that [`Crypto`] seals `user`'s values with for
+/// the user-key generation whose salt is `salt`: HKDF-SHA256 with
+/// `ikm = master`, `salt = salt` and `info = USER_KEY_LABEL ‖ u32be(len(user))
+/// ‖ user` (`docs/FORMAT.md` §2).
+///
+/// [`Crypto`] never needs this (it derives and caches the cipher itself); it
+/// is public so that known-answer tests and other implementations can check
+/// the derivation. The key is zeroised when the returned value is dropped.
+///
+/// ```
+/// use agent_vault::crypto::{MasterKey, derive_user_key};
+/// use agent_vault::UserId;
+///
+/// let master = MasterKey::from_bytes([7; 32]);
+/// let alice = UserId::parse("alice")?;
+/// let bob = UserId::parse("bob")?;
+/// let salt = [1; 32];
+/// assert_eq!(*derive_user_key(&master, &salt, &alice), *derive_user_key(&master, &salt, &alice));
+/// assert_ne!(*derive_user_key(&master, &salt, &alice), *derive_user_key(&master, &salt, &bob));
+/// # Ok::<(), agent_vault::UserIdError>(())
+/// ```
+pub fn derive_user_key(
+    master: &MasterKey,
+    salt: &[u8; SALT_LEN],
+    user: &UserId,
+) -> Zeroizing<[u8; 32]> {
+    derive::user_key(master, salt, user)
+}
+
 /// Why sealing or opening failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -105,10 +134,9 @@ impl Crypto {
             .primary_id()
             .ok_or(CryptoError::NotConfigured)?;
         let generation = keys.current_generation();
-        let cipher = self.cipher(key_id, generation, keys, binding.user())?;
-        Ok(envelope::seal(
-            &cipher, key_id, generation, binding, plaintext,
-        ))
+        self.with_cipher(key_id, generation, keys, binding.user(), |cipher| {
+            envelope::seal(cipher, key_id, generation, binding, plaintext)
+        })
     }
 
     /// Opens an envelope made by [`Crypto::seal`] for the same user keys and
@@ -119,9 +147,20 @@ impl Crypto {
         binding: &Binding<'_>,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        // Without a key nothing can be opened: say so before judging the
+        // bytes, so that a service with no key configured reports that
+        // (HTTP 503) rather than blaming the data.
+        if self.keyring.is_empty() {
+            return Err(CryptoError::NotConfigured);
+        }
         let header = envelope::Header::parse(sealed)?;
-        let cipher = self.cipher(header.key_id, header.generation, keys, binding.user())?;
-        envelope::open(&cipher, &header, binding, sealed)
+        self.with_cipher(
+            header.key_id,
+            header.generation,
+            keys,
+            binding.user(),
+            |cipher| envelope::open(cipher, &header, binding, sealed),
+        )?
     }
 
     /// The master key id an envelope was sealed under, without opening it.
@@ -129,19 +168,24 @@ impl Crypto {
         Ok(envelope::Header::parse(sealed)?.key_id)
     }
 
-    fn cipher(
+    /// Runs `f` with the user's cipher for this master key and generation:
+    /// the cached one (under the cache's shared read lock, no `Arc` traffic)
+    /// or, on a miss, a freshly derived one that is then cached.
+    fn with_cipher<R>(
         &self,
         key_id: KeyId,
         generation: u32,
         keys: &UserKeys,
         user: &UserId,
-    ) -> Result<Arc<Aes256Gcm>, CryptoError> {
+        f: impl FnOnce(&Aes256Gcm) -> R,
+    ) -> Result<R, CryptoError> {
         let salt = keys
             .salt(generation)
             .ok_or(CryptoError::UnknownGeneration(generation))?;
-        if let Some(cipher) = self.cache.get(key_id, salt, user) {
-            return Ok(cipher);
-        }
+        let f = match self.cache.with(key_id, salt, user, f) {
+            Ok(result) => return Ok(result),
+            Err(f) => f,
+        };
         if self.keyring.is_empty() {
             return Err(CryptoError::NotConfigured);
         }
@@ -151,7 +195,7 @@ impl Crypto {
             .ok_or(CryptoError::UnknownKey(key_id))?;
         let cipher = Arc::new(derive::user_cipher(master, salt, user));
         self.cache.insert(key_id, *salt, user, Arc::clone(&cipher));
-        Ok(cipher)
+        Ok(f(&cipher))
     }
 }
 

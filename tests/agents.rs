@@ -719,7 +719,10 @@ async fn racing_attaches_never_leave_two_credentials_for_one_provider() {
 async fn the_environment_applies_to_tokio_commands() {
     let vault = vault();
     let user = alice();
-    vault.create(&user, &name("ONLY_ME"), Kind::Secret, value("tokio-ok")).await.unwrap();
+    vault
+        .create(&user, &name("ONLY_ME"), Kind::Secret, value("tokio-ok"))
+        .await
+        .unwrap();
     let id = agent(&vault, "t").await;
     vault.attach(&user, id, &[item("ONLY_ME")]).await.unwrap();
     let (env, _) = vault.environment(&user, id).await.unwrap();
