@@ -14,6 +14,7 @@ mod cache;
 mod derive;
 mod envelope;
 mod keyring;
+mod provider;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use cache::DEFAULT_CACHE_CAPACITY;
 pub use derive::{SALT_LEN, USER_KEY_LABEL, UserKeys};
 pub use envelope::{AAD_LABEL, Binding, FORMAT_VERSION, HEADER_LEN, NONCE_LEN, Purpose, TAG_LEN};
 pub use keyring::{KeyId, Keyring, KeyringError, MasterKey};
+pub use provider::{KeyProvider, WrappedKey};
 
 pub(crate) use derive::len_u32;
 
@@ -166,6 +168,13 @@ impl Crypto {
     /// The master key id an envelope was sealed under, without opening it.
     pub fn key_id_of(sealed: &[u8]) -> Result<KeyId, CryptoError> {
         Ok(envelope::Header::parse(sealed)?.key_id)
+    }
+
+    /// The master key id and user-key generation an envelope was sealed
+    /// under, without opening it (FORMAT.md §3).
+    pub fn header_of(sealed: &[u8]) -> Result<(KeyId, u32), CryptoError> {
+        let header = envelope::Header::parse(sealed)?;
+        Ok((header.key_id, header.generation))
     }
 
     /// Runs `f` with the user's cipher for this master key and generation:

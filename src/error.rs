@@ -102,6 +102,19 @@ pub enum Error {
     /// A user id was refused (400).
     #[error("invalid user id: {0}")]
     InvalidUserId(#[from] UserIdError),
+    /// A keyring change was refused: the primary key can't be retired, an
+    /// id is unknown or taken, a key or key spec is malformed (422).
+    #[error("keyring: {0}")]
+    Keyring(#[from] crate::crypto::KeyringError),
+    /// Records are still sealed under this master key, so it can't be
+    /// retired; run a rewrap first (409).
+    #[error("master key {key} still seals {records} record(s); rewrap first")]
+    KeyInUse {
+        /// The key.
+        key: KeyId,
+        /// How many records use it.
+        records: u64,
+    },
     /// A value was refused; the message names the item, never the value (422).
     #[error("invalid value for {name:?}: {reason}")]
     InvalidValue {
@@ -157,9 +170,11 @@ impl Error {
             | Self::Attached { .. }
             | Self::DuplicateVariable { .. }
             | Self::ImportConflict { .. }
+            | Self::KeyInUse { .. }
             | Self::ProviderConflict { .. } => 409,
             Self::Dotenv(_)
             | Self::InvalidImportEntry { .. }
+            | Self::Keyring(_)
             | Self::InvalidInput { .. }
             | Self::InvalidName { .. }
             | Self::InvalidValue { .. } => 422,

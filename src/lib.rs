@@ -134,6 +134,6 @@ pub use provider::{
 pub use token::{GatewayToken, TOKEN_PREFIX};
 pub use vault::{
     AgentInfo, Attachable, ConnectionInfo, DEFAULT_GATEWAY_TOKEN_VAR, ImportAction, ImportEntry,
-    ImportEntryError, ImportOptions, ImportReport, MAX_AGENT_NAME_CHARS, OnConflict, Vault,
-    VaultConfig,
+    ImportEntryError, ImportOptions, ImportReport, MAX_AGENT_NAME_CHARS, OnConflict, RewrapOptions,
+    RewrapProgress, RewrapReport, Vault, VaultConfig,
 };

@@ -209,6 +209,7 @@ impl StoreError {
 ///   put. A deleted record is gone; creating it again starts at 1.
 /// - **`get`** returns the current record or `None`. **`list`** returns every
 ///   record of one user and kind, in any order, and never another user's.
+///   **`users`** returns every user with at least one record.
 ///   Each call sees a state that some commit left (no torn batch); two calls
 ///   may see different states.
 /// - **`commit`** applies a batch of [`Write`]s atomically: either every
@@ -255,6 +256,11 @@ pub trait Store: Send + Sync {
 
     /// Applies every write or none; see the contract.
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// Every user that has at least one record, in any order. Used by
+    /// whole-vault maintenance such as [`Vault::rewrap`](crate::Vault::rewrap),
+    /// never on a hot path.
+    async fn users(&self) -> Result<Vec<UserId>, StoreError>;
 }
 
 #[async_trait]
@@ -274,6 +280,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         (**self).commit(writes).await
     }
+
+    async fn users(&self) -> Result<Vec<UserId>, StoreError> {
+        (**self).users().await
+    }
 }
 
 #[async_trait]
@@ -292,6 +302,10 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         (**self).commit(writes).await
+    }
+
+    async fn users(&self) -> Result<Vec<UserId>, StoreError> {
+        (**self).users().await
     }
 }
 

@@ -5,8 +5,10 @@ mod agents;
 mod import;
 mod items;
 mod providers;
+mod rotation;
 
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 use crate::crypto::{Binding, Crypto, Keyring, UserKeys};
 use crate::records;
@@ -18,6 +20,7 @@ pub use import::{
     ImportAction, ImportEntry, ImportEntryError, ImportOptions, ImportReport, OnConflict,
 };
 pub use providers::ConnectionInfo;
+pub use rotation::{RewrapOptions, RewrapProgress, RewrapReport};
 
 /// The gateway-token variable every agent's environment carries by default:
 /// the agent engine's own.
@@ -26,7 +29,7 @@ pub const DEFAULT_GATEWAY_TOKEN_VAR: &str = "OPENCLAW_GATEWAY_TOKEN";
 /// The longest agent name accepted, in characters.
 pub const MAX_AGENT_NAME_CHARS: usize = 100;
 
-const USER_KEYS_ID: &str = "keys";
+pub(crate) const USER_KEYS_ID: &str = "keys";
 
 /// Tunables of a [`Vault`]. Start from [`VaultConfig::default`].
 #[derive(Clone, Debug)]
@@ -93,7 +96,9 @@ impl VaultConfig {
 /// between tasks and threads.
 pub struct Vault<S> {
     store: S,
-    crypto: Crypto,
+    /// Swapped whole by [`Vault::set_keyring`]; each call clones the `Arc`
+    /// once, so a call sees one keyring from start to end.
+    crypto: RwLock<Arc<Crypto>>,
     config: VaultConfig,
 }
 
@@ -173,7 +178,7 @@ impl<S: Store> Vault<S> {
         let crypto = Crypto::with_cache_capacity(keyring, config.cipher_cache_capacity);
         Self {
             store,
-            crypto,
+            crypto: RwLock::new(Arc::new(crypto)),
             config,
         }
     }
@@ -186,6 +191,26 @@ impl<S: Store> Vault<S> {
     /// The configuration.
     pub fn config(&self) -> &VaultConfig {
         &self.config
+    }
+
+    /// The master keyring in use.
+    pub fn keyring(&self) -> Keyring {
+        self.crypto().keyring().clone()
+    }
+
+    /// Replaces the master keyring, for example after adding or promoting a
+    /// key (see [`Vault::rewrap`] for the whole rotation procedure). Calls
+    /// already running finish with the keyring they started with; derived
+    /// ciphers are derived again on first use, and the old ones are wiped
+    /// when the last call using them ends.
+    pub fn set_keyring(&self, keyring: Keyring) {
+        let crypto = Crypto::with_cache_capacity(keyring, self.config.cipher_cache_capacity);
+        *self.crypto.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(crypto);
+    }
+
+    pub(crate) fn crypto(&self) -> Arc<Crypto> {
+        // The lock only guards an `Arc` swap, which cannot panic halfway.
+        Arc::clone(&self.crypto.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Commits a plan: `Some(answer)` when it applied, `None` when a
@@ -202,7 +227,7 @@ impl<S: Store> Vault<S> {
     }
 
     fn require_keyring(&self) -> Result<()> {
-        if self.crypto.keyring().is_empty() {
+        if self.crypto().keyring().is_empty() {
             Err(Error::NotConfigured)
         } else {
             Ok(())
@@ -246,7 +271,7 @@ impl<S: Store> Vault<S> {
     }
 
     fn seal(&self, keys: &UserKeys, binding: &Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
-        Ok(self.crypto.seal(keys, binding, plaintext)?)
+        Ok(self.crypto().seal(keys, binding, plaintext)?)
     }
 
     fn check_value_len(&self, name: &str, len: usize) -> Result<()> {

@@ -584,6 +584,10 @@ impl Store for Interleaving {
         self.inner.list(user, kind).await
     }
 
+    async fn users(&self) -> Result<Vec<UserId>, StoreError> {
+        self.inner.users().await
+    }
+
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         tokio::task::yield_now().await;
         let result = self.inner.commit(writes).await;

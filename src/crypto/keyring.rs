@@ -51,6 +51,19 @@ impl MasterKey {
         Ok(Self(bytes))
     }
 
+    /// A key from a file holding either its standard base64 text (surrounding
+    /// whitespace ignored) or exactly 32 raw bytes. Errors never echo the
+    /// file's content.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, KeyringError> {
+        let bytes =
+            Zeroizing::new(std::fs::read(path.as_ref()).map_err(|e| KeyringError::Io(e.kind()))?);
+        if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
+            return Ok(Self(raw));
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|_| KeyringError::MalformedKey)?;
+        Self::from_base64(text)
+    }
+
     /// The key as standard base64, in a buffer zeroised on drop.
     pub fn to_base64(&self) -> Zeroizing<String> {
         Zeroizing::new(STANDARD.encode(self.0))
@@ -77,6 +90,24 @@ pub enum KeyringError {
     /// Key text is not standard base64 of exactly 32 bytes.
     #[error("master key is not standard base64 of exactly 32 bytes")]
     MalformedKey,
+    /// A key file could not be read.
+    #[error("key file could not be read: {0}")]
+    Io(std::io::ErrorKind),
+    /// A keyring specification is malformed; the reason never holds key
+    /// material.
+    #[error("malformed keyring specification: {0}")]
+    MalformedSpec(&'static str),
+    /// The primary key cannot be retired; promote another first.
+    #[error("master key {0} is the primary key; promote another key before retiring it")]
+    RetirePrimary(KeyId),
+    /// A key provider failed to unwrap a key.
+    #[error("key provider failed for master key {id}: {reason}")]
+    Provider {
+        /// The key.
+        id: KeyId,
+        /// The provider's reason (never key material).
+        reason: String,
+    },
     /// No key with this id is in the ring.
     #[error("master key {0} is not in the keyring")]
     UnknownKey(KeyId),
@@ -127,6 +158,103 @@ impl Keyring {
         }
         self.primary = Some(id);
         Ok(())
+    }
+
+    /// Removes a key that is not primary. Records still sealed under it then
+    /// fail to open with [`Error::UnknownKey`](crate::Error::UnknownKey);
+    /// [`Vault::retire_key`](crate::Vault::retire_key) refuses while any
+    /// record uses it.
+    pub fn retire(&mut self, id: KeyId) -> Result<MasterKey, KeyringError> {
+        if self.primary == Some(id) {
+            return Err(KeyringError::RetirePrimary(id));
+        }
+        self.keys.remove(&id).ok_or(KeyringError::UnknownKey(id))
+    }
+
+    /// Parses a keyring specification: entries `ID:BASE64KEY` separated by
+    /// commas or whitespace, the primary marked with a leading `*`
+    /// (`1:AAAA…=,*2:BBBB…=`). A single entry may omit the id (it becomes
+    /// key 1) and the `*`. This is the format of the CLI's
+    /// `AGENT_VAULT_MASTER_KEYS` and of key files ([`Keyring::from_file`]).
+    ///
+    /// ```
+    /// use agent_vault::crypto::{KeyId, Keyring, MasterKey};
+    /// let (a, b) = (MasterKey::generate(), MasterKey::generate());
+    /// let spec = format!("1:{}, *2:{}", a.to_base64().as_str(), b.to_base64().as_str());
+    /// let ring = Keyring::parse(&spec)?;
+    /// assert_eq!(ring.primary_id(), Some(KeyId(2)));
+    /// assert_eq!(ring.to_spec().as_str(), spec.replace(", ", ","));
+    /// # Ok::<(), agent_vault::crypto::KeyringError>(())
+    /// ```
+    pub fn parse(spec: &str) -> Result<Self, KeyringError> {
+        let entries: Vec<&str> = spec
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.is_empty() {
+            return Err(KeyringError::MalformedSpec("no key"));
+        }
+        let mut ring = Self::empty();
+        let mut primary = None;
+        for entry in &entries {
+            let (starred, entry) = match entry.strip_prefix('*') {
+                Some(rest) => (true, rest),
+                None => (false, *entry),
+            };
+            let (id, key) = match entry.split_once(':') {
+                Some((id, key)) => {
+                    let id = id
+                        .parse::<u32>()
+                        .map_err(|_| KeyringError::MalformedSpec("a key id is not a number"))?;
+                    (KeyId(id), key)
+                }
+                None if entries.len() == 1 => (KeyId(1), entry),
+                None => return Err(KeyringError::MalformedSpec("an entry has no `ID:`")),
+            };
+            ring.add(id, MasterKey::from_base64(key)?)?;
+            if starred {
+                if primary.is_some() {
+                    return Err(KeyringError::MalformedSpec("more than one primary `*`"));
+                }
+                primary = Some(id);
+            }
+        }
+        match primary {
+            Some(id) => ring.promote(id)?,
+            None if entries.len() == 1 => {}
+            None => {
+                return Err(KeyringError::MalformedSpec(
+                    "no primary key marked with `*`",
+                ));
+            }
+        }
+        Ok(ring)
+    }
+
+    /// Reads a keyring specification ([`Keyring::parse`]) from a file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, KeyringError> {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path.as_ref()).map_err(|e| KeyringError::Io(e.kind()))?,
+        );
+        Self::parse(&text)
+    }
+
+    /// The specification [`Keyring::parse`] reads back, in a buffer
+    /// zeroised on drop. It holds every key: treat it as a secret.
+    pub fn to_spec(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::new());
+        for (id, key) in &self.keys {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            if self.primary == Some(*id) {
+                out.push('*');
+            }
+            out.push_str(&id.0.to_string());
+            out.push(':');
+            out.push_str(&key.to_base64());
+        }
+        out
     }
 
     /// The primary key's id, or `None` for an empty ring.

@@ -116,6 +116,15 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn users(&self) -> Result<Vec<UserId>, StoreError> {
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|(_, records)| records.by_kind.iter().any(|kind| !kind.is_empty()))
+            .map(|(user, _)| user.clone())
+            .collect())
+    }
+
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         check_batch(&writes)?;
         let mut records = self.lock();

@@ -7,7 +7,7 @@ use std::fmt;
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::crypto::{Binding, Purpose, UserKeys};
+use crate::crypto::{Binding, Crypto, Purpose, UserKeys};
 use crate::records::{
     self, AgentBody, Attachment, ConnectionBody, Deployment, ItemBody, StoredValue,
 };
@@ -353,13 +353,14 @@ impl<S: Store> Vault<S> {
         let mut vars = BTreeMap::new();
         let mut entries = Vec::with_capacity(body.attachments.len());
         let agent_text = agent.to_string();
-        let token = self.open_token(user, &agent_text, &keys, &body.token)?;
+        let crypto = self.crypto();
+        let token = open_token(&crypto, user, &agent_text, &keys, &body.token)?;
         for (attachment, target) in body.attachments.iter().zip(targets) {
             // Attached targets cannot be deleted (I1): a missing one means the
             // store lost a record.
             let target =
                 target.ok_or_else(|| records::corrupt(&target_key(user, attachment.target)))?;
-            let revision = self.open_target(user, &keys, &target, &mut vars)?;
+            let revision = open_target(&crypto, user, &keys, &target, &mut vars)?;
             entries.push(DeployedEntry {
                 target: attachment.target,
                 label: attachment.label.clone(),
@@ -480,7 +481,7 @@ impl<S: Store> Vault<S> {
     pub async fn gateway_token(&self, user: &UserId, agent: AgentId) -> Result<GatewayToken> {
         let (_, body) = self.find_agent(user, agent).await?;
         let keys = self.existing_keys(user).await?;
-        self.open_token(user, &agent.to_string(), &keys, &body.token)
+        open_token(&self.crypto(), user, &agent.to_string(), &keys, &body.token)
     }
 
     /// Replaces the gateway token; the old one fails verification at once.
@@ -574,53 +575,50 @@ impl<S: Store> Vault<S> {
         let binding = Binding::new(user, Purpose::GatewayToken, &record, TOKEN_NAME);
         self.seal(keys, &binding, token.expose_secret().as_bytes())
     }
+}
 
-    fn open_token(
-        &self,
-        user: &UserId,
-        agent: &str,
-        keys: &UserKeys,
-        sealed: &[u8],
-    ) -> Result<GatewayToken> {
-        let binding = Binding::new(user, Purpose::GatewayToken, agent, TOKEN_NAME);
-        let plain = self.crypto.open(keys, &binding, sealed)?;
-        let text = std::str::from_utf8(&plain).map_err(|_| Error::DecryptionFailed)?;
-        Ok(GatewayToken::from_secret(text))
-    }
+fn open_token(
+    crypto: &Crypto,
+    user: &UserId,
+    agent: &str,
+    keys: &UserKeys,
+    sealed: &[u8],
+) -> Result<GatewayToken> {
+    let binding = Binding::new(user, Purpose::GatewayToken, agent, TOKEN_NAME);
+    let plain = crypto.open(keys, &binding, sealed)?;
+    let text = std::str::from_utf8(&plain).map_err(|_| Error::DecryptionFailed)?;
+    Ok(GatewayToken::from_secret(text))
+}
 
-    /// Opens one target into `vars`; returns its revision.
-    fn open_target(
-        &self,
-        user: &UserId,
-        keys: &UserKeys,
-        record: &Record,
-        vars: &mut BTreeMap<String, SecretString>,
-    ) -> Result<u64> {
-        match TargetBody::read(record)? {
-            TargetBody::Item(body) => {
-                let value = match &body.value {
-                    StoredValue::Plain(text) => SecretString::from(text.as_str()),
-                    StoredValue::Sealed(sealed) => {
-                        let binding =
-                            Binding::new(user, Purpose::Item, &record.key.id, body.name.as_str());
-                        let plain = self.crypto.open(keys, &binding, sealed)?;
-                        let text =
-                            std::str::from_utf8(&plain).map_err(|_| Error::DecryptionFailed)?;
-                        SecretString::from(text)
-                    }
-                };
-                vars.insert(body.name.to_string(), value);
-                Ok(body.revision)
-            }
-            TargetBody::Connection(body) => {
-                let binding =
-                    Binding::new(user, Purpose::Connection, &record.key.id, &record.key.id);
-                let plain = self.crypto.open(keys, &binding, &body.sealed)?;
-                let decoded =
-                    crate::provider::decode_payload(&plain).ok_or(Error::DecryptionFailed)?;
-                vars.extend(decoded);
-                Ok(body.revision)
-            }
+/// Opens one target into `vars`; returns its revision.
+fn open_target(
+    crypto: &Crypto,
+    user: &UserId,
+    keys: &UserKeys,
+    record: &Record,
+    vars: &mut BTreeMap<String, SecretString>,
+) -> Result<u64> {
+    match TargetBody::read(record)? {
+        TargetBody::Item(body) => {
+            let value = match &body.value {
+                StoredValue::Plain(text) => SecretString::from(text.as_str()),
+                StoredValue::Sealed(sealed) => {
+                    let binding =
+                        Binding::new(user, Purpose::Item, &record.key.id, body.name.as_str());
+                    let plain = crypto.open(keys, &binding, sealed)?;
+                    let text = std::str::from_utf8(&plain).map_err(|_| Error::DecryptionFailed)?;
+                    SecretString::from(text)
+                }
+            };
+            vars.insert(body.name.to_string(), value);
+            Ok(body.revision)
+        }
+        TargetBody::Connection(body) => {
+            let binding = Binding::new(user, Purpose::Connection, &record.key.id, &record.key.id);
+            let plain = crypto.open(keys, &binding, &body.sealed)?;
+            let decoded = crate::provider::decode_payload(&plain).ok_or(Error::DecryptionFailed)?;
+            vars.extend(decoded);
+            Ok(body.revision)
         }
     }
 }

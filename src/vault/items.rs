@@ -282,6 +282,6 @@ impl<S: Store> Vault<S> {
     ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let record = id.to_string();
         let binding = Binding::new(user, Purpose::Item, &record, name.as_str());
-        Ok(self.crypto.open(keys, &binding, sealed)?)
+        Ok(self.crypto().open(keys, &binding, sealed)?)
     }
 }

@@ -1,0 +1,363 @@
+//! Master-key rotation, per-user key rotation and rewrap.
+//!
+//! # Rotating a master key, with several replicas
+//!
+//! 1. **Add.** Generate a key (`MasterKey::generate`, or `agent-vault keys
+//!    add`) and give it to every replica with a new id, *not* primary; roll
+//!    the replicas. Every replica can now open records sealed under it.
+//! 2. **Promote.** Make the new key primary on every replica and roll them.
+//!    New seals use it; records sealed under the old key still open. During
+//!    the roll some replicas still seal under the old key: that is fine.
+//! 3. **Rewrap.** Once every replica runs with the new primary, run
+//!    [`Vault::rewrap`] from one place (a replica, a job, `agent-vault keys
+//!    rewrap`). It re-seals every record under the primary in batches while
+//!    traffic goes on; it is resumable: stop it anywhere and every record
+//!    still opens under the old or the new key, and a rerun finishes the job.
+//! 4. **Retire.** [`Vault::key_usage`] shows no record under the old key;
+//!    remove it from every replica ([`Vault::retire_key`] refuses while a
+//!    record still uses it). A record sealed under a key that is no longer in
+//!    the ring fails with [`Error::UnknownKey`](crate::Error::UnknownKey)
+//!    naming the key id, never with garbage.
+//!
+//! # Nonce limits
+//!
+//! Random 96-bit nonces keep AES-GCM safe for 2^32 seals per key. Here every
+//! key is per user and per generation (`docs/FORMAT.md` §2, §5), so the bound
+//! applies to one user's writes: a user would need four billion writes
+//! before one key nears it, and [`Vault::rotate_user_key`] starts a fresh
+//! key for that user whenever wanted. No master key is ever used to seal
+//! directly.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::crypto::{Binding, Crypto, KeyId, Purpose, UserKeys};
+use crate::records::{self, AgentBody, ConnectionBody, ItemBody, StoredValue};
+use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
+use crate::{Error, Result, UserId};
+
+use super::{USER_KEYS_ID, Vault};
+
+const TOKEN_NAME: &str = "gateway-token";
+
+/// How [`Vault::rewrap`] works through the records.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RewrapOptions {
+    /// Records re-sealed per commit (default 100).
+    pub batch_size: usize,
+}
+
+impl Default for RewrapOptions {
+    fn default() -> Self {
+        Self { batch_size: 100 }
+    }
+}
+
+impl RewrapOptions {
+    /// Sets the batch size (at least 1).
+    pub fn with_batch_size(mut self, records: usize) -> Self {
+        self.batch_size = records.max(1);
+        self
+    }
+}
+
+/// Where a rewrap is: records looked at so far out of the total, for a
+/// progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RewrapProgress {
+    /// Records looked at.
+    pub done: u64,
+    /// Records to look at.
+    pub total: u64,
+}
+
+/// What a rewrap did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RewrapReport {
+    /// Users looked at.
+    pub users: u64,
+    /// Records looked at.
+    pub records: u64,
+    /// Records re-sealed (the others were already under the primary key and
+    /// the user's current generation).
+    pub rewrapped: u64,
+}
+
+/// A record that holds sealed bytes.
+enum Sealed {
+    Agent(AgentBody),
+    Connection(ConnectionBody),
+    Item(ItemBody),
+}
+
+impl Sealed {
+    fn read(record: &Record) -> Result<Option<Self>> {
+        Ok(match record.key.kind {
+            RecordKind::Agent => Some(Self::Agent(records::decode(record)?)),
+            RecordKind::Connection => Some(Self::Connection(records::decode(record)?)),
+            RecordKind::Item => {
+                let body: ItemBody = records::decode(record)?;
+                matches!(body.value, StoredValue::Sealed(_)).then_some(Self::Item(body))
+            }
+            _ => None,
+        })
+    }
+
+    fn sealed(&self) -> &[u8] {
+        match self {
+            Self::Agent(body) => &body.token,
+            Self::Connection(body) => &body.sealed,
+            Self::Item(body) => match &body.value {
+                StoredValue::Sealed(bytes) => bytes,
+                StoredValue::Plain(_) => &[],
+            },
+        }
+    }
+
+    fn sealed_mut(&mut self) -> &mut Vec<u8> {
+        match self {
+            Self::Agent(body) => &mut body.token,
+            Self::Connection(body) => &mut body.sealed,
+            Self::Item(body) => match &mut body.value {
+                StoredValue::Sealed(bytes) => bytes,
+                // `read` keeps sealed items only.
+                StoredValue::Plain(_) => unreachable!("plaintext items are never rewrapped"),
+            },
+        }
+    }
+
+    fn binding<'a>(&'a self, user: &'a UserId, record: &'a RecordKey) -> Binding<'a> {
+        match self {
+            Self::Agent(_) => Binding::new(user, Purpose::GatewayToken, &record.id, TOKEN_NAME),
+            Self::Connection(_) => Binding::new(user, Purpose::Connection, &record.id, &record.id),
+            Self::Item(body) => Binding::new(user, Purpose::Item, &record.id, body.name.as_str()),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Agent(body) => records::encode(body),
+            Self::Connection(body) => records::encode(body),
+            Self::Item(body) => records::encode(body),
+        }
+    }
+}
+
+const SEALED_KINDS: [RecordKind; 3] = [RecordKind::Item, RecordKind::Connection, RecordKind::Agent];
+
+impl<S: Store> Vault<S> {
+    /// How many sealed records each master key holds, across all users.
+    pub async fn key_usage(&self) -> Result<BTreeMap<KeyId, u64>> {
+        let mut usage = BTreeMap::new();
+        for user in self.store.users().await? {
+            for kind in SEALED_KINDS {
+                for record in self.store.list(&user, kind).await? {
+                    if let Some(sealed) = Sealed::read(&record)? {
+                        let (key, _) = Crypto::header_of(sealed.sealed())
+                            .map_err(|_| Error::DecryptionFailed)?;
+                        *usage.entry(key).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        Ok(usage)
+    }
+
+    /// Removes a master key from this vault's keyring. Refused with
+    /// [`Error::KeyInUse`] (409) while any record is sealed under it, and
+    /// for the primary key ([`Error::Keyring`]). Other replicas must drop
+    /// the key from their configuration too.
+    pub async fn retire_key(&self, id: KeyId) -> Result<()> {
+        let mut keyring = self.keyring();
+        if keyring.get(id).is_none() || keyring.primary_id() == Some(id) {
+            keyring.retire(id)?;
+        }
+        let records = self.key_usage().await?.get(&id).copied().unwrap_or(0);
+        if records > 0 {
+            return Err(Error::KeyInUse { key: id, records });
+        }
+        keyring.retire(id)?;
+        self.set_keyring(keyring);
+        Ok(())
+    }
+
+    /// Starts a new key generation for `user` (a fresh random salt): new
+    /// seals use it at once, older records keep opening under their own
+    /// generation until [`Vault::rewrap_user`] moves them. Returns the new
+    /// generation.
+    pub async fn rotate_user_key(&self, user: &UserId) -> Result<u32> {
+        self.require_keyring()?;
+        let key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
+        for _ in 0..self.config.max_attempts {
+            let (write, generation) = match self.store.get(&key).await? {
+                Some(record) => {
+                    let mut keys: UserKeys = records::decode(&record)?;
+                    keys.rotate();
+                    let generation = keys.current_generation();
+                    let write = Write::Put {
+                        key: key.clone(),
+                        expect: Expect::Version(record.version),
+                        body: records::encode(&keys),
+                    };
+                    (write, generation)
+                }
+                None => {
+                    let keys = UserKeys::generate();
+                    let generation = keys.current_generation();
+                    let write = Write::Put {
+                        key: key.clone(),
+                        expect: Expect::Absent,
+                        body: records::encode(&keys),
+                    };
+                    (write, generation)
+                }
+            };
+            match self.store.commit(vec![write]).await {
+                Ok(()) => return Ok(generation),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Error::Contention {
+            attempts: self.config.max_attempts,
+        })
+    }
+
+    /// Re-seals every record of every user under the primary master key and
+    /// each user's current generation; see the module docs for the
+    /// procedure. Online (ordinary calls go on; a record changed meanwhile is
+    /// re-read and retried), resumable (idempotent: a rerun skips what is
+    /// done) and reporting progress after each batch.
+    pub async fn rewrap(
+        &self,
+        options: &RewrapOptions,
+        progress: &mut (dyn FnMut(RewrapProgress) + Send),
+    ) -> Result<RewrapReport> {
+        self.require_keyring()?;
+        let users = self.store.users().await?;
+        let mut total = 0u64;
+        for user in &users {
+            total += self.count_sealable(user).await?;
+        }
+        let mut state = RewrapProgress { done: 0, total };
+        progress(state);
+        let mut report = RewrapReport::default();
+        for user in &users {
+            self.rewrap_one(user, options, &mut state, &mut report, progress)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// [`Vault::rewrap`] for one user, for example after
+    /// [`Vault::rotate_user_key`].
+    pub async fn rewrap_user(
+        &self,
+        user: &UserId,
+        options: &RewrapOptions,
+        progress: &mut (dyn FnMut(RewrapProgress) + Send),
+    ) -> Result<RewrapReport> {
+        self.require_keyring()?;
+        let total = self.count_sealable(user).await?;
+        let mut state = RewrapProgress { done: 0, total };
+        progress(state);
+        let mut report = RewrapReport::default();
+        self.rewrap_one(user, options, &mut state, &mut report, progress)
+            .await?;
+        Ok(report)
+    }
+
+    async fn count_sealable(&self, user: &UserId) -> Result<u64> {
+        let mut count = 0;
+        for kind in SEALED_KINDS {
+            count += self.store.list(user, kind).await?.len() as u64;
+        }
+        Ok(count)
+    }
+
+    async fn rewrap_one(
+        &self,
+        user: &UserId,
+        options: &RewrapOptions,
+        state: &mut RewrapProgress,
+        report: &mut RewrapReport,
+        progress: &mut (dyn FnMut(RewrapProgress) + Send),
+    ) -> Result<()> {
+        report.users += 1;
+        let keys_key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
+        let Some(keys_record) = self.store.get(&keys_key).await? else {
+            // A user without key material has nothing sealed.
+            return Ok(());
+        };
+        let keys: UserKeys = records::decode(&keys_record)?;
+        let crypto = self.crypto();
+        let primary = crypto.keyring().primary_id().ok_or(Error::NotConfigured)?;
+        let target = (primary, keys.current_generation());
+        for kind in SEALED_KINDS {
+            let listed = self.store.list(user, kind).await?;
+            for chunk in listed.chunks(options.batch_size) {
+                let keys_in_chunk: Vec<RecordKey> = chunk.iter().map(|r| r.key.clone()).collect();
+                let mut current: Vec<Record> = chunk.to_vec();
+                let mut committed = false;
+                for _ in 0..self.config.max_attempts {
+                    let mut writes = Vec::new();
+                    for record in &current {
+                        let Some(mut sealed) = Sealed::read(record)? else {
+                            continue;
+                        };
+                        let header = Crypto::header_of(sealed.sealed())
+                            .map_err(|_| Error::DecryptionFailed)?;
+                        if header == target {
+                            continue;
+                        }
+                        let binding = sealed.binding(user, &record.key);
+                        let plain = crypto.open(&keys, &binding, sealed.sealed())?;
+                        let resealed = crypto.seal(&keys, &binding, &plain)?;
+                        *sealed.sealed_mut() = resealed;
+                        writes.push(Write::Put {
+                            key: record.key.clone(),
+                            expect: Expect::Version(record.version),
+                            body: sealed.encode(),
+                        });
+                    }
+                    let count = writes.len() as u64;
+                    if writes.is_empty() {
+                        committed = true;
+                        break;
+                    }
+                    match self.store.commit(writes).await {
+                        Ok(()) => {
+                            report.rewrapped += count;
+                            committed = true;
+                            break;
+                        }
+                        Err(StoreError::Conflict { .. }) => {
+                            // Something changed under us: re-read the chunk
+                            // (deleted records drop out) and redo it.
+                            current = self
+                                .store
+                                .get_many(&keys_in_chunk)
+                                .await?
+                                .into_iter()
+                                .flatten()
+                                .collect();
+                        }
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+                if !committed {
+                    return Err(Error::Contention {
+                        attempts: self.config.max_attempts,
+                    });
+                }
+                report.records += chunk.len() as u64;
+                state.done += chunk.len() as u64;
+                progress(*state);
+            }
+        }
+        Ok(())
+    }
+}
