@@ -341,14 +341,8 @@ impl<S: Store> Vault<S> {
         user: &UserId,
         agent: AgentId,
     ) -> Result<(Environment, DeploymentReceipt)> {
-        let (_, body) = self.find_agent(user, agent).await?;
+        let (body, targets) = self.agent_and_targets(user, agent).await?;
         let keys = self.existing_keys(user).await?;
-        let target_keys: Vec<_> = body
-            .attachments
-            .iter()
-            .map(|a| target_key(user, a.target))
-            .collect();
-        let targets = self.store.get_many(&target_keys).await?;
 
         let mut vars = BTreeMap::new();
         let mut entries = Vec::with_capacity(body.attachments.len());
@@ -356,10 +350,6 @@ impl<S: Store> Vault<S> {
         let crypto = self.crypto();
         let token = open_token(&crypto, user, &agent_text, &keys, &body.token)?;
         for (attachment, target) in body.attachments.iter().zip(targets) {
-            // Attached targets cannot be deleted (I1): a missing one means the
-            // store lost a record.
-            let target =
-                target.ok_or_else(|| records::corrupt(&target_key(user, attachment.target)))?;
             let revision = open_target(&crypto, user, &keys, &target, &mut vars)?;
             entries.push(DeployedEntry {
                 target: attachment.target,
@@ -416,7 +406,7 @@ impl<S: Store> Vault<S> {
     /// has its current value, and whether the gateway needs a restart.
     /// Compared by revision numbers only, never by values.
     pub async fn status(&self, user: &UserId, agent: AgentId) -> Result<AgentStatus> {
-        let (_, body) = self.find_agent(user, agent).await?;
+        let (body, current) = self.agent_and_targets(user, agent).await?;
         let Some(deployment) = &body.deployment else {
             let items = body
                 .attachments
@@ -433,18 +423,9 @@ impl<S: Store> Vault<S> {
                 items,
             });
         };
-        let keys: Vec<_> = body
-            .attachments
-            .iter()
-            .map(|a| target_key(user, a.target))
-            .collect();
-        let current = self.store.get_many(&keys).await?;
         let mut items = Vec::new();
         for (attachment, record) in body.attachments.iter().zip(current) {
-            let revision = match record {
-                Some(record) => TargetBody::read(&record)?.revision(),
-                None => 0,
-            };
+            let revision = TargetBody::read(&record)?.revision();
             let deployed = deployment
                 .entries
                 .iter()
@@ -523,6 +504,33 @@ impl<S: Store> Vault<S> {
         } else {
             Err(Error::TokenRejected)
         }
+    }
+
+    /// The agent and the record of everything attached, as one consistent
+    /// picture. The two reads are separate, so a detach and delete can land
+    /// between them; a target missing then is re-read rather than reported
+    /// (attached targets are never deleted, I1).
+    async fn agent_and_targets(
+        &self,
+        user: &UserId,
+        agent: AgentId,
+    ) -> Result<(AgentBody, Vec<Record>)> {
+        for _ in 0..self.config.max_attempts {
+            let (_, body) = self.find_agent(user, agent).await?;
+            let keys: Vec<_> = body
+                .attachments
+                .iter()
+                .map(|a| target_key(user, a.target))
+                .collect();
+            let targets: Option<Vec<Record>> =
+                self.store.get_many(&keys).await?.into_iter().collect();
+            if let Some(targets) = targets {
+                return Ok((body, targets));
+            }
+        }
+        Err(Error::Contention {
+            attempts: self.config.max_attempts,
+        })
     }
 
     async fn find_agent(&self, user: &UserId, agent: AgentId) -> Result<(Record, AgentBody)> {
