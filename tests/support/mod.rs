@@ -3,3 +3,5 @@
 
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod stores;
+pub mod stress;
