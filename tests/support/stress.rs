@@ -130,14 +130,6 @@ impl History {
             Err(Error::DuplicateVariable { .. }) => "duplicate-variable",
             Err(Error::NotFound { .. }) => "not-found",
             Err(Error::ProviderConflict { .. }) => "provider-conflict",
-            // A known race in the core, not in the store: `environment()`
-            // reads the agent, then its targets, without a snapshot or a
-            // retry, so an item detached and deleted in between is reported
-            // as a corrupt store (see the branch report). Counted, not
-            // failed; the final state is still checked strictly.
-            Err(Error::Store(StoreError::Corrupt { .. })) if op == "environment" => {
-                "spurious-corrupt (known core race)"
-            }
             Err(other) => {
                 self.unexpected.push(format!("{op}: {other:?}"));
                 "UNEXPECTED"
