@@ -3,6 +3,7 @@
 //! The vault keeps all its rules in the core and asks only this of a
 //! database; see [`Store`] for the contract.
 
+mod faulty;
 mod memory;
 
 use std::error::Error as StdError;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use faulty::{FaultCounts, FaultPlan, FaultyStore};
 pub use memory::MemoryStore;
 
 use crate::UserId;
