@@ -111,6 +111,8 @@ pub mod crypto;
 pub mod dotenv;
 mod environment;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod model;
 mod provider;
 mod records;
