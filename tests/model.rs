@@ -37,3 +37,36 @@ fn faulty_store_at_5_percent_follows_the_model() {
         "{stats:?}"
     );
 }
+
+/// Found while building the model: a connection removed and connected again
+/// (with another key) has the address and the revision (1) the deployment
+/// recorded, so `status` called it synced although the running agent had
+/// the old key. It is stale now.
+#[tokio::test]
+async fn a_connection_connected_again_after_a_deployment_is_stale() {
+    use agent_vault::crypto::{Keyring, MasterKey};
+    use agent_vault::{Attachable, ConnectionId, Credential, Provider, SyncState, UserId, Vault};
+    use secrecy::SecretString;
+
+    let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
+    let user = UserId::parse("alice").unwrap();
+    let key = |k: &str| Credential::api_key(Provider::Anthropic, SecretString::from(k));
+    let conn = [Attachable::parse("provider:anthropic").unwrap()];
+    vault.connect(&user, &key("old-key")).await.unwrap();
+    let (agent, _) = vault.create_agent(&user, "a").await.unwrap();
+    vault.attach(&user, agent.id, &conn).await.unwrap();
+    let (_, receipt) = vault.environment(&user, agent.id).await.unwrap();
+    vault.record_deployment(&receipt).await.unwrap();
+    assert!(!vault.status(&user, agent.id).await.unwrap().restart_needed);
+
+    vault.detach(&user, agent.id, &conn).await.unwrap();
+    let id = ConnectionId::parse("anthropic").unwrap();
+    vault.disconnect(&user, id).await.unwrap();
+    // Timestamps have millisecond resolution.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    vault.connect(&user, &key("new-key")).await.unwrap();
+    vault.attach(&user, agent.id, &conn).await.unwrap();
+    let status = vault.status(&user, agent.id).await.unwrap();
+    assert!(status.restart_needed);
+    assert_eq!(status.items[0].state, SyncState::Stale);
+}

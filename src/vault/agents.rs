@@ -440,16 +440,26 @@ impl<S: Store> Vault<S> {
         let current = self.store.get_many(&keys).await?;
         let mut items = Vec::new();
         for (attachment, record) in body.attachments.iter().zip(current) {
-            let revision = match record {
-                Some(record) => TargetBody::read(&record)?.revision(),
-                None => 0,
+            // A connection is addressed by provider and kind, so one removed
+            // and connected again (revision 1 again, maybe another
+            // credential) has the address and possibly the revision the
+            // deployment recorded: it is stale if connected after the
+            // deployment.
+            let (revision, reconnected) = match record {
+                Some(record) => match TargetBody::read(&record)? {
+                    TargetBody::Connection(body) => {
+                        (body.revision, body.connected_at > deployment.at)
+                    }
+                    item => (item.revision(), false),
+                },
+                None => (0, false),
             };
             let deployed = deployment
                 .entries
                 .iter()
                 .find(|e| e.target == attachment.target);
             let state = match deployed {
-                Some(entry) if entry.revision == revision => SyncState::Synced,
+                Some(entry) if entry.revision == revision && !reconnected => SyncState::Synced,
                 _ => SyncState::Stale,
             };
             items.push(ItemStatus {

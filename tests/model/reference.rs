@@ -54,6 +54,8 @@ pub struct MConn {
     pub secrets: Vec<String>,
     pub agents: BTreeSet<AgentId>,
     pub revision: u64,
+    /// As the vault answered (the model cannot know the clock).
+    pub connected_at: Timestamp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -390,7 +392,7 @@ impl Model {
 
     // ---- connections ----
 
-    pub fn connect(&mut self, cred: Cred) -> R<&MConn> {
+    pub fn connect(&mut self, cred: Cred, connected_at: Timestamp) -> R<&MConn> {
         let (id, vars, secrets) = credential_vars(cred);
         if self.conns.contains_key(&id) {
             return Err(E::AlreadyExists);
@@ -404,6 +406,7 @@ impl Model {
             secrets,
             agents: BTreeSet::new(),
             revision: 1,
+            connected_at,
         };
         Ok(self.conns.entry(id).or_insert(conn))
     }
@@ -650,12 +653,19 @@ impl Model {
         let mut items = Vec::new();
         for attachment in &a.attachments {
             let revision = self.target_revision(attachment.target);
+            // A connection removed and connected again after the deployment
+            // has the same address and maybe the same revision, but perhaps
+            // another credential.
+            let reconnected = match attachment.target {
+                MTarget::Conn(id) => self.conns[&id].connected_at > deployment.at,
+                MTarget::Item(_) => false,
+            };
             let deployed = deployment
                 .entries
                 .iter()
                 .find(|e| e.target == attachment.target);
             let state = match deployed {
-                Some(entry) if entry.revision == revision => SyncState::Synced,
+                Some(entry) if entry.revision == revision && !reconnected => SyncState::Synced,
                 _ => SyncState::Stale,
             };
             items.push((attachment.label.clone(), state));

@@ -275,6 +275,7 @@ enum Outcome {
 struct Generated {
     agent: Option<(AgentId, String)>,
     token: Option<String>,
+    connected_at: Option<Timestamp>,
 }
 
 pub struct Run<S: Store + Faults> {
@@ -432,10 +433,10 @@ impl<S: Store + Faults> Run<S> {
                 }
                 Err(e) => Err(e),
             },
-            Op::Connect(cred) => vault
-                .connect(&user, &credential(*cred))
-                .await
-                .map(|i| Answer::Conn(conn_view(&i))),
+            Op::Connect(cred) => vault.connect(&user, &credential(*cred)).await.map(|i| {
+                generated.connected_at = Some(i.connected_at);
+                Answer::Conn(conn_view(&i))
+            }),
             Op::UpdateConnection(cred) => vault
                 .update_connection(&user, &credential(*cred))
                 .await
@@ -611,7 +612,10 @@ impl<S: Store + Faults> Run<S> {
             Op::List => Answer::Items(model.list().into_iter().map(model_item).collect()),
             Op::Import(import) => Answer::Import(model.import(import)?, import.dry_run),
             Op::Export => Answer::Export(model.variables()),
-            Op::Connect(cred) => Answer::Conn(model_conn(model.connect(*cred)?)),
+            Op::Connect(cred) => {
+                let at = generated.connected_at.unwrap_or_else(Timestamp::now);
+                Answer::Conn(model_conn(model.connect(*cred, at)?))
+            }
             Op::UpdateConnection(cred) => Answer::Conn(model_conn(model.update_connection(*cred)?)),
             Op::Disconnect(c) => {
                 model.disconnect(*c)?;
@@ -695,12 +699,11 @@ impl<S: Store + Faults> Run<S> {
     /// or exactly as after it; find out which and follow it in the model.
     async fn resolve(&mut self, op: &Op, before: &[Record]) -> Result<(), String> {
         let observed = self.observe().await?;
-        if observed == self.expected(&self.model) {
-            if self.snapshot().await? != before {
-                return Err(
-                    "a failed call left the records changed although the model state matches"
-                        .into(),
-                );
+        // The records tell whether the batch was applied; the model then
+        // says what they must show in either case.
+        if self.snapshot().await? == before {
+            if observed != self.expected(&self.model) {
+                return Err("records unchanged but the vault shows another state".into());
             }
             return Ok(());
         }
@@ -717,6 +720,17 @@ impl<S: Store + Faults> Run<S> {
                     self.slots[*slot] = Some(agent.id);
                     self.receipts[*slot].clear();
                 }
+            }
+            Op::Connect(cred) => {
+                let id = reference::credential_vars(*cred).0;
+                generated.connected_at = self
+                    .vault
+                    .connections(&self.user)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(|c| c.connected_at);
             }
             Op::Rotate(slot) => {
                 let id = self.agent_id(*slot);
