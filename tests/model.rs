@@ -20,7 +20,9 @@ const STEPS: usize = 50;
 
 #[test]
 fn memory_store_follows_the_model() {
-    let stats = run_model("MemoryStore", cases(1_000), STEPS, |_| MemoryStore::new());
+    let stats = run_model("MemoryStore", cases(1_000), STEPS, |_| async {
+        MemoryStore::new()
+    });
     assert!(
         stats.ok > stats.cases * 10,
         "too few successful steps: {stats:?}"
@@ -29,12 +31,29 @@ fn memory_store_follows_the_model() {
 
 #[test]
 fn faulty_store_at_5_percent_follows_the_model() {
-    let stats = run_model("FaultyStore(5%)", cases(1_000), STEPS, |seed| {
+    let stats = run_model("FaultyStore(5%)", cases(1_000), STEPS, |seed| async move {
         FaultyStore::new(MemoryStore::new(), FaultPlan::uniform(0.05, seed))
     });
     assert!(
         stats.store_faults > 0 && stats.ambiguous_applied > 0,
         "{stats:?}"
+    );
+}
+
+/// The same model over SQLite (in memory; fewer sequences: each step is a
+/// few dozen SQL statements). `AGENT_VAULT_MODEL_CASES` scales it too.
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_store_follows_the_model() {
+    use agent_vault::store::SqliteStore;
+    let stats = run_model("SqliteStore", cases(1_000) / 10, STEPS, |_| async {
+        SqliteStore::in_memory()
+            .await
+            .expect("an in-memory SQLite store")
+    });
+    assert!(
+        stats.ok > stats.cases * 10,
+        "too few successful steps: {stats:?}"
     );
 }
 

@@ -27,6 +27,9 @@ pub trait Faults {
 
 impl Faults for MemoryStore {}
 
+#[cfg(feature = "sqlite")]
+impl Faults for agent_vault::store::SqliteStore {}
+
 impl<S: Store> Faults for FaultyStore<S> {
     fn set_faults(&self, on: bool) {
         self.set_enabled(on);
@@ -1016,10 +1019,11 @@ pub fn cases(default: u32) -> u32 {
 /// Runs `cases` random sequences of `steps` operations, each against a
 /// fresh store from `make` (given a per-case seed), and panics with the
 /// smallest failing sequence proptest finds.
-pub fn run_model<S, F>(label: &str, cases: u32, steps: usize, make: F) -> Stats
+pub fn run_model<S, F, Fut>(label: &str, cases: u32, steps: usize, make: F) -> Stats
 where
     S: Store + Faults + 'static,
-    F: Fn(u64) -> S,
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = S>,
 {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -1039,7 +1043,7 @@ where
     let started = Instant::now();
     let result = runner.run(&strategy, |(seed, sequence)| {
         runtime.block_on(async {
-            let mut run = Run::new(make(seed), master.clone());
+            let mut run = Run::new(make(seed).await, master.clone());
             for (index, op) in sequence.0.iter().enumerate() {
                 let Some(op) = op else { continue };
                 run.step(op)
