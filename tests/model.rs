@@ -57,6 +57,25 @@ fn sqlite_store_follows_the_model() {
     );
 }
 
+/// SQLite through `FaultyStore` at 5%.
+#[cfg(feature = "sqlite")]
+#[test]
+fn faulty_sqlite_store_at_5_percent_follows_the_model() {
+    use agent_vault::store::SqliteStore;
+    let stats = run_model(
+        "FaultyStore(SqliteStore, 5%)",
+        cases(1_000) / 10,
+        STEPS,
+        |seed| async move {
+            let store = SqliteStore::in_memory()
+                .await
+                .expect("an in-memory SQLite store");
+            FaultyStore::new(store, FaultPlan::uniform(0.05, seed))
+        },
+    );
+    assert!(stats.store_faults > 0, "{stats:?}");
+}
+
 /// Found while building the model: a connection removed and connected again
 /// (with another key) has the address and the revision (1) the deployment
 /// recorded, so `status` called it synced although the running agent had

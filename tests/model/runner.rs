@@ -1026,6 +1026,7 @@ where
     Fut: std::future::Future<Output = S>,
 {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("a runtime");
     let master = MasterKey::generate();
