@@ -127,8 +127,9 @@ pub async fn run(behaviour: &str, store: &dyn Store) {
 /// features (the tests run on a multi-thread runtime, so a backend's
 /// connections really run in parallel).
 ///
-/// ```ignore
+/// ```no_run
 /// agent_vault::conformance_tests!(|| async { agent_vault::store::MemoryStore::new() });
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {

@@ -15,6 +15,36 @@ async fn store() -> PostgresStore {
 
 agent_vault::conformance_tests!(store);
 
+/// The whole suite again with every transaction SERIALIZABLE (the default
+/// of some Postgres-compatible distributed databases): concurrent commits
+/// then fail with serialization errors (SQLSTATE 40001), which the store
+/// retries until they resolve into one winner and conflicts.
+mod serializable {
+    use super::*;
+    use sqlx::postgres::PgPoolOptions;
+
+    async fn store() -> PostgresStore {
+        let options = PgServer::shared()
+            .options()
+            .options([("default_transaction_isolation", "serializable")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .connect_with(options)
+            .await
+            .expect("connect");
+        let level: String = sqlx::query_scalar("SHOW transaction_isolation")
+            .fetch_one(&pool)
+            .await
+            .expect("isolation");
+        assert_eq!(level, "serializable");
+        let store = PostgresStore::new(pool);
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    agent_vault::conformance_tests!(store);
+}
+
 /// Migrations are idempotent and safe when many run at once (as when
 /// several processes start together).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

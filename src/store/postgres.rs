@@ -1,56 +1,21 @@
 //! [`PostgresStore`]: records in one PostgreSQL table, through sqlx
 //! (feature `postgres`).
 //!
-//! # Usage
-//!
 //! ```no_run
 //! # async fn demo(pool: sqlx::PgPool) -> Result<(), agent_vault::store::StoreError> {
 //! use agent_vault::Vault;
 //! use agent_vault::crypto::{Keyring, MasterKey};
 //! use agent_vault::store::PostgresStore;
 //!
-//! // With the pool the service already has:
-//! let store = PostgresStore::new(pool);
+//! let store = PostgresStore::new(pool); // the pool the service has
 //! store.migrate().await?; // once at start-up; idempotent
 //! let vault = Vault::new(store, Keyring::single(MasterKey::generate()));
-//!
-//! // Or from a URL (connects and migrates):
-//! let store = PostgresStore::connect("postgres://vault@db.internal/app").await?;
 //! # Ok(()) }
 //! ```
 //!
-//! # What it needs from the database
-//!
-//! - **One table**, `agent_vault_records (user_id, kind, id, version, body)`
-//!   with `(user_id, kind, id)` as primary key, plus the bookkeeping table
-//!   `agent_vault_schema` that records which migrations ran. Nothing else:
-//!   no extensions, functions, triggers or sequences.
-//! - **A role with `CREATE`** on the schema the first time
-//!   [`PostgresStore::migrate`] runs (and whenever a new version of this
-//!   library adds a migration); afterwards `SELECT`, `INSERT`, `UPDATE` and
-//!   `DELETE` on the two tables are enough.
-//! - **READ COMMITTED or stronger.** Every write of a commit is a
-//!   conditional statement that is atomic per row (`INSERT ... ON CONFLICT
-//!   DO NOTHING`, `UPDATE ... WHERE version = $n`, `DELETE ... WHERE version
-//!   = $n`) and keeps its row locked until the transaction ends, so at READ
-//!   COMMITTED two commits expecting one version can never both succeed. At
-//!   SERIALIZABLE (the default of some distributed databases), serialization
-//!   failures and deadlocks (SQLSTATE `40001`, `40P01`) are retried a few
-//!   times before they are reported as [`StoreError::Backend`].
-//! - It works on Postgres-compatible distributed SQL databases that support
-//!   row-level conditional updates and `INSERT ... ON CONFLICT DO NOTHING`.
-//!
-//! # What it does
-//!
-//! - [`PostgresStore::migrate`] applies an ordered list of migrations in one
-//!   transaction under `pg_advisory_xact_lock`, so several processes may run
-//!   it at once; it refuses a schema newer than the library knows.
-//! - [`Store::commit`] is one transaction: `BEGIN`, one statement per write
-//!   (in key order, so concurrent batches lock rows in the same order and
-//!   cannot deadlock each other), `COMMIT`. A write that changes zero rows
-//!   rolls the transaction back and is reported as a conflict.
-//! - [`Store::get`] and [`Store::list`] are one statement each;
-//!   [`Store::get_many`] is one statement whatever the number of keys.
+//! What it needs from the database (one table, `CREATE` on first migrate,
+//! READ COMMITTED or stronger, row-level conditional updates) and how it
+//! commits are documented on [`PostgresStore`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -123,15 +88,68 @@ impl From<PostgresError> for StoreError {
 
 /// A [`Store`] in a PostgreSQL database (feature `postgres`).
 ///
-/// See the [module documentation](self) for what it needs from the
-/// database. Cheap to clone: clones share the pool.
+/// Cheap to clone: clones share the pool.
+///
+/// # Usage
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), agent_vault::store::StoreError> {
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), agent_vault::store::StoreError> {
+/// use agent_vault::Vault;
+/// use agent_vault::crypto::{Keyring, MasterKey};
 /// use agent_vault::store::PostgresStore;
-/// let store = PostgresStore::connect("postgres://vault@localhost/app").await?;
+///
+/// // With the pool the service already has:
+/// let store = PostgresStore::new(pool);
+/// store.migrate().await?; // once at start-up; idempotent
+/// let vault = Vault::new(store, Keyring::single(MasterKey::generate()));
+///
+/// // Or from a URL (connects and migrates):
+/// let store = PostgresStore::connect("postgres://vault@db.internal/app").await?;
 /// # Ok(()) }
 /// ```
+///
+/// # What it needs from the database
+///
+/// - **One table**, `agent_vault_records (user_id, kind, id, version, body)`
+///   with `(user_id, kind, id)` as primary key, plus the bookkeeping table
+///   `agent_vault_schema` that records which migrations ran. Nothing else:
+///   no extensions, functions, triggers or sequences.
+/// - **A role with `CREATE`** on the schema the first time
+///   [`PostgresStore::migrate`] runs (and whenever a new version of this
+///   library adds a migration); afterwards `SELECT`, `INSERT`, `UPDATE` and
+///   `DELETE` on the two tables are enough.
+/// - **READ COMMITTED or stronger.** Every write of a commit is a
+///   conditional statement that is atomic per row (`INSERT ... ON CONFLICT
+///   DO NOTHING`, `UPDATE ... WHERE version = $n`, `DELETE ... WHERE version
+///   = $n`) and keeps its row locked until the transaction ends, so at READ
+///   COMMITTED two commits expecting one version can never both succeed. At
+///   SERIALIZABLE (the default of some distributed databases), serialization
+///   failures and deadlocks (SQLSTATE `40001`, `40P01`) are retried a few
+///   times before they are reported as [`StoreError::Backend`].
+/// - It works on Postgres-compatible distributed SQL databases that support
+///   row-level conditional updates and `INSERT ... ON CONFLICT DO NOTHING`.
+///
+/// # What it does
+///
+/// - [`PostgresStore::migrate`] applies an ordered list of migrations in one
+///   transaction under `pg_advisory_xact_lock`, so several processes may run
+///   it at once; it refuses a schema newer than the library knows.
+/// - [`Store::commit`] is one transaction: `BEGIN`, one statement per write
+///   (in key order, so concurrent batches lock rows in the same order and
+///   cannot deadlock each other), `COMMIT`. A write that changes zero rows
+///   rolls the transaction back and is reported as a conflict.
+/// - [`Store::get`] and [`Store::list`] are one statement each;
+///   [`Store::get_many`] is one statement whatever the number of keys.
+/// - Migrations run at READ COMMITTED whatever the database's default, so
+///   a process that waited for the lock sees what the previous one did.
+///
+/// # Round trips
+///
+/// Each call takes one connection from the pool. With sqlx's default
+/// `test_before_acquire(true)` the pool pings an idle connection before
+/// handing it out, one more round trip per call; a service that prefers
+/// latency to that check can turn it off on the pool it passes in. A commit
+/// of `n` writes is `n + 2` statements (`BEGIN`, the writes, `COMMIT`).
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -172,7 +190,14 @@ impl PostgresStore {
     }
 
     async fn run_migrations(&self) -> Result<(), PostgresError> {
-        let mut tx = self.pool.begin().await?;
+        // READ COMMITTED whatever the database's default: each statement
+        // after the lock must see what the previous lock holder committed,
+        // which a snapshot taken before the lock (REPEATABLE READ,
+        // SERIALIZABLE) would not.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *tx)

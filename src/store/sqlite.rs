@@ -1,8 +1,6 @@
 //! [`SqliteStore`]: records in one SQLite table, through sqlx (feature
 //! `sqlite`, SQLite bundled).
 //!
-//! # Usage
-//!
 //! ```no_run
 //! # async fn demo() -> Result<(), agent_vault::store::StoreError> {
 //! use agent_vault::Vault;
@@ -14,28 +12,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A service with a pool of its own passes it to [`SqliteStore::new`] and
-//! calls [`SqliteStore::migrate`] once.
-//!
-//! # What it does
-//!
-//! - One table `agent_vault_records (user_id, kind, id, version, body)` with
-//!   `(user_id, kind, id)` as primary key, created and migrated on open.
-//!   The schema version is SQLite's `PRAGMA user_version`; migrations are an
-//!   ordered list, each applied once, inside one `BEGIN IMMEDIATE`
-//!   transaction, so several processes opening one file at once are safe.
-//! - Write-ahead logging (`journal_mode = WAL`), so readers never wait for
-//!   the writer, `synchronous = FULL` so a commit that returned survives a
-//!   power cut, and a busy timeout so writers queue instead of failing.
-//! - [`Store::commit`] is one `BEGIN IMMEDIATE` transaction: it takes the
-//!   database's write lock before reading anything, so two connections (or
-//!   processes) can never both see a version and both write it. Each write
-//!   is a conditional `INSERT ... ON CONFLICT DO NOTHING`, `UPDATE ... WHERE
-//!   version = ?` or `DELETE ... WHERE version = ?`; zero rows changed rolls
-//!   the whole batch back as a conflict.
-//! - [`Store::get_many`] is one `SELECT` per call (per 300 keys, in one
-//!   read transaction).
-//! - All I/O runs on sqlx's worker threads, never blocking the async runtime.
+//! The schema, locking and migrations are documented on [`SqliteStore`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -103,16 +80,43 @@ impl From<SqliteError> for StoreError {
 
 /// A [`Store`] in a SQLite database (feature `sqlite`).
 ///
-/// See the [module documentation](self) for the schema and locking. Cheap to
-/// clone: clones share the pool.
+/// Cheap to clone: clones share the pool.
+///
+/// # Usage
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), agent_vault::store::StoreError> {
+/// use agent_vault::Vault;
+/// use agent_vault::crypto::{Keyring, MasterKey};
 /// use agent_vault::store::SqliteStore;
-/// let store = SqliteStore::open("/var/lib/my-service/vault.db").await?;
-/// let scratch = SqliteStore::in_memory().await?;
+///
+/// let store = SqliteStore::open("vault.db").await?; // creates and migrates
+/// let vault = Vault::new(store, Keyring::single(MasterKey::generate()));
 /// # Ok(()) }
 /// ```
+///
+/// A service with a pool of its own passes it to [`SqliteStore::new`] and
+/// calls [`SqliteStore::migrate`] once.
+///
+/// # What it does
+///
+/// - One table `agent_vault_records (user_id, kind, id, version, body)` with
+///   `(user_id, kind, id)` as primary key, created and migrated on open.
+///   The schema version is SQLite's `PRAGMA user_version`; migrations are an
+///   ordered list, each applied once, inside one `BEGIN IMMEDIATE`
+///   transaction, so several processes opening one file at once are safe.
+/// - Write-ahead logging (`journal_mode = WAL`), so readers never wait for
+///   the writer, `synchronous = FULL` so a commit that returned survives a
+///   power cut, and a busy timeout so writers queue instead of failing.
+/// - [`Store::commit`] is one `BEGIN IMMEDIATE` transaction: it takes the
+///   database's write lock before reading anything, so two connections (or
+///   processes) can never both see a version and both write it. Each write
+///   is a conditional `INSERT ... ON CONFLICT DO NOTHING`, `UPDATE ... WHERE
+///   version = ?` or `DELETE ... WHERE version = ?`; zero rows changed rolls
+///   the whole batch back as a conflict.
+/// - [`Store::get_many`] is one `SELECT` per call (per 300 keys, in one
+///   read transaction).
+/// - All I/O runs on sqlx's worker threads, never blocking the async runtime.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,

@@ -188,6 +188,8 @@ impl PgServer {
 
     /// A shell that waits for this process to end, then stops the server
     /// and removes its directory.
+    // Never waited for on purpose: it outlives this process, and init reaps it.
+    #[allow(clippy::zombie_processes)]
     fn spawn_watchdog(&self) {
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
