@@ -184,7 +184,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
             .await
             .unwrap_err(),
     ];
-    let parse_error = dotenv::parse(format!("{}", c[0]).as_bytes()).unwrap_err();
+    let parse_error = dotenv::parse(c[0].as_bytes()).unwrap_err();
     shown.debug(&parse_error);
     shown.display(&parse_error);
     let export = vault.export_variables(&user).await.unwrap();

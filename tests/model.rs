@@ -101,7 +101,7 @@ async fn a_connection_connected_again_after_a_deployment_is_stale() {
     let id = ConnectionId::parse("anthropic").unwrap();
     vault.disconnect(&user, id).await.unwrap();
     // Timestamps have millisecond resolution.
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    std::thread::sleep(std::time::Duration::from_millis(2));
     vault.connect(&user, &key("new-key")).await.unwrap();
     vault.attach(&user, agent.id, &conn).await.unwrap();
     let status = vault.status(&user, agent.id).await.unwrap();
