@@ -308,3 +308,69 @@ impl<S: Store> Store for FaultyStore<S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Expect, MemoryStore};
+
+    fn run(seed: u64) -> (FaultCounts, Vec<bool>) {
+        let store = FaultyStore::new(MemoryStore::new(), FaultPlan::uniform(0.3, seed));
+        let user = UserId::parse("u").unwrap();
+        let mut outcomes = Vec::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for i in 0..200 {
+                let key = RecordKey::new(&user, RecordKind::Item, format!("{i}"));
+                outcomes.push(store.get(&key).await.is_ok());
+                let put = Write::Put {
+                    key,
+                    expect: Expect::Absent,
+                    body: vec![1],
+                };
+                outcomes.push(store.commit(vec![put]).await.is_ok());
+            }
+        });
+        (store.counts(), outcomes)
+    }
+
+    #[test]
+    fn faults_are_repeatable_from_the_seed_and_counted() {
+        let (counts, outcomes) = run(7);
+        assert_eq!(run(7), (counts, outcomes.clone()));
+        assert_ne!(run(8).1, outcomes);
+        let failures = outcomes.iter().filter(|ok| !**ok).count() as u64;
+        assert_eq!(counts.total(), failures);
+        assert!(counts.reads > 0 && counts.before_commit > 0 && counts.after_commit > 0);
+    }
+
+    #[test]
+    fn after_commit_faults_applied_the_batch_and_paused_faults_do_nothing() {
+        let store = FaultyStore::new(
+            MemoryStore::new(),
+            FaultPlan::none().with_commit_after_rate(1.0),
+        );
+        let user = UserId::parse("u").unwrap();
+        let key = RecordKey::new(&user, RecordKind::Item, "x");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let put = Write::Put {
+                key: key.clone(),
+                expect: Expect::Absent,
+                body: vec![1],
+            };
+            assert!(matches!(
+                store.commit(vec![put]).await,
+                Err(StoreError::Backend(_))
+            ));
+            assert!(store.inner().get(&key).await.unwrap().is_some());
+            store.set_enabled(false);
+            assert!(store.get(&key).await.unwrap().is_some());
+            assert_eq!(store.counts().after_commit, 1);
+        });
+    }
+}
