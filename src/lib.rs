@@ -113,6 +113,8 @@ pub mod crypto;
 pub mod dotenv;
 mod environment;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod model;
 mod provider;
 mod records;

@@ -450,11 +450,22 @@ impl CodexTokens {
             refresh_token: self.refresh_token.expose_secret(),
             expires_at: self.expires_at.to_rfc3339(),
         };
-        serde_json::to_string(&raw)
+        // Written into a buffer reserved up front (JSON escapes a byte into
+        // at most 6: `\u00XX`), so it never grows: a growing buffer would
+        // free its old storage, holding the tokens, without zeroising it.
+        let bound = 6 * (raw.access_token.len() + raw.refresh_token.len()) + 128;
+        let mut out = Zeroizing::new(Vec::with_capacity(bound));
+        let encoding_failed = || Error::InvalidInput {
+            field: "codex oauth bundle",
+            reason: "cannot be encoded".to_owned(),
+        };
+        serde_json::to_writer(&mut *out, &raw).map_err(|_| encoding_failed())?;
+        // Moves the bytes into the String without copying them.
+        String::from_utf8(std::mem::take(&mut *out))
             .map(Zeroizing::new)
-            .map_err(|_| Error::InvalidInput {
-                field: "codex oauth bundle",
-                reason: "cannot be encoded".to_owned(),
+            .map_err(|error| {
+                zeroize::Zeroize::zeroize(&mut error.into_bytes());
+                encoding_failed()
             })
     }
 }
@@ -586,7 +597,13 @@ fn parse_base_url(url: &str) -> Result<String> {
 /// `count:u16 (len:u32 name len:u32 value)*`, big-endian. Hand-written
 /// because it must live in zeroised buffers, which serde formats don't offer.
 fn encode_payload(vars: &[(&'static str, Zeroizing<String>)]) -> Result<Zeroizing<Vec<u8>>> {
-    let mut out = Zeroizing::new(Vec::new());
+    // Reserved at the final size: a growing Vec would free its old storage,
+    // holding the values written so far, without zeroising it.
+    let size = 2 + vars
+        .iter()
+        .map(|(name, value)| 8 + name.len() + value.len())
+        .sum::<usize>();
+    let mut out = Zeroizing::new(Vec::with_capacity(size));
     let count = u16::try_from(vars.len()).unwrap_or(u16::MAX);
     out.extend_from_slice(&count.to_be_bytes());
     for (name, value) in vars {

@@ -3,6 +3,7 @@
 //! The vault keeps all its rules in the core and asks only this of a
 //! database; see [`Store`] for the contract.
 
+mod faulty;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use faulty::{FaultCounts, FaultPlan, FaultyStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;

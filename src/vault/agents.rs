@@ -425,13 +425,21 @@ impl<S: Store> Vault<S> {
         };
         let mut items = Vec::new();
         for (attachment, record) in body.attachments.iter().zip(current) {
-            let revision = TargetBody::read(&record)?.revision();
+            // A connection is addressed by provider and kind, so one removed
+            // and connected again (revision 1 again, maybe another
+            // credential) has the address and possibly the revision the
+            // deployment recorded: it is stale if connected after the
+            // deployment.
+            let (revision, reconnected) = match TargetBody::read(&record)? {
+                TargetBody::Connection(body) => (body.revision, body.connected_at > deployment.at),
+                item => (item.revision(), false),
+            };
             let deployed = deployment
                 .entries
                 .iter()
                 .find(|e| e.target == attachment.target);
             let state = match deployed {
-                Some(entry) if entry.revision == revision => SyncState::Synced,
+                Some(entry) if entry.revision == revision && !reconnected => SyncState::Synced,
                 _ => SyncState::Stale,
             };
             items.push(ItemStatus {

@@ -1,0 +1,327 @@
+//! Secret buffers are wiped before they are freed.
+//!
+//! A test global allocator copies every block freed while a capture window
+//! is open into a preallocated arena; after the window the arena is searched
+//! for the canaries (secret values, credentials, gateway tokens, derived
+//! keys). A canary found there was freed without being zeroised first.
+//!
+//! Every check runs in the one `#[test]` below, so no other test thread frees
+//! memory during a window. Canaries are built in `Zeroizing` buffers owned
+//! by the test and kept alive past the window, so that only the library's
+//! own buffers are judged. `unsafe` is needed here (an allocator, and one
+//! look at a cipher's bytes); the library itself keeps `forbid(unsafe_code)`.
+//!
+//! Out of scope, as `docs/ROBUSTNESS.md` says: copies on the stack, in
+//! registers, made by the OS (swap, core dumps) or inside the allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use agent_vault::crypto::{Binding, Crypto, Keyring, MasterKey, Purpose, USER_KEY_LABEL, UserKeys};
+use agent_vault::store::MemoryStore;
+use agent_vault::{
+    Attachable, CodexTokens, Credential, CustomEndpoint, Kind, Name, Provider, SecretValue,
+    Timestamp, UserId, Vault,
+};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+/// Freed blocks land here while a window is open. Preallocated, so the
+/// allocator never allocates while holding the lock.
+static ARENA: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static CAPTURING: AtomicBool = AtomicBool::new(false);
+const ARENA_SIZE: usize = 64 << 20;
+
+struct Capture;
+
+// SAFETY: every call is forwarded to `System` with the same arguments;
+// `dealloc` additionally reads the block it is given (valid for
+// `layout.size()` bytes until it is freed, which happens after the read).
+// `realloc` is not overridden, so a moved block is freed through `dealloc`
+// and captured too.
+unsafe impl GlobalAlloc for Capture {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if CAPTURING.load(Ordering::SeqCst) {
+            // SAFETY: see the impl's comment.
+            let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
+            if let Ok(mut arena) = ARENA.try_lock() {
+                // Within capacity only: never allocates.
+                if arena.len() + block.len() + 8 <= arena.capacity() {
+                    arena.extend_from_slice(block);
+                    arena.extend_from_slice(&[0; 8]);
+                }
+            }
+        }
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Capture = Capture;
+
+/// Runs `f` with capture on; returns what it returns.
+fn window<T>(f: impl FnOnce() -> T) -> T {
+    ARENA.lock().unwrap().clear();
+    CAPTURING.store(true, Ordering::SeqCst);
+    let out = f();
+    CAPTURING.store(false, Ordering::SeqCst);
+    out
+}
+
+/// Whether a block freed in the last window held `canary`.
+fn freed_holding(canary: &[u8]) -> bool {
+    let arena = ARENA.lock().unwrap();
+    arena.windows(canary.len()).any(|w| w == canary)
+}
+
+/// A random canary of `len` alphanumeric characters, in a zeroising buffer.
+fn canary(tag: &str, len: usize) -> Zeroizing<String> {
+    use rand::Rng as _;
+    let mut out = Zeroizing::new(String::with_capacity(len));
+    out.push_str(tag);
+    let mut rng = rand::thread_rng();
+    while out.len() < len {
+        out.push(char::from(rng.sample(rand::distributions::Alphanumeric)));
+    }
+    out
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn secret_buffers_are_zeroised_before_they_are_freed() {
+    ARENA.lock().unwrap().reserve_exact(ARENA_SIZE);
+    let mut failures: Vec<String> = Vec::new();
+    let mut check = |what: &str, canary: &[u8]| {
+        if freed_holding(canary) {
+            failures.push(what.to_owned());
+        }
+    };
+
+    // 0. The capture works: an unzeroised buffer is found.
+    let control = canary("ctl", 40);
+    window(|| drop(control.as_bytes().to_vec()));
+    assert!(
+        freed_holding(control.as_bytes()),
+        "the capture does not work"
+    );
+
+    // 1. SecretValue (and the SecretString inside).
+    let value = canary("val", 40);
+    window(|| drop(SecretValue::parse(SecretString::from(value.as_str())).unwrap()));
+    check("SecretValue dropped", value.as_bytes());
+
+    // 2. Credentials handed in and dropped.
+    let key = canary("key", 40);
+    window(|| {
+        drop(Credential::api_key(
+            Provider::OpenAi,
+            SecretString::from(key.as_str()),
+        ))
+    });
+    check("Credential::ApiKey dropped", key.as_bytes());
+
+    block_on(async {
+        let store = MemoryStore::new();
+        let vault = Vault::new(store, Keyring::single(MasterKey::generate()));
+        let user = UserId::parse("alice").unwrap();
+        let secret = canary("sec", 100);
+        let api_key = canary("api", 100);
+        let access = canary("acc", 100);
+        let refresh = canary("ref", 100);
+        let custom_key = canary("cus", 100);
+
+        // 3. Creating a secret (sealing it).
+        let name = Name::parse("SECRET").unwrap();
+        let item_value = SecretValue::parse(SecretString::from(secret.as_str())).unwrap();
+        CAPTURING.store(true, Ordering::SeqCst);
+        ARENA.lock().unwrap().clear();
+        vault
+            .create(&user, &name, Kind::Secret, item_value)
+            .await
+            .unwrap();
+        CAPTURING.store(false, Ordering::SeqCst);
+        check("Vault::create (secret)", secret.as_bytes());
+
+        // 4. Connecting: the credential is rendered to a payload and sealed.
+        let creds = [
+            Credential::api_key(Provider::Anthropic, SecretString::from(api_key.as_str())),
+            Credential::CodexSubscription(
+                CodexTokens::new(
+                    SecretString::from(access.as_str()),
+                    SecretString::from(refresh.as_str()),
+                    Timestamp::now(),
+                )
+                .unwrap(),
+            ),
+            Credential::Custom(
+                CustomEndpoint::new(
+                    "https://llm.example.com",
+                    Some(SecretString::from(custom_key.as_str())),
+                    vec!["model-a".into(), "model-b".into()],
+                )
+                .unwrap(),
+            ),
+        ];
+        ARENA.lock().unwrap().clear();
+        CAPTURING.store(true, Ordering::SeqCst);
+        for cred in &creds {
+            vault.connect(&user, cred).await.unwrap();
+        }
+        CAPTURING.store(false, Ordering::SeqCst);
+        for (what, c) in [
+            ("Vault::connect (API key)", &api_key),
+            ("Vault::connect (Codex access token)", &access),
+            ("Vault::connect (Codex refresh token)", &refresh),
+            ("Vault::connect (custom endpoint key)", &custom_key),
+        ] {
+            check(what, c.as_bytes());
+        }
+
+        // 5. An agent: its token generated, returned and dropped.
+        ARENA.lock().unwrap().clear();
+        CAPTURING.store(true, Ordering::SeqCst);
+        let (agent, token) = vault.create_agent(&user, "bot").await.unwrap();
+        let token_text = Zeroizing::new(token.expose_secret().to_owned());
+        drop(token);
+        CAPTURING.store(false, Ordering::SeqCst);
+        // The random part's first 16 characters: a prefix left behind by a
+        // growing buffer shows up too.
+        check(
+            "Vault::create_agent (gateway token)",
+            &token_text.as_bytes()[5..21],
+        );
+
+        // 6. The environment, built and dropped.
+        vault
+            .attach(
+                &user,
+                agent.id,
+                &[
+                    Attachable::parse("SECRET").unwrap(),
+                    Attachable::parse("provider:anthropic").unwrap(),
+                    Attachable::parse("provider:custom").unwrap(),
+                ],
+            )
+            .await
+            .unwrap();
+        ARENA.lock().unwrap().clear();
+        CAPTURING.store(true, Ordering::SeqCst);
+        let (env, receipt) = vault.environment(&user, agent.id).await.unwrap();
+        let complete = env.len();
+        drop(env);
+        CAPTURING.store(false, Ordering::SeqCst);
+        assert_eq!(complete, 6);
+        for (what, c) in [
+            ("Environment (secret)", &secret[..]),
+            ("Environment (API key)", &api_key[..]),
+            ("Environment (custom key)", &custom_key[..]),
+            ("Environment (gateway token)", &token_text[5..21]),
+        ] {
+            check(what, c.as_bytes());
+        }
+        drop(receipt);
+
+        // 7. Viewing and verifying the token.
+        ARENA.lock().unwrap().clear();
+        CAPTURING.store(true, Ordering::SeqCst);
+        drop(vault.gateway_token(&user, agent.id).await.unwrap());
+        vault
+            .verify_gateway_token(&user, agent.id, &token_text)
+            .await
+            .unwrap();
+        CAPTURING.store(false, Ordering::SeqCst);
+        check(
+            "Vault::gateway_token / verify",
+            &token_text.as_bytes()[5..21],
+        );
+
+        // 8. An import that overwrites a secret (the old value is opened to
+        // compare) with a long value (the parser's buffer grows).
+        let imported = canary("imp", 300);
+        let file = Zeroizing::new(format!("SECRET={}\n", imported.as_str()));
+        ARENA.lock().unwrap().clear();
+        CAPTURING.store(true, Ordering::SeqCst);
+        vault
+            .import_dotenv(
+                &user,
+                file.as_bytes(),
+                &agent_vault::ImportOptions::default()
+                    .on_conflict(agent_vault::OnConflict::Overwrite),
+            )
+            .await
+            .unwrap();
+        CAPTURING.store(false, Ordering::SeqCst);
+        check("Vault::import_dotenv (new value)", imported.as_bytes());
+        check("Vault::import_dotenv (old value)", secret.as_bytes());
+        drop(creds);
+    });
+
+    // 9. A cached per-user cipher, evicted: its key schedule is wiped.
+    let master = [0x42u8; 32];
+    let salt = [0x17u8; 32];
+    let crypto = Crypto::with_cache_capacity(Keyring::single(MasterKey::from_bytes(master)), 1);
+    let alice = UserId::parse("alice").unwrap();
+    let bob = UserId::parse("bob").unwrap();
+    let derived = user_key(&master, &salt, &alice);
+    // Not vacuous: the cipher holds the key's bytes (AES-NI key schedule).
+    {
+        use aes_gcm::KeyInit as _;
+        let cipher = Box::new(aes_gcm::Aes256Gcm::new((&*derived).into()));
+        // SAFETY: reading the bytes of a live, initialised value.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&*cipher as *const aes_gcm::Aes256Gcm).cast::<u8>(),
+                std::mem::size_of::<aes_gcm::Aes256Gcm>(),
+            )
+        };
+        let present = bytes.windows(16).any(|w| w == &derived[..16]);
+        eprintln!(
+            "cipher holds the raw key bytes: {present} (false: the soft AES backend; the check below is then weaker)"
+        );
+    }
+    let keys = UserKeys::from_salt(1, salt);
+    crypto
+        .seal(&keys, &Binding::new(&alice, Purpose::Item, "r", "N"), b"x")
+        .unwrap();
+    window(|| {
+        // Bob's cipher evicts Alice's; hers is dropped (nothing else holds it).
+        crypto
+            .seal(&keys, &Binding::new(&bob, Purpose::Item, "r", "N"), b"x")
+            .unwrap();
+    });
+    check("evicted cipher (key schedule)", &derived[..16]);
+    check("evicted cipher (key schedule)", &derived[16..]);
+
+    assert!(
+        failures.is_empty(),
+        "freed without zeroising: {failures:#?}"
+    );
+}
+
+/// The per-user key, as `docs/FORMAT.md` §2 defines it.
+fn user_key(master: &[u8; 32], salt: &[u8; 32], user: &UserId) -> Zeroizing<[u8; 32]> {
+    let id = user.as_str().as_bytes();
+    let mut info = USER_KEY_LABEL.to_vec();
+    info.extend_from_slice(&(id.len() as u32).to_be_bytes());
+    info.extend_from_slice(id);
+    let mut okm = Zeroizing::new([0u8; 32]);
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(salt), master)
+        .expand(&info, okm.as_mut())
+        .unwrap();
+    okm
+}
