@@ -107,6 +107,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod crypto;
 pub mod dotenv;
 mod environment;

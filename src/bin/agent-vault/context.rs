@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use agent_vault::crypto::{Keyring, MasterKey};
-use agent_vault::store::Store;
+use agent_vault::store::{SqliteStore, Store};
 use agent_vault::{AgentId, UserId, Vault};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -23,8 +23,13 @@ pub type CliVault = Vault<Arc<dyn Store>>;
 /// Opens the store at `path`: the one place that decides which backend the
 /// CLI uses.
 pub async fn open_store(path: &Path) -> Result<Arc<dyn Store>, Failure> {
-    let _ = path;
-    Ok(Arc::new(agent_vault::store::MemoryStore::new()))
+    let store = SqliteStore::open(path).await.map_err(|error| {
+        Failure::Store {
+            path: path.to_owned(),
+            error,
+        }
+    })?;
+    Ok(Arc::new(store))
 }
 
 /// The master keyring from [`MASTER_KEY_VAR`]: empty when the variable is

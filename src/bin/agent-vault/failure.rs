@@ -82,6 +82,13 @@ pub enum Failure {
         /// Why.
         source: std::io::Error,
     },
+    /// The database could not be opened.
+    Store {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        error: agent_vault::store::StoreError,
+    },
     /// Reading or writing a file or a stream failed.
     Io {
         /// What was being done.
@@ -111,6 +118,7 @@ impl Failure {
             // As env(1) and shells do.
             Self::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
             Self::Spawn { .. } => 126,
+            Self::Store { .. } => OTHER,
             Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => NOT_FOUND,
             Self::Io { .. } => OTHER,
         }
@@ -173,6 +181,9 @@ impl fmt::Display for Failure {
             | Self::Usage(message) => f.write_str(message),
             Self::Spawn { program, source } => write!(f, "cannot run {program:?}: {source}"),
             Self::Io { doing, source } => write!(f, "{doing}: {source}"),
+            Self::Store { path, error } => {
+                write!(f, "cannot open the database {}: {error}", path.display())
+            }
         }
     }
 }

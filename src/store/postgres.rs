@@ -1,0 +1,382 @@
+//! [`PostgresStore`]: records in one PostgreSQL table, through sqlx
+//! (feature `postgres`).
+//!
+//! # Usage
+//!
+//! ```no_run
+//! # async fn demo(pool: sqlx::PgPool) -> Result<(), agent_vault::store::StoreError> {
+//! use agent_vault::Vault;
+//! use agent_vault::crypto::{Keyring, MasterKey};
+//! use agent_vault::store::PostgresStore;
+//!
+//! // With the pool the service already has:
+//! let store = PostgresStore::new(pool);
+//! store.migrate().await?; // once at start-up; idempotent
+//! let vault = Vault::new(store, Keyring::single(MasterKey::generate()));
+//!
+//! // Or from a URL (connects and migrates):
+//! let store = PostgresStore::connect("postgres://vault@db.internal/app").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # What it needs from the database
+//!
+//! - **One table**, `agent_vault_records (user_id, kind, id, version, body)`
+//!   with `(user_id, kind, id)` as primary key, plus the bookkeeping table
+//!   `agent_vault_schema` that records which migrations ran. Nothing else:
+//!   no extensions, functions, triggers or sequences.
+//! - **A role with `CREATE`** on the schema the first time
+//!   [`PostgresStore::migrate`] runs (and whenever a new version of this
+//!   library adds a migration); afterwards `SELECT`, `INSERT`, `UPDATE` and
+//!   `DELETE` on the two tables are enough.
+//! - **READ COMMITTED or stronger.** Every write of a commit is a
+//!   conditional statement that is atomic per row (`INSERT ... ON CONFLICT
+//!   DO NOTHING`, `UPDATE ... WHERE version = $n`, `DELETE ... WHERE version
+//!   = $n`) and keeps its row locked until the transaction ends, so at READ
+//!   COMMITTED two commits expecting one version can never both succeed. At
+//!   SERIALIZABLE (the default of some distributed databases), serialization
+//!   failures and deadlocks (SQLSTATE `40001`, `40P01`) are retried a few
+//!   times before they are reported as [`StoreError::Backend`].
+//! - It works on Postgres-compatible distributed SQL databases that support
+//!   row-level conditional updates and `INSERT ... ON CONFLICT DO NOTHING`.
+//!
+//! # What it does
+//!
+//! - [`PostgresStore::migrate`] applies an ordered list of migrations in one
+//!   transaction under `pg_advisory_xact_lock`, so several processes may run
+//!   it at once; it refuses a schema newer than the library knows.
+//! - [`Store::commit`] is one transaction: `BEGIN`, one statement per write
+//!   (in key order, so concurrent batches lock rows in the same order and
+//!   cannot deadlock each other), `COMMIT`. A write that changes zero rows
+//!   rolls the transaction back and is reported as a conflict.
+//! - [`Store::get`] and [`Store::list`] are one statement each;
+//!   [`Store::get_many`] is one statement whatever the number of keys.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{Row as _, Transaction};
+
+use super::{
+    Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+};
+use crate::UserId;
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The migrations, in order; migration `n` (1-based) is recorded as version
+/// `n` in `agent_vault_schema`. Append only.
+const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS agent_vault_records (
+        user_id TEXT COLLATE \"C\" NOT NULL,
+        kind TEXT COLLATE \"C\" NOT NULL,
+        id TEXT COLLATE \"C\" NOT NULL,
+        version BIGINT NOT NULL CHECK (version > 0),
+        body BYTEA NOT NULL,
+        PRIMARY KEY (user_id, kind, id)
+    )"];
+
+/// The advisory lock key that serialises migrations (`"agentvlt"`).
+const MIGRATION_LOCK: i64 = 0x6167_656e_7476_6c74;
+
+/// How many times a commit is tried when the database aborts it for a
+/// serialization failure or deadlock.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Why a PostgreSQL call failed, before it becomes a [`StoreError`].
+#[derive(Debug, thiserror::Error)]
+enum PostgresError {
+    #[error("conflict on {0}")]
+    Conflict(RecordKey),
+    #[error("record {0} is corrupt")]
+    Corrupt(RecordKey),
+    #[error(transparent)]
+    Driver(#[from] sqlx::Error),
+    #[error("the database schema is at version {found}; this library knows up to {known}")]
+    SchemaTooNew { found: i32, known: usize },
+}
+
+impl PostgresError {
+    /// A serialization failure or deadlock: the transaction was rolled back
+    /// and may be tried again.
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Driver(sqlx::Error::Database(error)) => {
+                matches!(error.code().as_deref(), Some("40001" | "40P01"))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<PostgresError> for StoreError {
+    fn from(error: PostgresError) -> Self {
+        match error {
+            PostgresError::Conflict(key) => Self::Conflict { key },
+            PostgresError::Corrupt(key) => Self::Corrupt { key },
+            other => Self::backend(other),
+        }
+    }
+}
+
+/// A [`Store`] in a PostgreSQL database (feature `postgres`).
+///
+/// See the [module documentation](self) for what it needs from the
+/// database. Cheap to clone: clones share the pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), agent_vault::store::StoreError> {
+/// use agent_vault::store::PostgresStore;
+/// let store = PostgresStore::connect("postgres://vault@localhost/app").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// A store over the pool the service already has. Nothing is checked or
+    /// created: call [`PostgresStore::migrate`] once before use.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Connects a pool to `url` (a `postgres://` URL as libpq takes it) and
+    /// brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPool::connect(url).await.map_err(PostgresError::from)?;
+        let store = Self::new(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates the table or migrates it to the current schema version.
+    ///
+    /// Idempotent, and safe when several processes run it at once (they
+    /// take turns under an advisory lock). Fails if the database was
+    /// migrated by a newer version of this library.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        // Boxed as `Send` here, where the lifetimes are concrete: sqlx's
+        // executor bounds otherwise keep callers from proving it (and from
+        // spawning this future).
+        let migrations: BoxFuture<'_, Result<(), PostgresError>> = Box::pin(self.run_migrations());
+        Ok(migrations.await?)
+    }
+
+    async fn run_migrations(&self) -> Result<(), PostgresError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS agent_vault_schema (
+                version INTEGER PRIMARY KEY,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let found: Option<i32> = sqlx::query_scalar("SELECT max(version) FROM agent_vault_schema")
+            .fetch_one(&mut *tx)
+            .await?;
+        let found = found.unwrap_or(0);
+        let known = MIGRATIONS.len();
+        if i64::from(found) > known as i64 {
+            return Err(PostgresError::SchemaTooNew { found, known });
+        }
+        let done = usize::try_from(found).unwrap_or(0);
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
+            sqlx::query(migration).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO agent_vault_schema (version) VALUES ($1)")
+                .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn apply(&self, writes: &[Write]) -> Result<(), PostgresError> {
+        // One lock order for every batch: no deadlock between our commits.
+        let mut ordered: Vec<&Write> = writes.iter().collect();
+        ordered.sort_by(|a, b| a.key().cmp(b.key()));
+        let mut attempt = 1;
+        loop {
+            match self.apply_once(&ordered).await {
+                Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn apply_once(&self, writes: &[&Write]) -> Result<(), PostgresError> {
+        let mut tx = self.pool.begin().await?;
+        for write in writes {
+            if !apply_one(&mut tx, write).await? {
+                tx.rollback().await?;
+                return Err(PostgresError::Conflict(write.key().clone()));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn read_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, PostgresError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users: Vec<String> = keys.iter().map(|k| k.user.as_str().to_owned()).collect();
+        let kinds: Vec<String> = keys.iter().map(|k| k.kind.as_str().to_owned()).collect();
+        let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
+        let rows = sqlx::query(
+            "SELECT r.user_id, r.kind, r.id, r.version, r.body \
+             FROM agent_vault_records r \
+             JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS k(user_id, kind, id) \
+               ON r.user_id = k.user_id AND r.kind = k.kind AND r.id = k.id",
+        )
+        .bind(users)
+        .bind(kinds)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let user: String = row.try_get("user_id")?;
+            let kind: String = row.try_get("kind")?;
+            let id: String = row.try_get("id")?;
+            found.insert((user, kind, id), row);
+        }
+        keys.iter()
+            .map(|key| {
+                let address = (
+                    key.user.as_str().to_owned(),
+                    key.kind.as_str().to_owned(),
+                    key.id.clone(),
+                );
+                found
+                    .get(&address)
+                    .map(|row| record(key.clone(), row))
+                    .transpose()
+            })
+            .collect()
+    }
+}
+
+/// Applies one write; `false` if its expectation does not hold.
+async fn apply_one(
+    tx: &mut Transaction<'_, sqlx::Postgres>,
+    write: &Write,
+) -> Result<bool, PostgresError> {
+    let key = write.key();
+    let query = match write {
+        Write::Put {
+            expect: Expect::Absent,
+            body,
+            ..
+        } => sqlx::query(
+            "INSERT INTO agent_vault_records (user_id, kind, id, version, body) \
+             VALUES ($1, $2, $3, 1, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(key.user.as_str())
+        .bind(key.kind.as_str())
+        .bind(key.id.as_str())
+        .bind(body.as_slice()),
+        Write::Put {
+            expect: Expect::Version(expected),
+            body,
+            ..
+        } => {
+            let Ok(expected) = i64::try_from(expected.get()) else {
+                // No stored version is that large.
+                return Ok(false);
+            };
+            sqlx::query(
+                "UPDATE agent_vault_records SET version = version + 1, body = $4 \
+                 WHERE user_id = $1 AND kind = $2 AND id = $3 AND version = $5",
+            )
+            .bind(key.user.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.id.as_str())
+            .bind(body.as_slice())
+            .bind(expected)
+        }
+        Write::Delete { expect, .. } => {
+            let Ok(expected) = i64::try_from(expect.get()) else {
+                return Ok(false);
+            };
+            sqlx::query(
+                "DELETE FROM agent_vault_records \
+                 WHERE user_id = $1 AND kind = $2 AND id = $3 AND version = $4",
+            )
+            .bind(key.user.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.id.as_str())
+            .bind(expected)
+        }
+    };
+    Ok(query.execute(&mut **tx).await?.rows_affected() == 1)
+}
+
+/// The record at `key` from a row whose version and body are named columns.
+fn record(key: RecordKey, row: &PgRow) -> Result<Record, PostgresError> {
+    let version: i64 = row.try_get("version")?;
+    let body: Vec<u8> = row.try_get("body")?;
+    let Some(version) = u64::try_from(version).ok().and_then(Version::new) else {
+        return Err(PostgresError::Corrupt(key));
+    };
+    Ok(Record { key, version, body })
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version, body FROM agent_vault_records \
+             WHERE user_id = $1 AND kind = $2 AND id = $3",
+        )
+        .bind(key.user.as_str())
+        .bind(key.kind.as_str())
+        .bind(key.id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(PostgresError::from)?;
+        Ok(row.map(|row| record(key.clone(), &row)).transpose()?)
+    }
+
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+        Ok(self.read_many(keys).await?)
+    }
+
+    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, version, body FROM agent_vault_records WHERE user_id = $1 AND kind = $2",
+        )
+        .bind(user.as_str())
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(PostgresError::from)?;
+        let records = rows
+            .iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                record(RecordKey::new(user, kind, id), row)
+            })
+            .collect::<Result<Vec<_>, PostgresError>>()?;
+        Ok(records)
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        check_batch(&writes)?;
+        Ok(self.apply(&writes).await?)
+    }
+}

@@ -1,0 +1,396 @@
+//! [`SqliteStore`]: records in one SQLite table, through sqlx (feature
+//! `sqlite`, SQLite bundled).
+//!
+//! # Usage
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), agent_vault::store::StoreError> {
+//! use agent_vault::Vault;
+//! use agent_vault::crypto::{Keyring, MasterKey};
+//! use agent_vault::store::SqliteStore;
+//!
+//! let store = SqliteStore::open("vault.db").await?; // creates and migrates
+//! let vault = Vault::new(store, Keyring::single(MasterKey::generate()));
+//! # Ok(()) }
+//! ```
+//!
+//! A service with a pool of its own passes it to [`SqliteStore::new`] and
+//! calls [`SqliteStore::migrate`] once.
+//!
+//! # What it does
+//!
+//! - One table `agent_vault_records (user_id, kind, id, version, body)` with
+//!   `(user_id, kind, id)` as primary key, created and migrated on open.
+//!   The schema version is SQLite's `PRAGMA user_version`; migrations are an
+//!   ordered list, each applied once, inside one `BEGIN IMMEDIATE`
+//!   transaction, so several processes opening one file at once are safe.
+//! - Write-ahead logging (`journal_mode = WAL`), so readers never wait for
+//!   the writer, `synchronous = FULL` so a commit that returned survives a
+//!   power cut, and a busy timeout so writers queue instead of failing.
+//! - [`Store::commit`] is one `BEGIN IMMEDIATE` transaction: it takes the
+//!   database's write lock before reading anything, so two connections (or
+//!   processes) can never both see a version and both write it. Each write
+//!   is a conditional `INSERT ... ON CONFLICT DO NOTHING`, `UPDATE ... WHERE
+//!   version = ?` or `DELETE ... WHERE version = ?`; zero rows changed rolls
+//!   the whole batch back as a conflict.
+//! - [`Store::get_many`] is one `SELECT` per call (per 300 keys, in one
+//!   read transaction).
+//! - All I/O runs on sqlx's worker threads, never blocking the async runtime.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row as _, Sqlite, Transaction};
+
+use super::{
+    Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+};
+use crate::UserId;
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The migrations, in order; migration `n` (1-based) brings the schema to
+/// `user_version = n`. Append only.
+const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS agent_vault_records (
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version > 0),
+        body BLOB NOT NULL,
+        PRIMARY KEY (user_id, kind, id)
+    ) WITHOUT ROWID"];
+
+/// How long a writer waits for the write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Keys per `get_many` query (3 parameters each, far below SQLite's limit).
+const KEYS_PER_QUERY: usize = 300;
+
+/// Connections of a file-backed store's pool.
+const FILE_CONNECTIONS: u32 = 8;
+
+/// Why a SQLite call failed, before it becomes a [`StoreError`].
+#[derive(Debug, thiserror::Error)]
+enum SqliteError {
+    #[error("conflict on {0}")]
+    Conflict(RecordKey),
+    #[error("record {0} is corrupt")]
+    Corrupt(RecordKey),
+    #[error(transparent)]
+    Driver(#[from] sqlx::Error),
+    #[error("the database schema is at version {found}; this library knows up to {known}")]
+    SchemaTooNew { found: i64, known: usize },
+}
+
+impl From<SqliteError> for StoreError {
+    fn from(error: SqliteError) -> Self {
+        match error {
+            SqliteError::Conflict(key) => Self::Conflict { key },
+            SqliteError::Corrupt(key) => Self::Corrupt { key },
+            other => Self::backend(other),
+        }
+    }
+}
+
+/// A [`Store`] in a SQLite database (feature `sqlite`).
+///
+/// See the [module documentation](self) for the schema and locking. Cheap to
+/// clone: clones share the pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), agent_vault::store::StoreError> {
+/// use agent_vault::store::SqliteStore;
+/// let store = SqliteStore::open("/var/lib/my-service/vault.db").await?;
+/// let scratch = SqliteStore::in_memory().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path`, in WAL mode,
+    /// and brings its schema up to date.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(FILE_CONNECTIONS)
+            .connect_with(Self::tune(options))
+            .await
+            .map_err(SqliteError::from)?;
+        Self::migrated(pool).await
+    }
+
+    /// A private database in memory, gone when the store is dropped: for
+    /// tests and demos. It runs on one connection (an in-memory database
+    /// lives and dies with its connection), so calls queue.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(SqliteError::from)?
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(SqliteError::from)?;
+        Self::migrated(pool).await
+    }
+
+    /// A store over a pool the service already has. Nothing is checked or
+    /// created: call [`SqliteStore::migrate`] once before use. Configure
+    /// the pool's connections with [`SqliteStore::tune`] (or equivalent
+    /// settings) for WAL and a busy timeout.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// The settings this store opens its connections with: WAL, `synchronous
+    /// = FULL`, a 30 s busy timeout. For a service building its own pool.
+    pub fn tune(options: SqliteConnectOptions) -> SqliteConnectOptions {
+        options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+    }
+
+    /// The pool, for a service that wants to share it.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Creates the table or migrates it to the current schema version.
+    /// Idempotent; safe when several processes open one file at once.
+    /// Fails if the database was migrated by a newer version of this library.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        // Boxed as `Send` here, where the lifetimes are concrete: sqlx's
+        // executor bounds otherwise keep callers from proving it (and from
+        // spawning this future).
+        let migrations: BoxFuture<'_, Result<(), SqliteError>> = Box::pin(self.run_migrations());
+        Ok(migrations.await?)
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn run_migrations(&self) -> Result<(), SqliteError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let found: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await?;
+        let known = MIGRATIONS.len();
+        if found > known as i64 {
+            return Err(SqliteError::SchemaTooNew { found, known });
+        }
+        let done = usize::try_from(found).unwrap_or(0);
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
+            sqlx::query(migration).execute(&mut *tx).await?;
+            // PRAGMA takes no bind parameters; the number is ours.
+            sqlx::query(&format!("PRAGMA user_version = {}", index + 1))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn apply(&self, writes: &[Write]) -> Result<(), SqliteError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for write in writes {
+            if !apply_one(&mut tx, write).await? {
+                // Dropping the transaction rolls it back; do it now to free
+                // the write lock at once.
+                tx.rollback().await?;
+                return Err(SqliteError::Conflict(write.key().clone()));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn read_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, SqliteError> {
+        let mut out = Vec::with_capacity(keys.len());
+        if keys.len() <= KEYS_PER_QUERY {
+            let mut conn = self.pool.acquire().await?;
+            out.extend(read_chunk(&mut conn, keys).await?);
+        } else {
+            // Several queries: one read transaction makes them one snapshot.
+            let mut tx = self.pool.begin().await?;
+            for chunk in keys.chunks(KEYS_PER_QUERY) {
+                out.extend(read_chunk(&mut tx, chunk).await?);
+            }
+            tx.commit().await?;
+        }
+        Ok(out)
+    }
+}
+
+/// One `SELECT` for up to [`KEYS_PER_QUERY`] keys, answered in key order.
+async fn read_chunk(
+    conn: &mut SqliteConnection,
+    keys: &[RecordKey],
+) -> Result<Vec<Option<Record>>, SqliteError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = String::from(
+        "SELECT user_id, kind, id, version, body FROM agent_vault_records \
+         WHERE (user_id, kind, id) IN (VALUES ",
+    );
+    for i in 0..keys.len() {
+        sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+    }
+    sql.push(')');
+    let mut query = sqlx::query(&sql);
+    for key in keys {
+        query = query
+            .bind(key.user.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.id.as_str());
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let user: String = row.try_get("user_id")?;
+        let kind: String = row.try_get("kind")?;
+        let id: String = row.try_get("id")?;
+        found.insert((user, kind, id), row);
+    }
+    keys.iter()
+        .map(|key| {
+            let address = (
+                key.user.as_str().to_owned(),
+                key.kind.as_str().to_owned(),
+                key.id.clone(),
+            );
+            found
+                .get(&address)
+                .map(|row| record(key.clone(), row))
+                .transpose()
+        })
+        .collect()
+}
+
+/// Applies one write; `false` if its expectation does not hold.
+async fn apply_one(tx: &mut Transaction<'_, Sqlite>, write: &Write) -> Result<bool, SqliteError> {
+    let key = write.key();
+    let query = match write {
+        Write::Put {
+            expect: Expect::Absent,
+            body,
+            ..
+        } => sqlx::query(
+            "INSERT INTO agent_vault_records (user_id, kind, id, version, body) \
+             VALUES (?, ?, ?, 1, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(key.user.as_str())
+        .bind(key.kind.as_str())
+        .bind(key.id.as_str())
+        .bind(body.as_slice()),
+        Write::Put {
+            expect: Expect::Version(expected),
+            body,
+            ..
+        } => {
+            let Ok(expected) = i64::try_from(expected.get()) else {
+                // No stored version is that large.
+                return Ok(false);
+            };
+            sqlx::query(
+                "UPDATE agent_vault_records SET version = version + 1, body = ? \
+                 WHERE user_id = ? AND kind = ? AND id = ? AND version = ?",
+            )
+            .bind(body.as_slice())
+            .bind(key.user.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.id.as_str())
+            .bind(expected)
+        }
+        Write::Delete { expect, .. } => {
+            let Ok(expected) = i64::try_from(expect.get()) else {
+                return Ok(false);
+            };
+            sqlx::query(
+                "DELETE FROM agent_vault_records \
+                 WHERE user_id = ? AND kind = ? AND id = ? AND version = ?",
+            )
+            .bind(key.user.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.id.as_str())
+            .bind(expected)
+        }
+    };
+    Ok(query.execute(&mut **tx).await?.rows_affected() == 1)
+}
+
+/// The record at `key` from a row whose version and body are named columns.
+fn record(key: RecordKey, row: &SqliteRow) -> Result<Record, SqliteError> {
+    let version: i64 = row.try_get("version")?;
+    let body: Vec<u8> = row.try_get("body")?;
+    let Some(version) = u64::try_from(version).ok().and_then(Version::new) else {
+        return Err(SqliteError::Corrupt(key));
+    };
+    Ok(Record { key, version, body })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version, body FROM agent_vault_records \
+             WHERE user_id = ? AND kind = ? AND id = ?",
+        )
+        .bind(key.user.as_str())
+        .bind(key.kind.as_str())
+        .bind(key.id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(SqliteError::from)?;
+        Ok(row.map(|row| record(key.clone(), &row)).transpose()?)
+    }
+
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+        Ok(self.read_many(keys).await?)
+    }
+
+    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, version, body FROM agent_vault_records WHERE user_id = ? AND kind = ?",
+        )
+        .bind(user.as_str())
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(SqliteError::from)?;
+        let records = rows
+            .iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                record(RecordKey::new(user, kind, id), row)
+            })
+            .collect::<Result<Vec<_>, SqliteError>>()?;
+        Ok(records)
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        check_batch(&writes)?;
+        Ok(self.apply(&writes).await?)
+    }
+}

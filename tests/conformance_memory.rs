@@ -1,0 +1,16 @@
+//! The public conformance suite against `MemoryStore`.
+
+use agent_vault::store::MemoryStore;
+
+agent_vault::conformance_tests!(|| async { MemoryStore::new() });
+
+/// The report-style runner agrees with the per-behaviour tests.
+#[tokio::test]
+async fn run_all_reports_every_behaviour_passing() {
+    let store = MemoryStore::new();
+    let outcomes = agent_vault::conformance::run_all(&store).await;
+    assert_eq!(outcomes.len(), agent_vault::conformance::BEHAVIOURS.len());
+    for outcome in outcomes {
+        assert_eq!(outcome.result, Ok(()), "{}", outcome.behaviour);
+    }
+}
