@@ -155,7 +155,9 @@ fn print_agent(ctx: &Context, info: &AgentInfo) -> Result<(), Failure> {
 /// deployment, wait, and pass the child's status on.
 async fn exec(ctx: Context, agent: &str, command: &[OsString]) -> Result<u8, Failure> {
     let Some((program, args)) = command.split_first() else {
-        return Err(Failure::Usage("agents exec needs a command after --".into()));
+        return Err(Failure::Usage(
+            "agents exec needs a command after --".into(),
+        ));
     };
     let id = ctx.agent(agent).await?;
     let (environment, receipt) = ctx.vault.environment(&ctx.user, id).await?;

@@ -23,12 +23,12 @@ pub type CliVault = Vault<Arc<dyn Store>>;
 /// Opens the store at `path`: the one place that decides which backend the
 /// CLI uses.
 pub async fn open_store(path: &Path) -> Result<Arc<dyn Store>, Failure> {
-    let store = SqliteStore::open(path).await.map_err(|error| {
-        Failure::Store {
+    let store = SqliteStore::open(path)
+        .await
+        .map_err(|error| Failure::Store {
             path: path.to_owned(),
             error,
-        }
-    })?;
+        })?;
     Ok(Arc::new(store))
 }
 
@@ -112,7 +112,11 @@ pub fn read_stdin_value(what: &str) -> Result<SecretString, Failure> {
     if stdin.is_terminal() {
         // Dependency-free hidden input: ask the terminal not to echo.
         let hidden = EchoOff::new();
-        let note = if hidden.is_some() { "hidden" } else { "NOT hidden" };
+        let note = if hidden.is_some() {
+            "hidden"
+        } else {
+            "NOT hidden"
+        };
         eprint!("{what} (input {note}; end with Enter): ");
         let mut line = Zeroizing::new(String::new());
         let read = stdin.read_line(&mut line);

@@ -199,7 +199,10 @@ async fn connection_to_remove(
         })),
         [one] => Ok(*one),
         many => {
-            let kinds: Vec<String> = many.iter().map(|id| format!("--kind {}", id.kind)).collect();
+            let kinds: Vec<String> = many
+                .iter()
+                .map(|id| format!("--kind {}", id.kind))
+                .collect();
             Err(Failure::Invalid(format!(
                 "{provider} has several connections; give {}",
                 kinds.join(" or ")

@@ -4,8 +4,7 @@ use std::path::Path;
 
 use agent_vault::dotenv::{self, ParseOptions};
 use agent_vault::{
-    Error, ImportAction, ImportOptions, ImportReport, ItemInfo, Kind, Name, OnConflict,
-    SecretValue,
+    Error, ImportAction, ImportOptions, ImportReport, ItemInfo, Kind, Name, OnConflict, SecretValue,
 };
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
