@@ -19,7 +19,8 @@ macro_rules! exit_codes {
 /// with its environment.
 ///
 /// The master key is read from AGENT_VAULT_MASTER_KEY (standard base64 of 32
-/// bytes; make one with `agent-vault keygen`), never from a flag. Secret
+/// bytes; make one with `agent-vault keygen`), never from a flag; without it,
+/// only commands that touch no secret (listing names, variables) work. Secret
 /// values and API keys are read from standard input, never from a flag.
 #[derive(Debug, Parser)]
 #[command(

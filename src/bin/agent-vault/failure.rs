@@ -154,6 +154,12 @@ fn in_file(f: &mut fmt::Formatter<'_>, file: &Path, error: &Error) -> fmt::Resul
             name,
             reason,
         } => write!(f, "{file}:{line}:{column}: {name}: {reason}"),
+        Error::ImportConflict { names } => write!(
+            f,
+            "{file}: already in the vault: {} (nothing was imported; \
+             see --on-conflict skip|overwrite)",
+            names.join(", ")
+        ),
         other => write!(f, "{file}: {other}"),
     }
 }

@@ -193,10 +193,7 @@ async fn connection_to_remove(
         .map(|c| c.id)
         .collect();
     match ids.as_slice() {
-        [] => Err(Failure::Vault(Error::NotFound {
-            what: "connection",
-            name: provider.to_string(),
-        })),
+        [] => Err(Failure::NotFound(format!("{provider} is not connected"))),
         [one] => Ok(*one),
         many => {
             let kinds: Vec<String> = many
