@@ -590,6 +590,44 @@ fn exec_passes_the_child_status_on() {
     assert!(vault.json(&["agents", "get", "bot"], "")["deployed_at"].is_string());
 }
 
+#[cfg(unix)]
+#[test]
+fn exec_forwards_sigterm_to_the_child() {
+    let vault = Vault::new();
+    vault.agent("bot");
+    let ready = vault.dir.path().join("ready");
+    let script = format!(
+        "trap 'exit 3' TERM; touch '{}'; while :; do sleep 0.05; done",
+        ready.display()
+    );
+    let mut command = std::process::Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AGENT_VAULT_") {
+            command.env_remove(&name);
+        }
+    }
+    let mut running = command
+        .env("AGENT_VAULT_DB", vault.db())
+        .env("AGENT_VAULT_MASTER_KEY", &vault.key)
+        .args(["agents", "exec", "bot", "--", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-s", "TERM", &running.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert_eq!(running.wait().unwrap().code(), Some(3));
+}
+
 #[test]
 fn status_goes_stale_after_an_update_and_synced_after_exec() {
     let vault = Vault::new();

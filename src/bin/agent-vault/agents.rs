@@ -161,19 +161,26 @@ async fn exec(ctx: Context, agent: &str, command: &[OsString]) -> Result<u8, Fai
     };
     let id = ctx.agent(agent).await?;
     let (environment, receipt) = ctx.vault.environment(&ctx.user, id).await?;
-    let mut child = std::process::Command::new(program);
-    child.args(args);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with(OWN_PREFIX) {
-            child.env_remove(&name);
+    // Listen before the child exists, so no signal finds this process
+    // without its handlers.
+    let signals = Signals::listen().map_err(|e| Failure::io("listening for signals", e))?;
+    let child = {
+        let mut command = std::process::Command::new(program);
+        command.args(args);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with(OWN_PREFIX) {
+                command.env_remove(&name);
+            }
         }
-    }
-    environment.apply_to(&mut child);
-    drop(environment);
-    let mut child = child.spawn().map_err(|source| Failure::Spawn {
-        program: program.to_string_lossy().into_owned(),
-        source,
-    })?;
+        environment.apply_to(&mut command);
+        drop(environment);
+        // `command` (holding copies of the values) is dropped at the end of
+        // this block, right after the spawn.
+        command.spawn().map_err(|source| Failure::Spawn {
+            program: program.to_string_lossy().into_owned(),
+            source,
+        })?
+    };
     // Started: record the deployment now (the receipt holds revisions, never
     // values), then wait.
     if let Err(error) = ctx.vault.record_deployment(&receipt).await {
@@ -183,10 +190,80 @@ async fn exec(ctx: Context, agent: &str, command: &[OsString]) -> Result<u8, Fai
         );
     }
     drop(ctx);
-    let status = child
-        .wait()
+    let status = signals
+        .wait(child)
+        .await
         .map_err(|e| Failure::io("waiting for the command", e))?;
     Ok(exit_code_of(status))
+}
+
+/// While `agents exec` waits: SIGTERM and SIGHUP sent to this process are
+/// forwarded to the child (an orchestrator stopping the agent); SIGINT and
+/// SIGQUIT are ignored here, since the terminal sends them to the child as
+/// well. The child's own status then decides the exit code.
+struct Signals {
+    #[cfg(unix)]
+    listeners: [tokio::signal::unix::Signal; 4],
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            listeners: [
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::hangup())?,
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::quit())?,
+            ],
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn listen() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(unix)]
+    async fn wait(
+        self,
+        mut child: std::process::Child,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        let pid = child.id().to_string();
+        let [mut term, mut hup, mut int, mut quit] = self.listeners;
+        let mut waiting = tokio::task::spawn_blocking(move || child.wait());
+        loop {
+            tokio::select! {
+                status = &mut waiting => return status.map_err(std::io::Error::other)?,
+                Some(()) = term.recv() => forward(&pid, "TERM"),
+                Some(()) = hup.recv() => forward(&pid, "HUP"),
+                Some(()) = int.recv() => {}
+                Some(()) = quit.recv() => {}
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn wait(
+        self,
+        mut child: std::process::Child,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        child.wait()
+    }
+}
+
+/// Sends `signal` to process `pid` with kill(1): dependency-free and without
+/// `unsafe`. Best effort: if it fails, the child runs on until it exits.
+#[cfg(unix)]
+fn forward(pid: &str, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args(["-s", signal, pid])
+        .stdin(std::process::Stdio::null())
+        .status();
+    if !sent.is_ok_and(|status| status.success()) {
+        eprintln!("warning: could not forward SIG{signal} to the command (pid {pid})");
+    }
 }
 
 /// The exit code that passes a child's status on: its code, or 128 + the

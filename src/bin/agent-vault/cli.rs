@@ -396,6 +396,11 @@ not-deployed.
     /// variable, plus the agent's. The deployment is recorded once the child
     /// has started; the exit status is the child's (128+N if killed by signal
     /// N; 127 if the command is not found, 126 if it cannot be run).
+    ///
+    /// While the child runs, SIGTERM and SIGHUP sent to agent-vault are
+    /// forwarded to it; SIGINT and SIGQUIT (Ctrl-C, Ctrl-\) reach it from the
+    /// terminal and do not stop agent-vault, which waits for the child's
+    /// status.
     #[command(after_help = concat!("\
 Example:
   agent-vault agents exec support-bot -- node gateway.js --port 8080
