@@ -1,0 +1,499 @@
+//! The command line, as clap derives it. Doc comments here are the `--help`
+//! text.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Every exit code, shown under the top-level `--help`.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes: 0 success, 1 other failure, 2 usage, 3 conflict, 4 not found, \
+5 invalid input, 6 not configured (master key), 7 token rejected."
+    };
+}
+
+/// A secrets vault for AI agents: keep provider keys, secrets and variables
+/// encrypted in a local SQLite file, attach them to agents, and start an agent
+/// with its environment.
+///
+/// The master key is read from AGENT_VAULT_MASTER_KEY (standard base64 of 32
+/// bytes; make one with `agent-vault keygen`), never from a flag; without it,
+/// only commands that touch no secret (listing names, variables) work. Secret
+/// values and API keys are read from standard input, never from a flag.
+#[derive(Debug, Parser)]
+#[command(
+    name = "agent-vault",
+    version,
+    propagate_version = true,
+    after_help = concat!("\
+Example:
+  export AGENT_VAULT_MASTER_KEY=\"$(agent-vault keygen)\"
+  printf '%s' \"$TELEGRAM_TOKEN\" | agent-vault secrets add TELEGRAM_BOT_TOKEN
+  agent-vault agents create support-bot
+  agent-vault agents attach support-bot TELEGRAM_BOT_TOKEN
+  agent-vault agents exec support-bot -- ./gateway
+
+", exit_codes!())
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The SQLite database file (created if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "AGENT_VAULT_DB",
+        default_value = "agent-vault.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+    /// The user whose vault to use.
+    #[arg(
+        long,
+        global = true,
+        env = "AGENT_VAULT_USER",
+        default_value = "default",
+        value_name = "ID"
+    )]
+    pub user: String,
+    /// Print one JSON document on standard output instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a new random master key (base64), for AGENT_VAULT_MASTER_KEY.
+    #[command(after_help = concat!("\
+Example:
+  export AGENT_VAULT_MASTER_KEY=\"$(agent-vault keygen)\"
+
+Keep the key somewhere safe: without it no secret can be read back.
+", "\n", "Exit codes: 0 success, 1 other failure, 2 usage."))]
+    Keygen,
+    /// Secrets (encrypted) and variables (plaintext).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Parse .env files without storing anything.
+    #[command(subcommand)]
+    Dotenv(DotenvCommand),
+    /// AI-provider connections.
+    #[command(subcommand)]
+    Providers(ProvidersCommand),
+    /// Agents: what is attached, their environment, gateway tokens.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+}
+
+/// `agent-vault secrets …`
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// List secrets and variables. A secret's value is never shown.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault secrets list
+  agent-vault secrets list --json
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 5 invalid input, 6 not configured."))]
+    List,
+    /// Add a secret (or, with --variable, a variable). The value is read from
+    /// standard input; one trailing newline is removed.
+    #[command(after_help = concat!("\
+Example:
+  printf '%s' \"$TOKEN\" | agent-vault secrets add TELEGRAM_BOT_TOKEN
+  echo https://bot.example | agent-vault secrets add PUBLIC_URL --variable
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 3 name exists, 5 invalid name or value, \
+6 not configured."))]
+    Add {
+        /// The name, which is the environment variable the agent sees.
+        name: String,
+        /// Store a plaintext variable (value shown in listings) instead of a
+        /// secret.
+        #[arg(long)]
+        variable: bool,
+    },
+    /// Replace the value of a secret or variable, read from standard input.
+    /// Agents running with the old value show as stale until restarted.
+    #[command(after_help = concat!("\
+Example:
+  printf '%s' \"$NEW_TOKEN\" | agent-vault secrets update TELEGRAM_BOT_TOKEN
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 4 not found, 5 invalid value, \
+6 not configured."))]
+    Update {
+        /// The name.
+        name: String,
+    },
+    /// Delete a secret or variable. Refused while it is attached to an agent.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents detach support-bot OLD_TOKEN
+  agent-vault secrets delete OLD_TOKEN
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 3 attached to an agent, 4 not found."))]
+    Delete {
+        /// The name.
+        name: String,
+    },
+    /// Import every entry of a .env file, all or nothing, as secrets (or, with
+    /// --variables, as variables). A syntax error names FILE:LINE:COLUMN and
+    /// stores nothing.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault secrets import .env --dry-run
+  agent-vault secrets import .env --on-conflict skip
+  agent-vault secrets import config.env --variables --on-conflict overwrite
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 3 names already exist (--on-conflict fail), \
+5 syntax error or refused entry, 6 not configured."))]
+    Import {
+        /// The .env file (`-` for standard input).
+        file: PathBuf,
+        /// Import every entry as a plaintext variable instead of a secret.
+        #[arg(long)]
+        variables: bool,
+        /// What to do with names that already exist.
+        #[arg(long, value_enum, default_value_t = OnConflictArg::Fail)]
+        on_conflict: OnConflictArg,
+        /// Show what would happen; store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `--on-conflict`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnConflictArg {
+    /// Refuse the whole import if any name exists.
+    Fail,
+    /// Leave existing names alone.
+    Skip,
+    /// Replace the values of existing names (they keep their type).
+    Overwrite,
+}
+
+/// `agent-vault dotenv …`
+#[derive(Debug, Subcommand)]
+pub enum DotenvCommand {
+    /// Print the mapping a .env file defines as one JSON object
+    /// {NAME: value}. Stores nothing; values are printed, so use it on your
+    /// own files only.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault dotenv parse .env
+
+", "Exit codes: 0 success, 1 cannot read, 2 usage, 5 syntax error (FILE:LINE:COLUMN)."))]
+    Parse {
+        /// The .env file (`-` for standard input).
+        file: PathBuf,
+    },
+}
+
+/// `agent-vault providers …`
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCommand {
+    /// Connect an AI provider. API keys are read from standard input.
+    ///
+    /// Connecting a provider (and kind) that is already connected replaces
+    /// its credential; agents it is attached to show as stale until
+    /// restarted.
+    #[command(after_help = concat!("\
+Example:
+  printf '%s' \"$ANTHROPIC_KEY\" | agent-vault providers connect anthropic
+  agent-vault providers connect openai --codex-oauth codex-tokens.json
+  agent-vault providers connect pinata
+  printf '%s' \"$KEY\" | agent-vault providers connect custom \\
+      --base-url https://llm.example.com/v1 --model llama-3.1-70b
+
+The --codex-oauth FILE holds {\"access_token\", \"refresh_token\", \
+\"expires_at\" (RFC 3339)}. For custom, the API key may be empty.
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 3 new variables clash with an attached \
+agent, 5 invalid key, file or URL, 6 not configured."))]
+    Connect(ConnectArgs),
+    /// List connected providers (never their credentials).
+    #[command(after_help = concat!("\
+Example:
+  agent-vault providers list --json
+
+", "Exit codes: 0 success, 1 other failure, 2 usage."))]
+    List,
+    /// Remove a connection. Refused while it is attached to an agent.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault providers disconnect anthropic
+  agent-vault providers disconnect openai --kind codex-subscription
+
+Without --kind, the provider's only connection is removed.
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 3 attached, 4 not connected, \
+5 ambiguous (give --kind)."))]
+    Disconnect {
+        /// The provider.
+        #[arg(value_enum)]
+        provider: ProviderArg,
+        /// Which of the provider's connections.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+    },
+}
+
+/// `providers connect` arguments.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The provider.
+    #[arg(value_enum)]
+    pub provider: ProviderArg,
+    /// OpenAI only: connect a Codex subscription from this OAuth token file
+    /// instead of an API key.
+    #[arg(long, value_name = "FILE")]
+    pub codex_oauth: Option<PathBuf>,
+    /// Custom only: the OpenAI-compatible endpoint's base URL.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Custom only: a model id the endpoint serves (repeatable).
+    #[arg(long = "model", value_name = "ID")]
+    pub models: Vec<String>,
+}
+
+/// A provider, as typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    /// Anthropic (API key).
+    Anthropic,
+    /// OpenAI (API key, or a Codex subscription with --codex-oauth).
+    Openai,
+    /// OpenRouter (API key).
+    Openrouter,
+    /// Venice (API key).
+    Venice,
+    /// Pinata-hosted inference (no key).
+    Pinata,
+    /// Any OpenAI-compatible endpoint.
+    Custom,
+}
+
+/// A connection kind, as typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// An API key.
+    ApiKey,
+    /// An OpenAI Codex subscription.
+    CodexSubscription,
+    /// Pinata-hosted inference.
+    Hosted,
+    /// A custom endpoint.
+    Custom,
+}
+
+/// `agent-vault agents …`
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Create an agent and its gateway token (printed once here; see
+    /// `agents token show`).
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents create support-bot --json
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 5 invalid name, 6 not configured."))]
+    Create {
+        /// The agent's name (1 to 100 characters).
+        name: String,
+    },
+    /// List agents.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents list --json
+
+", "Exit codes: 0 success, 1 other failure, 2 usage."))]
+    List,
+    /// Show one agent: what is attached and when it was last deployed.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents get support-bot
+
+AGENT is an agent's id, or its name when no other agent has that name.
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 4 not found, 5 ambiguous name."))]
+    Get {
+        /// The agent's id or unique name.
+        agent: String,
+    },
+    /// Delete an agent (what was attached to it is detached).
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents delete support-bot
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 4 not found, 5 ambiguous name."))]
+    Delete {
+        /// The agent's id or unique name.
+        agent: String,
+    },
+    /// Attach secrets, variables and provider connections to an agent, all
+    /// or none.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents attach support-bot TELEGRAM_BOT_TOKEN PUBLIC_URL provider:anthropic
+  agent-vault agents attach support-bot provider:openai:codex-subscription
+
+An agent holds at most one credential per provider: an OPENAI_API_KEY secret and \
+provider:openai:codex-subscription on one agent is a conflict.
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 3 conflict, 4 not found, \
+5 invalid item or ambiguous agent."))]
+    Attach {
+        /// The agent's id or unique name.
+        agent: String,
+        /// A secret or variable name, or provider:NAME[:KIND].
+        #[arg(required = true, value_name = "ITEM")]
+        items: Vec<String>,
+    },
+    /// Detach secrets, variables and provider connections from an agent, all
+    /// or none. The running agent keeps them until restarted.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents detach support-bot OLD_TOKEN provider:anthropic
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 4 agent not found or item not attached, \
+5 invalid item or ambiguous agent."))]
+    Detach {
+        /// The agent's id or unique name.
+        agent: String,
+        /// A secret or variable name, or provider:NAME[:KIND].
+        #[arg(required = true, value_name = "ITEM")]
+        items: Vec<String>,
+    },
+    /// Whether the running agent has the current values (the "Synced"
+    /// indicator) and whether it needs a restart.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents status support-bot --json
+
+States: synced, stale (changed since the last exec), removed (detached since), \
+not-deployed.
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 4 not found, 5 ambiguous name."))]
+    Status {
+        /// The agent's id or unique name.
+        agent: String,
+    },
+    /// Run a command with the agent's environment (attached secrets,
+    /// variables, provider credentials and gateway token) and record the
+    /// deployment. Values go to the child only; nothing is written to disk.
+    ///
+    /// The child gets this process's environment without any AGENT_VAULT_*
+    /// variable, plus the agent's. The deployment is recorded once the child
+    /// has started; the exit status is the child's (128+N if killed by signal
+    /// N; 127 if the command is not found, 126 if it cannot be run).
+    ///
+    /// While the child runs, SIGTERM and SIGHUP sent to agent-vault are
+    /// forwarded to it; SIGINT and SIGQUIT (Ctrl-C, Ctrl-\) reach it from the
+    /// terminal and do not stop agent-vault, which waits for the child's
+    /// status.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents exec support-bot -- node gateway.js --port 8080
+
+", "Exit codes: the child's; else 1 other failure, 2 usage, 4 not found, 5 ambiguous name, \
+6 not configured, 126/127 cannot run the command."))]
+    Exec {
+        /// The agent's id or unique name.
+        agent: String,
+        /// The command and its arguments, after `--`.
+        #[arg(
+            required = true,
+            last = true,
+            value_name = "CMD",
+            num_args = 1..,
+            allow_hyphen_values = true
+        )]
+        command: Vec<OsString>,
+    },
+    /// Show, rotate or verify an agent's gateway token.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `agent-vault agents token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print the agent's gateway token.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents token show support-bot --json
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 4 not found, 5 ambiguous name, \
+6 not configured."))]
+    Show {
+        /// The agent's id or unique name.
+        agent: String,
+    },
+    /// Replace the agent's gateway token and print the new one; the old one
+    /// is rejected at once.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents token rotate support-bot
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 4 not found, 5 ambiguous name, \
+6 not configured."))]
+    Rotate {
+        /// The agent's id or unique name.
+        agent: String,
+    },
+    /// Check a token read from standard input against the agent's current
+    /// one (constant time). Exit 0 if it matches, 7 if not.
+    #[command(after_help = concat!("\
+Example:
+  printf '%s' \"$PRESENTED\" | agent-vault agents token verify support-bot
+
+", "Exit codes: 0 match, 1 other failure, 2 usage, 4 not found, 5 ambiguous name, \
+6 not configured, 7 rejected."))]
+    Verify {
+        /// The agent's id or unique name.
+        agent: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(command: &clap::Command, path: &str) {
+            let path = format!("{path} {}", command.get_name());
+            if command.get_subcommands().next().is_none() {
+                let help = command
+                    .get_after_help()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                assert!(help.contains("Example:"), "{path} has no example");
+                assert!(help.contains("Exit codes:"), "{path} has no exit codes");
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &path);
+                }
+            }
+        }
+        walk(&Cli::command(), "");
+    }
+}
