@@ -788,3 +788,142 @@ fn bad_usage_exits_2_and_every_command_has_help() {
         );
     }
 }
+
+/// The same vault, but with the keyring given as `AGENT_VAULT_MASTER_KEYS`.
+fn with_keys(vault: &Vault, spec: &str, args: &[&str]) -> Output {
+    let mut command = vault.cmd();
+    command
+        .env_remove("AGENT_VAULT_MASTER_KEY")
+        .env("AGENT_VAULT_MASTER_KEYS", spec)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout_ok(output: Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed with {:?}: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn keys_add_promote_rewrap_retire() {
+    let vault = Vault::new();
+    vault.ok(&["secrets", "add", "ROTATED"], "rotated-value\n");
+    vault.ok(&["providers", "connect", "venice"], "venice-key\n");
+    vault.ok(&["agents", "create", "bot"], "");
+    vault.ok(
+        &["agents", "attach", "bot", "ROTATED", "provider:venice"],
+        "",
+    );
+
+    // The single-key variable is key 1.
+    let one = format!("1:{}", vault.key);
+    let listed: Value = serde_json::from_str(&stdout_ok(
+        with_keys(&vault, &one, &["keys", "list", "--json"]),
+        "keys list",
+    ))
+    .unwrap();
+    assert_eq!(listed[0]["id"], 1);
+    assert_eq!(listed[0]["records"], 3);
+
+    let two = stdout_ok(with_keys(&vault, &one, &["keys", "add"]), "keys add");
+    let two = two.trim().to_owned();
+    assert!(two.starts_with("*1:") && two.contains(",2:"), "{two}");
+    let promoted = stdout_ok(
+        with_keys(&vault, &two, &["keys", "promote", "2"]),
+        "promote",
+    );
+    let promoted = promoted.trim().to_owned();
+    assert!(
+        promoted.starts_with("1:") && promoted.contains(",*2:"),
+        "{promoted}"
+    );
+
+    // Retiring key 1 before the rewrap is a conflict.
+    let output = with_keys(&vault, &promoted, &["keys", "retire", "1"]);
+    assert_eq!(output.status.code(), Some(3));
+    let output = with_keys(&vault, &promoted, &["keys", "rewrap", "--batch-size", "1"]);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stdout = stdout_ok(output, "rewrap");
+    assert!(stdout.contains("rewrapped 3 of 3 records"), "{stdout}");
+    assert!(stderr.contains("rewrap: 3/3 records"), "{stderr}");
+
+    let retired = stdout_ok(
+        with_keys(&vault, &promoted, &["keys", "retire", "1"]),
+        "retire",
+    );
+    let retired = retired.trim().to_owned();
+    assert!(
+        retired.starts_with("*2:") && !retired.contains(','),
+        "{retired}"
+    );
+    // Everything still opens with the new keyring alone.
+    let output = with_keys(
+        &vault,
+        &retired,
+        &[
+            "agents",
+            "exec",
+            "bot",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$ROTATED/$VENICE_API_KEY\"",
+        ],
+    );
+    assert_eq!(stdout_ok(output, "exec"), "rotated-value/venice-key");
+    // The primary can't be retired (5), an unknown id is 4 for promote.
+    assert_eq!(
+        with_keys(&vault, &retired, &["keys", "retire", "2"])
+            .status
+            .code(),
+        Some(5)
+    );
+    assert_eq!(
+        with_keys(&vault, &retired, &["keys", "promote", "9"])
+            .status
+            .code(),
+        Some(4)
+    );
+    // Both variables at once, or a malformed spec, is "not configured".
+    let mut both = vault.cmd();
+    both.env("AGENT_VAULT_MASTER_KEYS", &retired)
+        .args(["keys", "list"]);
+    assert_eq!(both.output().unwrap().status.code(), Some(6));
+    assert_eq!(
+        with_keys(&vault, "1:nope", &["keys", "list"]).status.code(),
+        Some(6)
+    );
+    let shown = String::from_utf8_lossy(&with_keys(&vault, "1:nope", &["keys", "list"]).stderr)
+        .into_owned();
+    assert!(!shown.contains(&vault.key));
+}
+
+#[test]
+fn keys_rotate_user_keeps_values() {
+    let vault = Vault::new();
+    vault.ok(&["secrets", "add", "S"], "user-secret\n");
+    vault.ok(&["agents", "create", "bot"], "");
+    vault.ok(&["agents", "attach", "bot", "S"], "");
+    let rotated = vault.json(&["keys", "rotate-user"], "");
+    assert_eq!(rotated["generation"], 2);
+    assert_eq!(rotated["rewrapped"], 2);
+    let out = vault.ok(
+        &[
+            "agents",
+            "exec",
+            "bot",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$S\"",
+        ],
+        "",
+    );
+    assert_eq!(out, "user-secret");
+}

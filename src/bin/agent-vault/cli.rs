@@ -93,6 +93,79 @@ Keep the key somewhere safe: without it no secret can be read back.
     /// Agents: what is attached, their environment, gateway tokens.
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// Master keys: add, promote, retire, rewrap, per-user rotation.
+    ///
+    /// Several keys are given in AGENT_VAULT_MASTER_KEYS as `ID:BASE64`
+    /// entries separated by commas, the primary marked with `*`
+    /// (`1:AAAA...=,*2:BBBB...=`); AGENT_VAULT_MASTER_KEY stays valid for a
+    /// single key (id 1). Set only one of the two. `add`, `promote` and
+    /// `retire` print the new AGENT_VAULT_MASTER_KEYS value: keys live in
+    /// your configuration, never in the database.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `agent-vault keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Show the keyring (ids, primary) and how many records each key seals.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault keys list
+  agent-vault keys list --json
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 6 not configured."))]
+    List,
+    /// Generate a new key with the next id, not primary, and print the new
+    /// AGENT_VAULT_MASTER_KEYS value.
+    #[command(after_help = concat!("\
+Example:
+  export AGENT_VAULT_MASTER_KEYS=\"$(agent-vault keys add)\"
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 6 not configured."))]
+    Add,
+    /// Make key ID primary and print the new AGENT_VAULT_MASTER_KEYS value.
+    #[command(after_help = concat!("\
+Example:
+  export AGENT_VAULT_MASTER_KEYS=\"$(agent-vault keys promote 2)\"
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 4 not found, 6 not configured."))]
+    Promote {
+        /// The key id.
+        id: u32,
+    },
+    /// Remove key ID (refused while a record is sealed under it, or if it is
+    /// primary) and print the new AGENT_VAULT_MASTER_KEYS value.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault keys rewrap && export AGENT_VAULT_MASTER_KEYS=\"$(agent-vault keys retire 1)\"
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 3 still in use, 5 primary or unknown key, 6 not configured."))]
+    Retire {
+        /// The key id.
+        id: u32,
+    },
+    /// Re-seal every record of every user under the primary key, with a
+    /// progress bar. Online and resumable: run it again after an
+    /// interruption.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault keys rewrap --batch-size 500
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 6 not configured."))]
+    Rewrap {
+        /// Records re-sealed per commit.
+        #[arg(long, default_value_t = 100)]
+        batch_size: usize,
+    },
+    /// Give the user (--user) a new key generation and re-seal their
+    /// records under it.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault --user alice keys rotate-user
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 6 not configured."))]
+    RotateUser,
 }
 
 /// `agent-vault secrets …`

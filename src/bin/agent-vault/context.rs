@@ -17,6 +17,10 @@ use crate::failure::Failure;
 /// The environment variable holding the master key.
 pub const MASTER_KEY_VAR: &str = "AGENT_VAULT_MASTER_KEY";
 
+/// The environment variable holding several master keys with ids
+/// (`Keyring::parse`: `1:BASE64,*2:BASE64`).
+pub const MASTER_KEYS_VAR: &str = "AGENT_VAULT_MASTER_KEYS";
+
 /// The vault the CLI works on.
 pub type CliVault = Vault<Arc<dyn Store>>;
 
@@ -36,15 +40,36 @@ pub async fn open_store(path: &Path) -> Result<Arc<dyn Store>, Failure> {
 /// unset or empty (commands that need a key then fail with "not
 /// configured"), an error when it is set but malformed.
 pub fn keyring_from_env() -> Result<Keyring, Failure> {
-    let Some(text) = std::env::var_os(MASTER_KEY_VAR) else {
-        return Ok(Keyring::empty());
-    };
-    let text = Zeroizing::new(text.into_string().map_err(|_| malformed_key())?);
-    if text.trim().is_empty() {
-        return Ok(Keyring::empty());
+    let several = non_empty_var(MASTER_KEYS_VAR)?;
+    let single = non_empty_var(MASTER_KEY_VAR)?;
+    match (several, single) {
+        (Some(_), Some(_)) => Err(Failure::NotConfigured(format!(
+            "both {MASTER_KEYS_VAR} and {MASTER_KEY_VAR} are set; set only one"
+        ))),
+        (Some(spec), None) => Keyring::parse(&spec).map_err(|error| {
+            Failure::NotConfigured(format!(
+                "{MASTER_KEYS_VAR} is not a keyring (`ID:BASE64` entries separated by commas, \
+                 the primary marked with `*`): {error}"
+            ))
+        }),
+        (None, Some(key)) => {
+            let key = MasterKey::from_base64(&key).map_err(|_| malformed_key())?;
+            Ok(Keyring::single(key))
+        }
+        (None, None) => Ok(Keyring::empty()),
     }
-    let key = MasterKey::from_base64(&text).map_err(|_| malformed_key())?;
-    Ok(Keyring::single(key))
+}
+
+/// The variable's text, `None` when unset or blank.
+fn non_empty_var(name: &str) -> Result<Option<Zeroizing<String>>, Failure> {
+    let Some(text) = std::env::var_os(name) else {
+        return Ok(None);
+    };
+    let text = Zeroizing::new(
+        text.into_string()
+            .map_err(|_| Failure::NotConfigured(format!("{name} is not valid UTF-8")))?,
+    );
+    Ok((!text.trim().is_empty()).then_some(text))
 }
 
 fn malformed_key() -> Failure {

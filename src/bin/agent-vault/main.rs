@@ -7,6 +7,7 @@ mod agents;
 mod cli;
 mod context;
 mod failure;
+mod keys;
 mod output;
 mod progress;
 mod providers;
@@ -74,6 +75,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Agents(command) => {
             let ctx = Context::open(&cli.global).await?;
             agents::run(ctx, command).await
+        }
+        Command::Keys(command) => {
+            let ctx = Context::open(&cli.global).await?;
+            keys::run(&ctx, command).await?;
+            Ok(OK)
         }
     }
 }
