@@ -102,6 +102,10 @@
 //! |---------|--------------|
 //! | *(none)* | everything above, with [`store::MemoryStore`] |
 //! | `tokio` | [`Environment::apply_to_tokio`] for `tokio::process::Command` |
+//! | `sqlite` | `store::SqliteStore`, on sqlx (bundled SQLite) |
+//! | `postgres` | `store::PostgresStore`, on sqlx |
+//! | `conformance` | the public `conformance` suite any [`Store`](store::Store) can run |
+//! | `cli` | the `agent-vault` command (implies `sqlite` and `tokio`) |
 //!
 //! Features only add; none changes behaviour.
 #![forbid(unsafe_code)]
