@@ -129,10 +129,21 @@ impl ImportOp {
 
 #[derive(Clone, Debug)]
 pub enum Op {
-    Create { name: usize, kind: Kind, value: Val },
-    Update { name: usize, value: Val },
-    Delete { name: usize },
-    Get { name: usize },
+    Create {
+        name: usize,
+        kind: Kind,
+        value: Val,
+    },
+    Update {
+        name: usize,
+        value: Val,
+    },
+    Delete {
+        name: usize,
+    },
+    Get {
+        name: usize,
+    },
     List,
     Import(ImportOp),
     Export,
@@ -140,18 +151,37 @@ pub enum Op {
     UpdateConnection(Cred),
     Disconnect(usize),
     Connections,
-    CreateAgent { slot: usize, name: AgentName },
+    CreateAgent {
+        slot: usize,
+        name: AgentName,
+    },
     DeleteAgent(usize),
     Agents,
     Agent(usize),
-    Attach { slot: usize, targets: Vec<Tgt> },
-    Detach { slot: usize, targets: Vec<Tgt> },
+    Attach {
+        slot: usize,
+        targets: Vec<Tgt>,
+    },
+    Detach {
+        slot: usize,
+        targets: Vec<Tgt>,
+    },
     Environment(usize),
-    RecordDeployment { slot: usize, older: bool },
+    RecordDeployment {
+        slot: usize,
+        older: bool,
+    },
     Status(usize),
     Rotate(usize),
-    Verify { slot: usize, presented: Presented },
+    Verify {
+        slot: usize,
+        presented: Presented,
+    },
     GatewayToken(usize),
+    /// A new key generation for the user, then a rewrap of the user's records.
+    RotateUserKey,
+    /// A new master key, promoted, then a rewrap of every record.
+    RotateMasterKey,
 }
 
 impl Op {
@@ -276,5 +306,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => (slot(), prop_oneof![Just(Presented::Current), Just(Presented::Previous), Just(Presented::Garbage)])
             .prop_map(|(slot, presented)| Op::Verify { slot, presented }),
         1 => slot().prop_map(Op::GatewayToken),
+        1 => Just(Op::RotateUserKey),
+        1 => Just(Op::RotateMasterKey),
     ]
 }

@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use agent_vault::crypto::{Keyring, MasterKey};
+use agent_vault::crypto::{KeyId, Keyring, MasterKey};
 use agent_vault::store::{FaultyStore, MemoryStore, Record, RecordKind, Store};
 use agent_vault::{
     AgentId, Attachable, CodexTokens, ConnectionId, Credential, CustomEndpoint, DeploymentReceipt,
     Error, GatewayToken, ImportEntryError, ImportOptions, ItemInfo, Kind, Name, NameError,
-    Provider, SecretValue, Timestamp, UserId, ValueError, Vault, VaultConfig,
+    Provider, RewrapOptions, SecretValue, Timestamp, UserId, ValueError, Vault, VaultConfig,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -551,6 +551,32 @@ impl<S: Store + Faults> Run<S> {
                 .gateway_token(&user, self.agent_id(*slot))
                 .await
                 .map(|t| Answer::Token(t.expose_secret().to_owned())),
+            Op::RotateUserKey => match vault.rotate_user_key(&user).await {
+                Ok(_) => vault
+                    .rewrap_user(
+                        &user,
+                        &RewrapOptions::default().with_batch_size(3),
+                        &mut |_| {},
+                    )
+                    .await
+                    .map(|_| Answer::Unit),
+                Err(e) => Err(e),
+            },
+            Op::RotateMasterKey => {
+                let mut keyring = vault.keyring();
+                let next = keyring.ids().map(|id| id.0).max().unwrap_or(0) + 1;
+                keyring
+                    .add(KeyId(next), MasterKey::generate())
+                    .map_err(|e| format!("adding key {next}: {e}"))?;
+                keyring
+                    .promote(KeyId(next))
+                    .map_err(|e| format!("promoting key {next}: {e}"))?;
+                vault.set_keyring(keyring);
+                vault
+                    .rewrap(&RewrapOptions::default().with_batch_size(3), &mut |_| {})
+                    .await
+                    .map(|_| Answer::Unit)
+            }
         };
         let actual = match actual {
             Err(Error::Store(_)) => return Ok(Outcome::StoreFault),
@@ -695,6 +721,8 @@ impl<S: Store + Faults> Run<S> {
             Op::GatewayToken(slot) => {
                 Answer::Token(model.token(self.agent_id(*slot))?.token.clone())
             }
+            // Key rotation changes no answer the vault gives.
+            Op::RotateUserKey | Op::RotateMasterKey => Answer::Unit,
         })
     }
 
