@@ -1,5 +1,6 @@
 //! Vault operations on `MemoryStore`, each against a baseline in the same run:
-//! create-secret and list-100 (issue: vault core), and an agent's
+//! create-secret and list-100 against one raw 64-byte AES-GCM seal (issue:
+//! vault core), and an agent's
 //! environment with 50 attached 64-byte secrets against 50 raw AES-GCM opens
 //! with a prebuilt cipher (issue: agents; target within 1.5x).
 
@@ -58,6 +59,23 @@ fn bench_items(c: &mut Criterion) {
     }
     group.bench_function("list-100", |b| {
         b.iter(|| rt.block_on(vault.list(&listed)).expect("listed").len())
+    });
+
+    // The baseline: what sealing one 64-byte value costs with a prebuilt
+    // cipher, the cryptographic floor of create-secret.
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    let cipher = Aes256Gcm::new(&key.into());
+    group.bench_function("raw-aes-gcm-seal-64B", |b| {
+        b.iter(|| {
+            let mut nonce = [0u8; 12];
+            rand::thread_rng().fill_bytes(&mut nonce);
+            black_box(
+                cipher
+                    .encrypt(Nonce::from_slice(&nonce), [b'v'; 64].as_slice())
+                    .expect("sealed"),
+            )
+        })
     });
     group.finish();
 }
