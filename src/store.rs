@@ -273,51 +273,44 @@ pub trait Store: Send + Sync {
     async fn users(&self) -> Result<Vec<UserId>, StoreError>;
 }
 
-#[async_trait]
-impl<S: Store + ?Sized> Store for Arc<S> {
-    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
-        (**self).get(key).await
-    }
+/// Forwards every method through a smart pointer, so `Arc<dyn Store>` and
+/// `Box<dyn Store>` are stores (a service picks its store at run time).
+macro_rules! forward_store {
+    ($pointer:ident) => {
+        #[async_trait]
+        impl<S: Store + ?Sized> Store for $pointer<S> {
+            async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+                (**self).get(key).await
+            }
 
-    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
-        (**self).get_many(keys).await
-    }
+            async fn get_many(
+                &self,
+                keys: &[RecordKey],
+            ) -> Result<Vec<Option<Record>>, StoreError> {
+                (**self).get_many(keys).await
+            }
 
-    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
-        (**self).list(user, kind).await
-    }
+            async fn list(
+                &self,
+                user: &UserId,
+                kind: RecordKind,
+            ) -> Result<Vec<Record>, StoreError> {
+                (**self).list(user, kind).await
+            }
 
-    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        (**self).commit(writes).await
-    }
+            async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+                (**self).commit(writes).await
+            }
 
-    async fn users(&self) -> Result<Vec<UserId>, StoreError> {
-        (**self).users().await
-    }
+            async fn users(&self) -> Result<Vec<UserId>, StoreError> {
+                (**self).users().await
+            }
+        }
+    };
 }
 
-#[async_trait]
-impl<S: Store + ?Sized> Store for Box<S> {
-    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
-        (**self).get(key).await
-    }
-
-    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
-        (**self).get_many(keys).await
-    }
-
-    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
-        (**self).list(user, kind).await
-    }
-
-    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        (**self).commit(writes).await
-    }
-
-    async fn users(&self) -> Result<Vec<UserId>, StoreError> {
-        (**self).users().await
-    }
-}
+forward_store!(Arc);
+forward_store!(Box);
 
 /// Checks the shape rules of a batch (non-empty, one user, no key twice), so
 /// every backend refuses the same malformed batches.
