@@ -1,32 +1,6 @@
 //! Master-key rotation, per-user key rotation and rewrap.
 //!
-//! # Rotating a master key, with several replicas
-//!
-//! 1. **Add.** Generate a key (`MasterKey::generate`, or `agent-vault keys
-//!    add`) and give it to every replica with a new id, *not* primary; roll
-//!    the replicas. Every replica can now open records sealed under it.
-//! 2. **Promote.** Make the new key primary on every replica and roll them.
-//!    New seals use it; records sealed under the old key still open. During
-//!    the roll some replicas still seal under the old key: that is fine.
-//! 3. **Rewrap.** Once every replica runs with the new primary, run
-//!    [`Vault::rewrap`] from one place (a replica, a job, `agent-vault keys
-//!    rewrap`). It re-seals every record under the primary in batches while
-//!    traffic goes on; it is resumable: stop it anywhere and every record
-//!    still opens under the old or the new key, and a rerun finishes the job.
-//! 4. **Retire.** [`Vault::key_usage`] shows no record under the old key;
-//!    remove it from every replica ([`Vault::retire_key`] refuses while a
-//!    record still uses it). A record sealed under a key that is no longer in
-//!    the ring fails with [`Error::UnknownKey`](crate::Error::UnknownKey)
-//!    naming the key id, never with garbage.
-//!
-//! # Nonce limits
-//!
-//! Random 96-bit nonces keep AES-GCM safe for 2^32 seals per key. Here every
-//! key is per user and per generation (`docs/FORMAT.md` §2, §5), so the bound
-//! applies to one user's writes: a user would need four billion writes
-//! before one key nears it, and [`Vault::rotate_user_key`] starts a fresh
-//! key for that user whenever wanted. No master key is ever used to seal
-//! directly.
+//! See [`Vault::rewrap`] for the rotation procedure and the nonce limits.
 
 use std::collections::BTreeMap;
 
@@ -227,10 +201,38 @@ impl<S: Store> Vault<S> {
     }
 
     /// Re-seals every record of every user under the primary master key and
-    /// each user's current generation; see the module docs for the
-    /// procedure. Online (ordinary calls go on; a record changed meanwhile is
-    /// re-read and retried), resumable (idempotent: a rerun skips what is
-    /// done) and reporting progress after each batch.
+    /// each user's current generation. Online (ordinary calls go on; a
+    /// record changed meanwhile is re-read and retried), resumable
+    /// (idempotent: a rerun skips what is done) and reporting progress after
+    /// each batch.
+    ///
+    /// # Rotating a master key, with several replicas
+    ///
+    /// 1. **Add.** Generate a key (`MasterKey::generate`, or `agent-vault keys
+    ///    add`) and give it to every replica with a new id, *not* primary; roll
+    ///    the replicas. Every replica can now open records sealed under it.
+    /// 2. **Promote.** Make the new key primary on every replica and roll them.
+    ///    New seals use it; records sealed under the old key still open. During
+    ///    the roll some replicas still seal under the old key: that is fine.
+    /// 3. **Rewrap.** Once every replica runs with the new primary, run
+    ///    [`Vault::rewrap`] from one place (a replica, a job, `agent-vault keys
+    ///    rewrap`). It re-seals every record under the primary in batches while
+    ///    traffic goes on; it is resumable: stop it anywhere and every record
+    ///    still opens under the old or the new key, and a rerun finishes the job.
+    /// 4. **Retire.** [`Vault::key_usage`] shows no record under the old key;
+    ///    remove it from every replica ([`Vault::retire_key`] refuses while a
+    ///    record still uses it). A record sealed under a key that is no longer in
+    ///    the ring fails with [`Error::UnknownKey`](crate::Error::UnknownKey)
+    ///    naming the key id, never with garbage.
+    ///
+    /// # Nonce limits
+    ///
+    /// Random 96-bit nonces keep AES-GCM safe for 2^32 seals per key. Here every
+    /// key is per user and per generation (`docs/FORMAT.md` §2, §5), so the bound
+    /// applies to one user's writes: a user would need four billion writes
+    /// before one key nears it, and [`Vault::rotate_user_key`] starts a fresh
+    /// key for that user whenever wanted. No master key is ever used to seal
+    /// directly.
     pub async fn rewrap(
         &self,
         options: &RewrapOptions,
