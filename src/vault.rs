@@ -2,6 +2,7 @@
 //! conflict re-read and retry (bounded, then [`Error::Contention`]).
 
 mod agents;
+mod binding;
 mod import;
 mod items;
 mod providers;

@@ -7,7 +7,7 @@ use std::fmt;
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::crypto::{Binding, Crypto, Purpose, UserKeys};
+use crate::crypto::{Crypto, UserKeys};
 use crate::records::{
     self, AgentBody, Attachment, ConnectionBody, Deployment, ItemBody, StoredValue,
 };
@@ -19,9 +19,7 @@ use crate::{
 
 use super::items::{item_id, item_key};
 use super::providers::connection_key;
-use super::{MAX_AGENT_NAME_CHARS, Plan, Vault, transact};
-
-const TOKEN_NAME: &str = "gateway-token";
+use super::{MAX_AGENT_NAME_CHARS, Plan, Vault, binding, transact};
 
 /// What an agent looks like in a listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -588,7 +586,7 @@ impl<S: Store> Vault<S> {
         token: &GatewayToken,
     ) -> Result<Vec<u8>> {
         let record = agent.to_string();
-        let binding = Binding::new(user, Purpose::GatewayToken, &record, TOKEN_NAME);
+        let binding = binding::token(user, &record);
         self.seal(keys, &binding, token.expose_secret().as_bytes())
     }
 }
@@ -600,7 +598,7 @@ fn open_token(
     keys: &UserKeys,
     sealed: &[u8],
 ) -> Result<GatewayToken> {
-    let binding = Binding::new(user, Purpose::GatewayToken, agent, TOKEN_NAME);
+    let binding = binding::token(user, agent);
     let plain = crypto.open(keys, &binding, sealed)?;
     let text = std::str::from_utf8(&plain).map_err(|_| Error::DecryptionFailed)?;
     Ok(GatewayToken::from_secret(text))
@@ -619,8 +617,7 @@ fn open_target(
             let value = match &body.value {
                 StoredValue::Plain(text) => SecretString::from(text.as_str()),
                 StoredValue::Sealed(sealed) => {
-                    let binding =
-                        Binding::new(user, Purpose::Item, &record.key.id, body.name.as_str());
+                    let binding = binding::item(user, &record.key.id, body.name.as_str());
                     let plain = crypto.open(keys, &binding, sealed)?;
                     let text = std::str::from_utf8(&plain).map_err(|_| Error::DecryptionFailed)?;
                     SecretString::from(text)
@@ -630,7 +627,7 @@ fn open_target(
             Ok(body.revision)
         }
         TargetBody::Connection(body) => {
-            let binding = Binding::new(user, Purpose::Connection, &record.key.id, &record.key.id);
+            let binding = binding::connection(user, &record.key.id);
             let plain = crypto.open(keys, &binding, &body.sealed)?;
             let decoded = crate::provider::decode_payload(&plain).ok_or(Error::DecryptionFailed)?;
             vars.extend(decoded);

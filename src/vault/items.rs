@@ -1,11 +1,11 @@
 //! Secrets and variables.
 
-use crate::crypto::{Binding, Purpose, UserKeys};
+use crate::crypto::UserKeys;
 use crate::records::{self, ItemBody, NameBody, StoredValue};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
 use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
 
-use super::{Plan, Vault, transact};
+use super::{Plan, Vault, binding, transact};
 
 /// An item found by name: its index record, its record and its body.
 pub(super) struct Found {
@@ -267,7 +267,7 @@ impl<S: Store> Vault<S> {
         plaintext: &str,
     ) -> Result<Vec<u8>> {
         let record = id.to_string();
-        let binding = Binding::new(user, Purpose::Item, &record, name.as_str());
+        let binding = binding::item(user, &record, name.as_str());
         self.seal(keys, &binding, plaintext.as_bytes())
     }
 
@@ -281,7 +281,7 @@ impl<S: Store> Vault<S> {
         sealed: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let record = id.to_string();
-        let binding = Binding::new(user, Purpose::Item, &record, name.as_str());
+        let binding = binding::item(user, &record, name.as_str());
         Ok(self.crypto().open(keys, &binding, sealed)?)
     }
 }

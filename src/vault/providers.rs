@@ -2,14 +2,13 @@
 
 use serde::Serialize;
 
-use crate::crypto::{Binding, Purpose};
 use crate::records::{self, ConnectionBody};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
 use crate::{
     AgentId, ConnectionId, Credential, CredentialKind, Error, Provider, Result, Timestamp, UserId,
 };
 
-use super::{Plan, Vault, transact};
+use super::{Plan, Vault, binding, transact};
 
 /// A provider connection as its card shows it: never the credential.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -185,7 +184,7 @@ impl<S: Store> Vault<S> {
             .unwrap_or_default();
         let keys = self.keys_for(user).await?.push_create(writes);
         let record = id.record_id();
-        let binding = Binding::new(user, Purpose::Connection, &record, &record);
+        let binding = binding::connection(user, &record);
         Ok((variables, self.seal(&keys, &binding, &payload)?))
     }
 }

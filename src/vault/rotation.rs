@@ -6,14 +6,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::crypto::{Binding, Crypto, KeyId, Purpose, UserKeys};
+use crate::crypto::{Binding, Crypto, KeyId, UserKeys};
 use crate::records::{self, AgentBody, ConnectionBody, ItemBody, StoredValue};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Result, UserId};
 
-use super::{USER_KEYS_ID, Vault};
-
-const TOKEN_NAME: &str = "gateway-token";
+use super::{Plan, USER_KEYS_ID, Vault, binding, transact};
 
 /// How [`Vault::rewrap`] works through the records.
 #[derive(Clone, Copy, Debug)]
@@ -105,9 +103,9 @@ impl Sealed {
 
     fn binding<'a>(&'a self, user: &'a UserId, record: &'a RecordKey) -> Binding<'a> {
         match self {
-            Self::Agent(_) => Binding::new(user, Purpose::GatewayToken, &record.id, TOKEN_NAME),
-            Self::Connection(_) => Binding::new(user, Purpose::Connection, &record.id, &record.id),
-            Self::Item(body) => Binding::new(user, Purpose::Item, &record.id, body.name.as_str()),
+            Self::Agent(_) => binding::token(user, &record.id),
+            Self::Connection(_) => binding::connection(user, &record.id),
+            Self::Item(body) => binding::item(user, &record.id, body.name.as_str()),
         }
     }
 
@@ -145,15 +143,15 @@ impl<S: Store> Vault<S> {
     /// for the primary key ([`Error::Keyring`]). Other replicas must drop
     /// the key from their configuration too.
     pub async fn retire_key(&self, id: KeyId) -> Result<()> {
+        // Retire from a copy first, so the primary or an unknown id is refused
+        // before the (whole-vault) usage scan; the copy is installed only
+        // once no record needs the key.
         let mut keyring = self.keyring();
-        if keyring.get(id).is_none() || keyring.primary_id() == Some(id) {
-            keyring.retire(id)?;
-        }
+        keyring.retire(id)?;
         let records = self.key_usage().await?.get(&id).copied().unwrap_or(0);
         if records > 0 {
             return Err(Error::KeyInUse { key: id, records });
         }
-        keyring.retire(id)?;
         self.set_keyring(keyring);
         Ok(())
     }
@@ -165,38 +163,21 @@ impl<S: Store> Vault<S> {
     pub async fn rotate_user_key(&self, user: &UserId) -> Result<u32> {
         self.require_keyring()?;
         let key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
-        for _ in 0..self.config.max_attempts {
-            let (write, generation) = match self.store.get(&key).await? {
+        transact!(self, async {
+            let (keys, expect) = match self.store.get(&key).await? {
                 Some(record) => {
                     let mut keys: UserKeys = records::decode(&record)?;
                     keys.rotate();
-                    let generation = keys.current_generation();
-                    let write = Write::Put {
-                        key: key.clone(),
-                        expect: Expect::Version(record.version),
-                        body: records::encode(&keys),
-                    };
-                    (write, generation)
+                    (keys, Expect::Version(record.version))
                 }
-                None => {
-                    let keys = UserKeys::generate();
-                    let generation = keys.current_generation();
-                    let write = Write::Put {
-                        key: key.clone(),
-                        expect: Expect::Absent,
-                        body: records::encode(&keys),
-                    };
-                    (write, generation)
-                }
+                None => (UserKeys::generate(), Expect::Absent),
             };
-            match self.store.commit(vec![write]).await {
-                Ok(()) => return Ok(generation),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(Error::Contention {
-            attempts: self.config.max_attempts,
+            let write = Write::Put {
+                key: key.clone(),
+                expect,
+                body: records::encode(&keys),
+            };
+            Ok(Plan::new(vec![write], keys.current_generation()))
         })
     }
 

@@ -1,0 +1,24 @@
+//! What each kind of sealed value is bound to (`docs/FORMAT.md` §4), in one
+//! place, so that sealing, opening and rewrapping can never disagree.
+
+use crate::UserId;
+use crate::crypto::{Binding, Purpose};
+
+/// The name a gateway token is bound to.
+const TOKEN_NAME: &str = "gateway-token";
+
+/// A secret's value: its item id and its name.
+pub(super) fn item<'a>(user: &'a UserId, id: &'a str, name: &'a str) -> Binding<'a> {
+    Binding::new(user, Purpose::Item, id, name)
+}
+
+/// A connection's credential: its `provider:kind` id serves as both record
+/// and name.
+pub(super) fn connection<'a>(user: &'a UserId, id: &'a str) -> Binding<'a> {
+    Binding::new(user, Purpose::Connection, id, id)
+}
+
+/// An agent's gateway token: the agent id and a fixed name.
+pub(super) fn token<'a>(user: &'a UserId, agent: &'a str) -> Binding<'a> {
+    Binding::new(user, Purpose::GatewayToken, agent, TOKEN_NAME)
+}
