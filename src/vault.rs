@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::crypto::{Binding, Crypto, Keyring, UserKeys};
 use crate::records;
-use crate::store::{Expect, RecordKey, RecordKind, Store, StoreError, Write};
+use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Name, NamePolicy, Result, UserId};
 
 pub use agents::{AgentInfo, Attachable};
@@ -262,13 +262,7 @@ impl<S: Store> Vault<S> {
     /// The user's existing key material (for opening).
     async fn existing_keys(&self, user: &UserId) -> Result<UserKeys> {
         self.require_keyring()?;
-        let key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
-        match self.store.get(&key).await? {
-            Some(record) => Ok(records::decode(&record)?),
-            // Something sealed exists but the user's keys do not: the store
-            // lost a record. Report it as the uninformative failure.
-            None => Err(Error::DecryptionFailed),
-        }
+        user_keys_of(self.store.get(&user_keys_key(user)).await?)
     }
 
     fn seal(&self, keys: &UserKeys, binding: &Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
@@ -286,6 +280,21 @@ impl<S: Store> Vault<S> {
             });
         }
         Ok(())
+    }
+}
+
+/// The address of a user's key material.
+fn user_keys_key(user: &UserId) -> RecordKey {
+    RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID)
+}
+
+/// A user's existing key material, read by whoever fetched its record.
+fn user_keys_of(record: Option<Record>) -> Result<UserKeys> {
+    match record {
+        Some(record) => Ok(records::decode(&record)?),
+        // Something sealed exists but the user's keys do not: the store lost
+        // a record. Report it as the uninformative failure.
+        None => Err(Error::DecryptionFailed),
     }
 }
 

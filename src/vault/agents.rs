@@ -19,7 +19,7 @@ use crate::{
 
 use super::items::{item_id, item_key};
 use super::providers::connection_key;
-use super::{MAX_AGENT_NAME_CHARS, Plan, Vault, binding, transact};
+use super::{MAX_AGENT_NAME_CHARS, Plan, Vault, binding, transact, user_keys_key, user_keys_of};
 
 /// What an agent looks like in a listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -339,8 +339,10 @@ impl<S: Store> Vault<S> {
         user: &UserId,
         agent: AgentId,
     ) -> Result<(Environment, DeploymentReceipt)> {
-        let (body, targets) = self.agent_and_targets(user, agent).await?;
-        let keys = self.existing_keys(user).await?;
+        // The user's keys ride along with the targets: one round trip.
+        let (body, targets, keys) = self.agent_and_targets(user, agent, true).await?;
+        self.require_keyring()?;
+        let keys = user_keys_of(keys)?;
 
         let mut vars = BTreeMap::new();
         let mut entries = Vec::with_capacity(body.attachments.len());
@@ -404,7 +406,7 @@ impl<S: Store> Vault<S> {
     /// has its current value, and whether the gateway needs a restart.
     /// Compared by revision numbers only, never by values.
     pub async fn status(&self, user: &UserId, agent: AgentId) -> Result<AgentStatus> {
-        let (body, current) = self.agent_and_targets(user, agent).await?;
+        let (body, current, _) = self.agent_and_targets(user, agent, false).await?;
         let Some(deployment) = &body.deployment else {
             let items = body
                 .attachments
@@ -516,22 +518,34 @@ impl<S: Store> Vault<S> {
     /// picture. The two reads are separate, so a detach and delete can land
     /// between them; a target missing then is re-read rather than reported
     /// (attached targets are never deleted, I1).
+    ///
+    /// With `with_keys`, the user's key record is read in the same call and
+    /// returned last.
     async fn agent_and_targets(
         &self,
         user: &UserId,
         agent: AgentId,
-    ) -> Result<(AgentBody, Vec<Record>)> {
+        with_keys: bool,
+    ) -> Result<(AgentBody, Vec<Record>, Option<Record>)> {
         for _ in 0..self.config.max_attempts {
             let (_, body) = self.find_agent(user, agent).await?;
-            let keys: Vec<_> = body
+            let mut keys: Vec<_> = body
                 .attachments
                 .iter()
                 .map(|a| target_key(user, a.target))
                 .collect();
-            let targets: Option<Vec<Record>> =
-                self.store.get_many(&keys).await?.into_iter().collect();
+            if with_keys {
+                keys.push(user_keys_key(user));
+            }
+            let mut found = self.store.get_many(&keys).await?;
+            let user_keys = if with_keys {
+                found.pop().flatten()
+            } else {
+                None
+            };
+            let targets: Option<Vec<Record>> = found.into_iter().collect();
             if let Some(targets) = targets {
-                return Ok((body, targets));
+                return Ok((body, targets, user_keys));
             }
         }
         Err(Error::Contention {
