@@ -21,14 +21,23 @@ use async_trait::async_trait;
 /// Records in a map behind a reader-writer lock.
 #[derive(Default)]
 struct HashMapStore {
-    records: RwLock<HashMap<RecordKey, (Version, Vec<u8>)>>,
+    records: RwLock<Records>,
+}
+
+/// The records and the counter their versions come from: one number per
+/// commit, never reused, so a key deleted and created again never gets a
+/// version it had before (the contract's rule against stale writers).
+#[derive(Default)]
+struct Records {
+    map: HashMap<RecordKey, (Version, Vec<u8>)>,
+    revision: u64,
 }
 
 #[async_trait]
 impl Store for HashMapStore {
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
         let records = self.records.read().unwrap_or_else(|e| e.into_inner());
-        Ok(records.get(key).map(|(version, body)| Record {
+        Ok(records.map.get(key).map(|(version, body)| Record {
             key: key.clone(),
             version: *version,
             body: body.clone(),
@@ -37,7 +46,7 @@ impl Store for HashMapStore {
 
     async fn users(&self) -> Result<Vec<UserId>, StoreError> {
         let records = self.records.read().unwrap_or_else(|e| e.into_inner());
-        let mut users: Vec<UserId> = records.keys().map(|key| key.user.clone()).collect();
+        let mut users: Vec<UserId> = records.map.keys().map(|key| key.user.clone()).collect();
         users.sort();
         users.dedup();
         Ok(users)
@@ -46,6 +55,7 @@ impl Store for HashMapStore {
     async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
         let records = self.records.read().unwrap_or_else(|e| e.into_inner());
         Ok(records
+            .map
             .iter()
             .filter(|(key, _)| &key.user == user && key.kind == kind)
             .map(|(key, (version, body))| Record {
@@ -61,7 +71,7 @@ impl Store for HashMapStore {
         // One write lock for the whole batch: check everything, then apply.
         let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
         for write in &writes {
-            let current = records.get(write.key()).map(|(v, _)| *v);
+            let current = records.map.get(write.key()).map(|(v, _)| *v);
             let holds = match write {
                 Write::Put {
                     expect: Expect::Absent,
@@ -79,17 +89,15 @@ impl Store for HashMapStore {
                 });
             }
         }
+        records.revision += 1;
+        let version = Version::new(records.revision).expect("a revision after an increment is > 0");
         for write in writes {
             match write {
-                Write::Put { key, expect, body } => {
-                    let version = match expect {
-                        Expect::Absent => Version::FIRST,
-                        Expect::Version(v) => v.next(),
-                    };
-                    records.insert(key, (version, body));
+                Write::Put { key, body, .. } => {
+                    records.map.insert(key, (version, body));
                 }
                 Write::Delete { key, .. } => {
-                    records.remove(&key);
+                    records.map.remove(&key);
                 }
             }
         }

@@ -108,7 +108,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ]);
     env.apply_to(&mut child);
     child.status()?;
-    vault.record_deployment(&receipt).await?;
+    vault.record_deployment(&user, &receipt).await?;
 
     // 6. Update a value: the running agent is stale until its gateway restarts.
     vault

@@ -11,17 +11,20 @@
 //!   does no key derivation.
 
 mod cache;
+mod check;
 mod derive;
 mod envelope;
 mod keyring;
 mod provider;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aes_gcm::Aes256Gcm;
 use zeroize::Zeroizing;
 
 pub use cache::DEFAULT_CACHE_CAPACITY;
+pub use check::{KEY_CHECK_LABEL, KEY_CHECK_LEN, key_check_value};
 pub use derive::{SALT_LEN, USER_KEY_LABEL, UserKeys};
 pub use envelope::{AAD_LABEL, Binding, FORMAT_VERSION, HEADER_LEN, NONCE_LEN, Purpose, TAG_LEN};
 pub use keyring::{KeyId, Keyring, KeyringError, MasterKey};
@@ -78,6 +81,10 @@ pub enum CryptoError {
     /// The envelope names a user-key generation the user's key record lacks.
     #[error("user key generation {0} is missing")]
     UnknownGeneration(u32),
+    /// The user's key is at the last generation (`u32::MAX`) and can't be
+    /// rotated again.
+    #[error("the user's key is at its last generation and can't be rotated")]
+    GenerationsExhausted,
 }
 
 /// The crypto layer: a keyring plus a bounded cache of derived per-user
@@ -102,6 +109,10 @@ pub enum CryptoError {
 pub struct Crypto {
     keyring: Keyring,
     cache: CipherCache,
+    /// Set once every key of the ring was found to match the vault's key
+    /// check values (FORMAT.md §9), so the check costs one read per keyring,
+    /// not one per call.
+    checked: AtomicBool,
 }
 
 impl Crypto {
@@ -115,7 +126,29 @@ impl Crypto {
         Self {
             keyring,
             cache: CipherCache::new(capacity),
+            checked: AtomicBool::new(false),
         }
+    }
+
+    /// Whether this keyring was checked against the vault's key check
+    /// values (by [`Vault`](crate::Vault); FORMAT.md §9).
+    pub(crate) fn is_checked(&self) -> bool {
+        self.checked.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_checked(&self) {
+        self.checked.store(true, Ordering::Release);
+    }
+
+    /// Whether `stored` is the check value of this ring's key `id`; `None`
+    /// if the ring has no such key.
+    pub(crate) fn check_matches(&self, id: KeyId, stored: &[u8]) -> Option<bool> {
+        Some(check::matches(self.keyring.get(id)?, id, stored))
+    }
+
+    /// The check value of this ring's key `id`.
+    pub(crate) fn check_value(&self, id: KeyId) -> Option<[u8; KEY_CHECK_LEN]> {
+        Some(key_check_value(self.keyring.get(id)?, id))
     }
 
     /// The keyring.

@@ -108,6 +108,13 @@ pub struct DeployedEntry {
 /// recorded with [`Vault::record_deployment`](crate::Vault::record_deployment)
 /// once the agent's gateway has (re)started with it. It holds revisions,
 /// never values, so it may be serialised and kept.
+///
+/// It is sealed: the vault seals its content under the user's key when it
+/// issues it (`docs/FORMAT.md` §4, purpose 4), and
+/// [`Vault::record_deployment`](crate::Vault::record_deployment) refuses a
+/// receipt whose fields differ from what was sealed, one of another user,
+/// or one that does not open. So a forged or altered receipt can never mark
+/// as synced anything that was not delivered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentReceipt {
     /// The user.
@@ -120,6 +127,64 @@ pub struct DeploymentReceipt {
     pub token_revision: u64,
     /// Every attached thing and its revision.
     pub entries: Vec<DeployedEntry>,
+    /// The sealed copy of the fields above (base64 in serialised forms).
+    #[serde(with = "seal_base64")]
+    pub(crate) seal: Vec<u8>,
+}
+
+/// What the seal of a receipt holds: the receipt's fields but the user and
+/// agent (which the seal is bound to instead).
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct SealedReceipt {
+    pub issued_at: Timestamp,
+    pub token_revision: u64,
+    pub entries: Vec<DeployedEntry>,
+}
+
+impl DeploymentReceipt {
+    /// The fields the seal must hold.
+    pub(crate) fn sealed_part(&self) -> SealedReceipt {
+        SealedReceipt {
+            issued_at: self.issued_at,
+            token_revision: self.token_revision,
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+/// Why [`Vault::record_deployment`](crate::Vault::record_deployment) refused
+/// a receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiptError {
+    /// Its seal does not open, or its fields differ from what was sealed:
+    /// altered or forged.
+    #[error("it was altered or forged (its seal does not match)")]
+    Forged,
+    /// It claims to be issued later than now (beyond a minute of clock
+    /// skew between replicas).
+    #[error("it claims to be issued in the future")]
+    FromTheFuture,
+    /// It belongs to another user than the one recording it.
+    #[error("it belongs to another user")]
+    OtherUser,
+}
+
+mod seal_base64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(seal: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(seal))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Whether the running agent has an attached thing's current value.

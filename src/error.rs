@@ -51,6 +51,15 @@ pub enum Error {
     /// Uninformative by design (500).
     #[error("decryption failed")]
     DecryptionFailed,
+    /// The user's key is at its last generation (`u32::MAX`), so
+    /// [`Vault::rotate_user_key`](crate::Vault::rotate_user_key) can't start
+    /// another; nothing was changed (409).
+    #[error("the user's key is at its last generation and can't be rotated; nothing was changed")]
+    GenerationsExhausted,
+    /// A deployment receipt was refused: not this user's, altered or
+    /// forged, or issued in the future. Nothing was recorded (422).
+    #[error("deployment receipt refused: {0}; nothing was recorded")]
+    InvalidReceipt(crate::ReceiptError),
     /// The `.env` text does not parse; the error has the line and column (422).
     #[error("invalid .env input: {0}")]
     Dotenv(#[from] crate::dotenv::ParseError),
@@ -106,6 +115,18 @@ pub enum Error {
     /// id is unknown or taken, a key or key spec is malformed (422).
     #[error("keyring: {0}")]
     Keyring(#[from] crate::crypto::KeyringError),
+    /// The keyring holds a key under an id the vault knows, but it is not
+    /// the key the vault's records were sealed with (its check value
+    /// differs, `docs/FORMAT.md` §9): a mistyped key or another deployment's.
+    /// Refused before anything is sealed, opened or written (503).
+    #[error(
+        "master key {key} does not match this vault (its check value differs): \
+         it is not the key this vault was sealed with; nothing was read or written"
+    )]
+    KeyMismatch {
+        /// The key id whose key differs.
+        key: KeyId,
+    },
     /// Records are still sealed under this master key, so it can't be
     /// retired; run a rewrap first (409).
     #[error("master key {key} still seals {records} record(s); rewrap first")]
@@ -169,17 +190,19 @@ impl Error {
             Self::AlreadyExists { .. }
             | Self::Attached { .. }
             | Self::DuplicateVariable { .. }
+            | Self::GenerationsExhausted
             | Self::ImportConflict { .. }
             | Self::KeyInUse { .. }
             | Self::ProviderConflict { .. } => 409,
             Self::Dotenv(_)
             | Self::InvalidImportEntry { .. }
+            | Self::InvalidReceipt(_)
             | Self::Keyring(_)
             | Self::InvalidInput { .. }
             | Self::InvalidName { .. }
             | Self::InvalidValue { .. } => 422,
             Self::DecryptionFailed | Self::Store(_) | Self::UnknownKey(_) => 500,
-            Self::Contention { .. } | Self::NotConfigured => 503,
+            Self::Contention { .. } | Self::KeyMismatch { .. } | Self::NotConfigured => 503,
         }
     }
 
@@ -205,6 +228,7 @@ impl From<CryptoError> for Error {
             CryptoError::DecryptionFailed | CryptoError::UnknownGeneration(_) => {
                 Self::DecryptionFailed
             }
+            CryptoError::GenerationsExhausted => Self::GenerationsExhausted,
         }
     }
 }

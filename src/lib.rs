@@ -57,7 +57,7 @@
 //! let (env, receipt) = vault.environment(&user, agent.id).await?;
 //! assert_eq!(env.get("ANTHROPIC_API_KEY").unwrap().expose_secret(), "sk-ant-demo");
 //! assert!(env.get("OPENCLAW_GATEWAY_TOKEN").is_some());
-//! vault.record_deployment(&receipt).await?;
+//! vault.record_deployment(&user, &receipt).await?;
 //! assert!(!vault.status(&user, agent.id).await?.restart_needed);
 //! # Ok(()) }
 //! ```
@@ -128,7 +128,8 @@ mod token;
 mod vault;
 
 pub use environment::{
-    AgentStatus, DeployedEntry, DeploymentReceipt, Environment, ItemStatus, SyncState, Target,
+    AgentStatus, DeployedEntry, DeploymentReceipt, Environment, ItemStatus, ReceiptError,
+    SyncState, Target,
 };
 pub use error::{Error, Result};
 pub use model::{

@@ -111,6 +111,14 @@ pub(crate) struct Deployment {
     pub entries: Vec<crate::DeployedEntry>,
 }
 
+/// A master key's check value (FORMAT.md §9), under the vault's reserved
+/// user, one record per key id.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct KeyCheckBody {
+    #[serde(with = "serde_bytes")]
+    pub check: Vec<u8>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

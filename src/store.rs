@@ -39,16 +39,20 @@ pub enum RecordKind {
     /// The index from a case-folded name to the item holding it, which makes
     /// names unique per user.
     Name,
+    /// The check value of a master key (under the vault's reserved user,
+    /// `docs/FORMAT.md` §9).
+    KeyCheck,
     /// The user's key-derivation salts.
     UserKeys,
 }
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RecordKind; 5] = [
+    pub const ALL: [RecordKind; 6] = [
         Self::Agent,
         Self::Connection,
         Self::Item,
+        Self::KeyCheck,
         Self::Name,
         Self::UserKeys,
     ];
@@ -59,6 +63,7 @@ impl RecordKind {
             Self::Agent => "agent",
             Self::Connection => "connection",
             Self::Item => "item",
+            Self::KeyCheck => "key-check",
             Self::Name => "name",
             Self::UserKeys => "user-keys",
         }
@@ -98,14 +103,24 @@ impl fmt::Display for RecordKey {
     }
 }
 
-/// A record's version: 1 when created, one more on every write.
+/// A record's version: an opaque number the store assigns on every write.
+///
+/// The vault relies on exactly three things (see the [`Store`] contract):
+/// a version **changes on every write**, it is **never reused for a key**
+/// over that key's whole life (also across delete and re-create), and two
+/// versions are compared only for equality. Nothing else is assumed: not
+/// that a version starts at 1, not that it grows by one. A per-database
+/// counter (an SQL sequence, etcd's `mod_revision`, a commit counter) or a
+/// per-key counter that survives deletion (a tombstone) both qualify.
+///
+/// Why never reused: a caller that read a record at version `v` and commits
+/// "expect `v`" must fail if the record was deleted and created again in
+/// between. Were the version to restart, such a stale writer would succeed
+/// and write an old body back: a revoked credential would return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version(NonZeroU64);
 
 impl Version {
-    /// The version of a newly created record.
-    pub const FIRST: Version = Version(NonZeroU64::MIN);
-
     /// A version from its number; `None` for 0.
     pub fn new(number: u64) -> Option<Self> {
         NonZeroU64::new(number).map(Self)
@@ -114,11 +129,6 @@ impl Version {
     /// The number.
     pub fn get(self) -> u64 {
         self.0.get()
-    }
-
-    /// The version after this one.
-    pub fn next(self) -> Self {
-        Self(self.0.saturating_add(1))
     }
 }
 
@@ -149,8 +159,8 @@ pub enum Expect {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
     /// Create (with [`Expect::Absent`]) or replace (with
-    /// [`Expect::Version`]) a record; the stored version becomes 1 or the
-    /// expected version plus one.
+    /// [`Expect::Version`]) a record; the store gives it a new [`Version`]
+    /// that the key never had before.
     Put {
         /// The address.
         key: RecordKey,
@@ -215,8 +225,14 @@ impl StoreError {
 /// # Contract
 ///
 /// - **Records** are addressed by [`RecordKey`] (user, kind, id) and carry a
-///   [`Version`] that the store assigns: 1 on creation, one more on every
-///   put. A deleted record is gone; creating it again starts at 1.
+///   [`Version`] that the store assigns on every put. A version is opaque,
+///   changes on every write and is **never reused for a key**, even across
+///   delete and re-create (a deleted record is gone from reads, but its
+///   versions are not available again). This rules out the ABA case in
+///   which a stale writer's "expect version `v`" succeeds against a record
+///   that was deleted and created again. A per-database counter (an SQL
+///   sequence, etcd's `mod_revision`) serves; so does one per-commit
+///   revision number shared by every write of the batch.
 /// - **`get`** returns the current record or `None`. **`list`** returns every
 ///   record of one user and kind, in any order, and never another user's.
 ///   **`users`** returns every user with at least one record.
@@ -243,7 +259,10 @@ impl StoreError {
 /// `INSERT` (for [`Expect::Absent`]; a unique violation is a conflict), or an
 /// `UPDATE ... WHERE version = $expected` / `DELETE ... WHERE version =
 /// $expected` and treats zero affected rows as a conflict, rolling back on
-/// the first conflict. Run the public conformance suite against it (feature
+/// the first conflict. New versions come from one counter for the whole
+/// database (a `SEQUENCE`, or a one-row table incremented once per commit
+/// inside the transaction), never from `version + 1`, which would restart
+/// at 1 after a delete. Run the public conformance suite against it (feature
 /// `conformance`).
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -267,9 +286,11 @@ pub trait Store: Send + Sync {
     /// Applies every write or none; see the contract.
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
-    /// Every user that has at least one record, in any order. Used by
-    /// whole-vault maintenance such as [`Vault::rewrap`](crate::Vault::rewrap),
-    /// never on a hot path.
+    /// Every user that has at least one record, in any order, including the
+    /// vault's reserved ids ([`UserId::is_reserved`]; a store that keeps
+    /// user ids as text reads them back with [`UserId::parse_stored`]).
+    /// Used by whole-vault maintenance such as
+    /// [`Vault::rewrap`](crate::Vault::rewrap), never on a hot path.
     async fn users(&self) -> Result<Vec<UserId>, StoreError>;
 }
 

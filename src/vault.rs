@@ -11,8 +11,8 @@ mod rotation;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use crate::crypto::{Binding, Crypto, Keyring, UserKeys};
-use crate::records;
+use crate::crypto::{Binding, Crypto, KeyId, Keyring, UserKeys};
+use crate::records::{self, KeyCheckBody};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Name, NamePolicy, Result, UserId};
 
@@ -114,24 +114,28 @@ macro_rules! transact {
         let mut outcome = Err($crate::Error::Contention {
             attempts: vault.config.max_attempts,
         });
-        for _ in 0..vault.config.max_attempts {
-            let plan: $crate::Result<Plan<_>> = $attempt.await;
-            match plan {
-                Err(error) => {
-                    outcome = Err(error);
-                    break;
-                }
-                Ok(plan) => match vault.commit_plan(plan).await {
-                    Ok(Some(answer)) => {
-                        outcome = Ok(answer);
-                        break;
-                    }
-                    Ok(None) => continue,
+        if let Err(error) = vault.check_keyring().await {
+            outcome = Err(error);
+        } else {
+            for _ in 0..vault.config.max_attempts {
+                let plan: $crate::Result<Plan<_>> = $attempt.await;
+                match plan {
                     Err(error) => {
                         outcome = Err(error);
                         break;
                     }
-                },
+                    Ok(plan) => match vault.commit_plan(plan).await {
+                        Ok(Some(answer)) => {
+                            outcome = Ok(answer);
+                            break;
+                        }
+                        Ok(None) => continue,
+                        Err(error) => {
+                            outcome = Err(error);
+                            break;
+                        }
+                    },
+                }
             }
         }
         outcome
@@ -155,16 +159,38 @@ impl<T> Plan<T> {
 /// creates it (committed with the first sealed record, so a failed call
 /// leaves nothing behind).
 struct KeysFor {
-    keys: UserKeys,
+    sealer: UserCrypto,
     create: Option<Write>,
 }
 
 impl KeysFor {
-    fn push_create(self, writes: &mut Vec<Write>) -> UserKeys {
+    fn push_create(self, writes: &mut Vec<Write>) -> UserCrypto {
         if let Some(write) = self.create {
             writes.push(write);
         }
-        self.keys
+        self.sealer
+    }
+}
+
+/// One user's key material with the crypto snapshot (a keyring already
+/// checked against the vault's key check values) that seals and opens for
+/// the whole call: one call never mixes two keyrings.
+pub(crate) struct UserCrypto {
+    keys: UserKeys,
+    crypto: Arc<Crypto>,
+}
+
+impl UserCrypto {
+    pub(crate) fn seal(&self, binding: &Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.crypto.seal(&self.keys, binding, plaintext)?)
+    }
+
+    pub(crate) fn open(
+        &self,
+        binding: &Binding<'_>,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        Ok(self.crypto.open(&self.keys, binding, sealed)?)
     }
 }
 
@@ -209,6 +235,21 @@ impl<S: Store> Vault<S> {
         *self.crypto.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(crypto);
     }
 
+    /// Installs `keyring` if the keyring in use is still the one of
+    /// `expected` (a compare-and-swap); `false`, changing nothing, if it was
+    /// replaced meanwhile.
+    fn replace_keyring_if(&self, expected: &Arc<Crypto>, keyring: Keyring) -> bool {
+        let mut current = self.crypto.write().unwrap_or_else(|e| e.into_inner());
+        if !Arc::ptr_eq(&current, expected) {
+            return false;
+        }
+        *current = Arc::new(Crypto::with_cache_capacity(
+            keyring,
+            self.config.cipher_cache_capacity,
+        ));
+        true
+    }
+
     pub(crate) fn crypto(&self) -> Arc<Crypto> {
         // The lock only guards an `Arc` swap, which cannot panic halfway.
         Arc::clone(&self.crypto.read().unwrap_or_else(|e| e.into_inner()))
@@ -235,13 +276,91 @@ impl<S: Store> Vault<S> {
         }
     }
 
+    /// The current crypto snapshot, once its keyring is known to match the
+    /// vault ([`Vault::check_keyring`]); [`Error::NotConfigured`] without a
+    /// key.
+    pub(crate) async fn checked_crypto(&self) -> Result<Arc<Crypto>> {
+        let crypto = self.crypto();
+        if crypto.keyring().is_empty() {
+            return Err(Error::NotConfigured);
+        }
+        self.check(&crypto).await?;
+        Ok(crypto)
+    }
+
+    /// Refuses a keyring that holds a key whose id the vault knows but
+    /// whose bytes differ ([`Error::KeyMismatch`]): run before every write
+    /// and every seal or open, so a wrong key never writes (I9). An empty
+    /// keyring passes (variables need no key).
+    pub(crate) async fn check_keyring(&self) -> Result<()> {
+        let crypto = self.crypto();
+        if crypto.keyring().is_empty() {
+            return Ok(());
+        }
+        self.check(&crypto).await
+    }
+
+    /// Compares every key of `crypto`'s ring with the stored check values
+    /// (FORMAT.md §9) and stores those of new key ids; remembered per
+    /// snapshot, so only the first call of a keyring reads the store.
+    async fn check(&self, crypto: &Crypto) -> Result<()> {
+        if crypto.is_checked() {
+            return Ok(());
+        }
+        let ids: Vec<KeyId> = crypto.keyring().ids().collect();
+        let keys: Vec<RecordKey> = ids.iter().map(|id| key_check_key(*id)).collect();
+        for _ in 0..self.config.max_attempts {
+            let found = self.store.get_many(&keys).await?;
+            let mut writes = Vec::new();
+            for ((id, key), record) in ids.iter().zip(&keys).zip(found) {
+                match record {
+                    Some(record) => {
+                        let stored: KeyCheckBody = records::decode(&record)?;
+                        if crypto.check_matches(*id, &stored.check) != Some(true) {
+                            return Err(Error::KeyMismatch { key: *id });
+                        }
+                    }
+                    None => {
+                        let check = crypto.check_value(*id).ok_or(Error::NotConfigured)?;
+                        writes.push(Write::Put {
+                            key: key.clone(),
+                            expect: Expect::Absent,
+                            body: records::encode(&KeyCheckBody {
+                                check: check.to_vec(),
+                            }),
+                        });
+                    }
+                }
+            }
+            if writes.is_empty() {
+                crypto.mark_checked();
+                return Ok(());
+            }
+            match self.store.commit(writes).await {
+                Ok(()) => {
+                    crypto.mark_checked();
+                    return Ok(());
+                }
+                // Another process stored a check value first: compare with it.
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Error::Contention {
+            attempts: self.config.max_attempts,
+        })
+    }
+
     /// The user's key material, or fresh material and the write creating it.
     async fn keys_for(&self, user: &UserId) -> Result<KeysFor> {
-        self.require_keyring()?;
+        let crypto = self.checked_crypto().await?;
         let key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
         match self.store.get(&key).await? {
             Some(record) => Ok(KeysFor {
-                keys: records::decode(&record)?,
+                sealer: UserCrypto {
+                    keys: records::decode(&record)?,
+                    crypto,
+                },
                 create: None,
             }),
             None => {
@@ -252,7 +371,7 @@ impl<S: Store> Vault<S> {
                     body: records::encode(&keys),
                 };
                 Ok(KeysFor {
-                    keys,
+                    sealer: UserCrypto { keys, crypto },
                     create: Some(create),
                 })
             }
@@ -260,13 +379,10 @@ impl<S: Store> Vault<S> {
     }
 
     /// The user's existing key material (for opening).
-    async fn existing_keys(&self, user: &UserId) -> Result<UserKeys> {
-        self.require_keyring()?;
-        user_keys_of(self.store.get(&user_keys_key(user)).await?)
-    }
-
-    fn seal(&self, keys: &UserKeys, binding: &Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
-        Ok(self.crypto().seal(keys, binding, plaintext)?)
+    async fn existing_keys(&self, user: &UserId) -> Result<UserCrypto> {
+        let crypto = self.checked_crypto().await?;
+        let keys = user_keys_of(self.store.get(&user_keys_key(user)).await?)?;
+        Ok(UserCrypto { keys, crypto })
     }
 
     fn check_value_len(&self, name: &str, len: usize) -> Result<()> {
@@ -281,6 +397,11 @@ impl<S: Store> Vault<S> {
         }
         Ok(())
     }
+}
+
+/// The address of master key `id`'s check value (FORMAT.md §9).
+fn key_check_key(id: KeyId) -> RecordKey {
+    RecordKey::new(&UserId::vault(), RecordKind::KeyCheck, id.0.to_string())
 }
 
 /// The address of a user's key material.

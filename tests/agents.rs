@@ -458,7 +458,10 @@ async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
     assert!(!status.restart_needed);
 
     let (_, receipt) = vault.environment(&user, id).await.unwrap();
-    vault.record_deployment(&receipt).await.unwrap();
+    vault
+        .record_deployment(&receipt.user, &receipt)
+        .await
+        .unwrap();
     let status = vault.status(&user, id).await.unwrap();
     assert_eq!(states(&status), [("A".to_owned(), SyncState::Synced)]);
     assert!(!status.restart_needed);
@@ -472,7 +475,10 @@ async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
     // A new attachment is stale; a detached one is "removed" until the restart.
     vault.attach(&user, id, &[item("B")]).await.unwrap();
     let (_, receipt) = vault.environment(&user, id).await.unwrap();
-    vault.record_deployment(&receipt).await.unwrap();
+    vault
+        .record_deployment(&receipt.user, &receipt)
+        .await
+        .unwrap();
     vault.detach(&user, id, &[item("A")]).await.unwrap();
     let status = vault.status(&user, id).await.unwrap();
     assert_eq!(
@@ -487,7 +493,10 @@ async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
     // Rotating the token makes the agent stale too.
     let (env, receipt) = vault.environment(&user, id).await.unwrap();
     assert!(env.get("A").is_none());
-    vault.record_deployment(&receipt).await.unwrap();
+    vault
+        .record_deployment(&receipt.user, &receipt)
+        .await
+        .unwrap();
     assert!(!vault.status(&user, id).await.unwrap().restart_needed);
     vault.rotate_gateway_token(&user, id).await.unwrap();
     let status = vault.status(&user, id).await.unwrap();
@@ -497,8 +506,11 @@ async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
     // by their millisecond issue time).
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let (_, newer) = vault.environment(&user, id).await.unwrap();
-    vault.record_deployment(&newer).await.unwrap();
-    vault.record_deployment(&receipt).await.unwrap();
+    vault.record_deployment(&newer.user, &newer).await.unwrap();
+    vault
+        .record_deployment(&receipt.user, &receipt)
+        .await
+        .unwrap();
     assert!(!vault.status(&user, id).await.unwrap().restart_needed);
     assert!(matches!(
         vault.status(&user, id).await.unwrap().items[0].target,

@@ -259,7 +259,10 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     for canary in [&c[1], &c[3], &c[2], &c[6], &c[7], &c[4]] {
         prop_assert!(everything.contains(canary.as_str()));
     }
-    vault.record_deployment(&receipt).await.unwrap();
+    vault
+        .record_deployment(&receipt.user, &receipt)
+        .await
+        .unwrap();
     let status = vault.status(&user, agent.id).await.unwrap();
     shown.debug(&status);
     shown.json(&status);

@@ -61,8 +61,8 @@ async fn reopening_keeps_data_and_schema() {
     let record = a.get(&key).await.expect("get").expect("present");
     assert_eq!(record.body, b"kept");
     assert_eq!(
-        b.get(&key).await.expect("get").map(|r| r.version.get()),
-        Some(1)
+        b.get(&key).await.expect("get").map(|r| r.version),
+        Some(record.version)
     );
     let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(a.pool())
@@ -73,7 +73,65 @@ async fn reopening_keeps_data_and_schema() {
         .fetch_one(a.pool())
         .await
         .expect("pragma");
-    assert_eq!(schema, 1);
+    assert_eq!(schema, 2);
+}
+
+/// A database of schema 1 (versions counted per record from 1) upgrades to
+/// the revision counter, which starts above every stored version: no key
+/// can get back a version it had.
+#[tokio::test]
+async fn schema_1_upgrades_without_reusing_versions() {
+    use agent_vault::store::{Expect, RecordKey, RecordKind, Store, Write};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("v1.db");
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
+        sqlx::raw_sql(
+            "CREATE TABLE agent_vault_records (
+                user_id TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
+                version INTEGER NOT NULL CHECK (version > 0), body BLOB NOT NULL,
+                PRIMARY KEY (user_id, kind, id)) WITHOUT ROWID;
+             INSERT INTO agent_vault_records VALUES ('u', 'item', 'a', 7, x'01');
+             PRAGMA user_version = 1;",
+        )
+        .execute(&pool)
+        .await
+        .expect("schema 1");
+        pool.close().await;
+    }
+    let store = SqliteStore::open(&path).await.expect("open and migrate");
+    let user = agent_vault::UserId::parse("u").expect("user");
+    let key = RecordKey::new(&user, RecordKind::Item, "a");
+    let old = store.get(&key).await.expect("get").expect("kept").version;
+    assert_eq!(old.get(), 7);
+    store
+        .commit(vec![Write::Delete {
+            key: key.clone(),
+            expect: old,
+        }])
+        .await
+        .expect("delete");
+    store
+        .commit(vec![Write::Put {
+            key: key.clone(),
+            expect: Expect::Absent,
+            body: b"again".to_vec(),
+        }])
+        .await
+        .expect("re-create");
+    let new = store
+        .get(&key)
+        .await
+        .expect("get")
+        .expect("present")
+        .version;
+    assert!(
+        new.get() > 7,
+        "re-created at {new:?}, which the record had before"
+    );
 }
 
 /// A database migrated by a newer library is refused, not misread.

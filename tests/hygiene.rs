@@ -109,7 +109,10 @@ async fn no_output_of_any_public_type_contains_a_secret() {
             "{canary} missing from the environment"
         );
     }
-    vault.record_deployment(&receipt).await.unwrap();
+    vault
+        .record_deployment(&receipt.user, &receipt)
+        .await
+        .unwrap();
     let status = vault.status(&user, agent.id).await.unwrap();
     shown.push(format!(
         "{status:?} {}",

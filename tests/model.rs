@@ -94,7 +94,10 @@ async fn a_connection_connected_again_after_a_deployment_is_stale() {
     let (agent, _) = vault.create_agent(&user, "a").await.unwrap();
     vault.attach(&user, agent.id, &conn).await.unwrap();
     let (_, receipt) = vault.environment(&user, agent.id).await.unwrap();
-    vault.record_deployment(&receipt).await.unwrap();
+    vault
+        .record_deployment(&receipt.user, &receipt)
+        .await
+        .unwrap();
     assert!(!vault.status(&user, agent.id).await.unwrap().restart_needed);
 
     vault.detach(&user, agent.id, &conn).await.unwrap();

@@ -448,7 +448,7 @@ fn envelope_headers_name_key_and_generation() {
     let crypto = Crypto::new(ring(&[(3, &MasterKey::generate())], 3));
     let user = UserId::parse("u").unwrap();
     let mut keys = agent_vault::crypto::UserKeys::generate();
-    keys.rotate();
+    keys.rotate().unwrap();
     let binding =
         agent_vault::crypto::Binding::new(&user, agent_vault::crypto::Purpose::Item, "r", "N");
     let sealed = crypto.seal(&keys, &binding, b"x").unwrap();

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::MasterKey;
+use super::{CryptoError, MasterKey};
 use crate::UserId;
 
 /// The HKDF `info` label for per-user keys (FORMAT.md §2). Versioned so a
@@ -52,11 +52,18 @@ impl UserKeys {
         }
     }
 
-    /// Adds a new generation with a fresh salt and makes it current.
-    pub fn rotate(&mut self) {
-        let next = self.current.saturating_add(1);
+    /// Adds a new generation with a fresh salt, makes it current and
+    /// returns it. At the last generation (`u32::MAX`) it refuses with
+    /// [`CryptoError::GenerationsExhausted`] and changes nothing: reusing a
+    /// generation number would replace the salt that older envelopes name.
+    pub fn rotate(&mut self) -> Result<u32, CryptoError> {
+        let next = self
+            .current
+            .checked_add(1)
+            .ok_or(CryptoError::GenerationsExhausted)?;
         self.salts.insert(next, random_salt());
         self.current = next;
+        Ok(next)
     }
 
     /// The generation new seals use.
@@ -158,5 +165,24 @@ mod salts_base64 {
                 Ok((generation, salt))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_at_the_last_generation_is_refused_and_keeps_the_salt() {
+        let salt = [9u8; SALT_LEN];
+        let mut keys = UserKeys::from_salt(u32::MAX, salt);
+        let before = keys.clone();
+        assert_eq!(keys.rotate(), Err(CryptoError::GenerationsExhausted));
+        assert_eq!(keys, before, "nothing changed");
+        assert_eq!(keys.salt(u32::MAX), Some(&salt));
+
+        let mut keys = UserKeys::from_salt(u32::MAX - 1, salt);
+        assert_eq!(keys.rotate(), Ok(u32::MAX));
+        assert_eq!(keys.salt(u32::MAX - 1), Some(&salt), "old salt kept");
     }
 }

@@ -31,6 +31,10 @@ pub enum Purpose {
     GatewayToken,
     /// A secret's value.
     Item,
+    /// A deployment receipt's seal: what [`Vault::environment`](crate::Vault::environment)
+    /// handed out, so that [`Vault::record_deployment`](crate::Vault::record_deployment)
+    /// can tell a genuine receipt from a forged one.
+    Receipt,
 }
 
 impl Purpose {
@@ -40,6 +44,7 @@ impl Purpose {
             Self::Item => 1,
             Self::Connection => 2,
             Self::GatewayToken => 3,
+            Self::Receipt => 4,
         }
     }
 }
@@ -295,6 +300,7 @@ mod tests {
             Purpose::Item => "item",
             Purpose::Connection => "connection",
             Purpose::GatewayToken => "gateway-token",
+            Purpose::Receipt => "receipt",
         }
     }
 

@@ -45,11 +45,59 @@ impl UserId {
         Ok(Self(id.to_owned()))
     }
 
+    /// Parses a user id as a [`Store`](crate::store::Store) gives it back
+    /// (for example from a text column in [`Store::users`](crate::store::Store::users)):
+    /// every id [`UserId::parse`] accepts, plus the ids the vault reserves for
+    /// records that belong to no user. Those start with `~`, which `parse`
+    /// refuses, so no user can ever collide with one.
+    ///
+    /// ```
+    /// use agent_vault::UserId;
+    /// assert!(UserId::parse("~vault").is_err());
+    /// assert!(UserId::parse_stored("~vault")?.is_reserved());
+    /// assert!(!UserId::parse_stored("alice")?.is_reserved());
+    /// # Ok::<(), agent_vault::UserIdError>(())
+    /// ```
+    pub fn parse_stored(id: &str) -> Result<Self, UserIdError> {
+        match id.strip_prefix(RESERVED_PREFIX) {
+            Some(rest) => Self::parse(rest)
+                .map(|_| Self(id.to_owned()))
+                .map_err(|error| {
+                    match error {
+                        // Positions refer to the whole id.
+                        UserIdError::InvalidCharacter { position } => {
+                            UserIdError::InvalidCharacter {
+                                position: position + RESERVED_PREFIX.len(),
+                            }
+                        }
+                        other => other,
+                    }
+                }),
+            None => Self::parse(id),
+        }
+    }
+
+    /// Whether this is one of the vault's reserved ids (see
+    /// [`UserId::parse_stored`]) rather than a user's.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with(RESERVED_PREFIX)
+    }
+
+    /// The reserved id under which the vault keeps records of its own (the
+    /// master keys' check values, `docs/FORMAT.md` §9).
+    pub(crate) fn vault() -> Self {
+        Self(format!("{RESERVED_PREFIX}vault"))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
+
+/// What the vault's reserved user ids start with: a character
+/// [`UserId::parse`] refuses.
+const RESERVED_PREFIX: &str = "~";
 
 impl<'de> Deserialize<'de> for UserId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

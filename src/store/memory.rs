@@ -20,7 +20,15 @@ struct Entry {
     body: Arc<[u8]>,
 }
 
-type Records = HashMap<UserId, UserRecords>;
+/// Every user's records, and the revision counter that versions come from.
+#[derive(Default)]
+struct Records {
+    users: HashMap<UserId, UserRecords>,
+    /// Incremented once per applied commit; every write of that commit gets
+    /// it as its version. Never decreases, so no key ever sees a version
+    /// twice, across delete and re-create alike.
+    revision: u64,
+}
 
 fn slot(kind: RecordKind) -> usize {
     RecordKind::ALL
@@ -49,6 +57,7 @@ impl MemoryStore {
     pub fn snapshot(&self) -> Vec<Record> {
         let records = self.lock();
         let mut out: Vec<Record> = records
+            .users
             .iter()
             .flat_map(|(user, user_records)| {
                 RecordKind::ALL.iter().flat_map(move |kind| {
@@ -74,7 +83,7 @@ impl MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("users", &self.lock().len())
+            .field("users", &self.lock().users.len())
             .finish()
     }
 }
@@ -88,7 +97,7 @@ fn record(key: RecordKey, entry: &Entry) -> Record {
 }
 
 fn find<'a>(records: &'a Records, key: &RecordKey) -> Option<&'a Entry> {
-    records.get(&key.user)?.by_kind[slot(key.kind)].get(key.id.as_str())
+    records.users.get(&key.user)?.by_kind[slot(key.kind)].get(key.id.as_str())
 }
 
 #[async_trait]
@@ -107,7 +116,7 @@ impl Store for MemoryStore {
 
     async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
         let records = self.lock();
-        let Some(user_records) = records.get(user) else {
+        let Some(user_records) = records.users.get(user) else {
             return Ok(Vec::new());
         };
         Ok(user_records.by_kind[slot(kind)]
@@ -119,6 +128,7 @@ impl Store for MemoryStore {
     async fn users(&self) -> Result<Vec<UserId>, StoreError> {
         Ok(self
             .lock()
+            .users
             .iter()
             .filter(|(_, records)| records.by_kind.iter().any(|kind| !kind.is_empty()))
             .map(|(user, _)| user.clone())
@@ -147,14 +157,14 @@ impl Store for MemoryStore {
                 });
             }
         }
+        records.revision += 1;
+        let Some(version) = Version::new(records.revision) else {
+            unreachable!("the revision was just incremented from a u64 >= 0");
+        };
         for write in writes {
             match write {
-                Write::Put { key, expect, body } => {
-                    let version = match expect {
-                        Expect::Absent => Version::FIRST,
-                        Expect::Version(v) => v.next(),
-                    };
-                    let user_records = records.entry(key.user).or_default();
+                Write::Put { key, body, .. } => {
+                    let user_records = records.users.entry(key.user).or_default();
                     user_records.by_kind[slot(key.kind)].insert(
                         key.id,
                         Entry {
@@ -164,7 +174,7 @@ impl Store for MemoryStore {
                     );
                 }
                 Write::Delete { key, .. } => {
-                    if let Some(user_records) = records.get_mut(&key.user) {
+                    if let Some(user_records) = records.users.get_mut(&key.user) {
                         user_records.by_kind[slot(key.kind)].remove(key.id.as_str());
                     }
                 }

@@ -32,16 +32,26 @@ use crate::UserId;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The migrations, in order; migration `n` (1-based) is recorded as version
-/// `n` in `agent_vault_schema`. Append only.
-const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS agent_vault_records (
+/// The migrations, in order, each a list of statements; migration `n`
+/// (1-based) is recorded as version `n` in `agent_vault_schema`. Append only.
+const MIGRATIONS: &[&[&str]] = &[
+    &["CREATE TABLE IF NOT EXISTS agent_vault_records (
         user_id TEXT COLLATE \"C\" NOT NULL,
         kind TEXT COLLATE \"C\" NOT NULL,
         id TEXT COLLATE \"C\" NOT NULL,
         version BIGINT NOT NULL CHECK (version > 0),
         body BYTEA NOT NULL,
         PRIMARY KEY (user_id, kind, id)
-    )"];
+    )"],
+    // Versions come from one sequence, so a key never sees a version twice
+    // (schema 1 used `version + 1` and restarted at 1 after a delete). It
+    // starts above every version already stored.
+    &[
+        "CREATE SEQUENCE IF NOT EXISTS agent_vault_revision AS BIGINT MINVALUE 1",
+        "SELECT setval('agent_vault_revision', \
+            GREATEST((SELECT COALESCE(MAX(version), 0) FROM agent_vault_records), 1))",
+    ],
+];
 
 /// The advisory lock key that serialises migrations (`"agentvlt"`).
 const MIGRATION_LOCK: i64 = 0x6167_656e_7476_6c74;
@@ -111,13 +121,15 @@ impl From<PostgresError> for StoreError {
 /// # What it needs from the database
 ///
 /// - **One table**, `agent_vault_records (user_id, kind, id, version, body)`
-///   with `(user_id, kind, id)` as primary key, plus the bookkeeping table
-///   `agent_vault_schema` that records which migrations ran. Nothing else:
-///   no extensions, functions, triggers or sequences.
+///   with `(user_id, kind, id)` as primary key, the sequence
+///   `agent_vault_revision` that every new version is drawn from (so a
+///   version never repeats for a key, also across delete and re-create),
+///   plus the bookkeeping table `agent_vault_schema` that records which
+///   migrations ran. Nothing else: no extensions, functions or triggers.
 /// - **A role with `CREATE`** on the schema the first time
 ///   [`PostgresStore::migrate`] runs (and whenever a new version of this
 ///   library adds a migration); afterwards `SELECT`, `INSERT`, `UPDATE` and
-///   `DELETE` on the two tables are enough.
+///   `DELETE` on the two tables and `USAGE` on the sequence are enough.
 /// - **READ COMMITTED or stronger.** Every write of a commit is a
 ///   conditional statement that is atomic per row (`INSERT ... ON CONFLICT
 ///   DO NOTHING`, `UPDATE ... WHERE version = $n`, `DELETE ... WHERE version
@@ -220,7 +232,9 @@ impl PostgresStore {
         }
         let done = usize::try_from(found).unwrap_or(0);
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
-            sqlx::query(migration).execute(&mut *tx).await?;
+            for statement in *migration {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
             sqlx::query("INSERT INTO agent_vault_schema (version) VALUES ($1)")
                 .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
                 .execute(&mut *tx)
@@ -309,7 +323,8 @@ async fn apply_one(
             ..
         } => sqlx::query(
             "INSERT INTO agent_vault_records (user_id, kind, id, version, body) \
-             VALUES ($1, $2, $3, 1, $4) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, nextval('agent_vault_revision'), $4) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(key.user.as_str())
         .bind(key.kind.as_str())
@@ -325,7 +340,8 @@ async fn apply_one(
                 return Ok(false);
             };
             sqlx::query(
-                "UPDATE agent_vault_records SET version = version + 1, body = $4 \
+                "UPDATE agent_vault_records \
+                 SET version = nextval('agent_vault_revision'), body = $4 \
                  WHERE user_id = $1 AND kind = $2 AND id = $3 AND version = $5",
             )
             .bind(key.user.as_str())
@@ -414,7 +430,7 @@ impl Store for PostgresStore {
             .map(|row| {
                 let id: String = row.try_get("user_id").map_err(PostgresError::from)?;
                 // Only the vault writes this column, from parsed ids.
-                UserId::parse(&id).map_err(StoreError::backend)
+                UserId::parse_stored(&id).map_err(StoreError::backend)
             })
             .collect()
     }

@@ -35,16 +35,30 @@ use crate::UserId;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The migrations, in order; migration `n` (1-based) brings the schema to
-/// `user_version = n`. Append only.
-const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS agent_vault_records (
+/// The migrations, in order, each a list of statements; migration `n`
+/// (1-based) brings the schema to `user_version = n`. Append only.
+const MIGRATIONS: &[&[&str]] = &[
+    &["CREATE TABLE IF NOT EXISTS agent_vault_records (
         user_id TEXT NOT NULL,
         kind TEXT NOT NULL,
         id TEXT NOT NULL,
         version INTEGER NOT NULL CHECK (version > 0),
         body BLOB NOT NULL,
         PRIMARY KEY (user_id, kind, id)
-    ) WITHOUT ROWID"];
+    ) WITHOUT ROWID"],
+    // Versions come from one database-wide revision counter, incremented
+    // once per commit, so a key never sees a version twice (schema 1 used
+    // `version + 1` and restarted at 1 after a delete). It starts above
+    // every version already stored.
+    &[
+        "CREATE TABLE IF NOT EXISTS agent_vault_revision (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            revision INTEGER NOT NULL CHECK (revision >= 0)
+        )",
+        "INSERT OR IGNORE INTO agent_vault_revision (id, revision)
+            SELECT 1, COALESCE(MAX(version), 0) FROM agent_vault_records",
+    ],
+];
 
 /// How long a writer waits for the write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,10 +124,15 @@ impl From<SqliteError> for StoreError {
 ///   power cut, and a busy timeout so writers queue instead of failing.
 /// - [`Store::commit`] is one `BEGIN IMMEDIATE` transaction: it takes the
 ///   database's write lock before reading anything, so two connections (or
-///   processes) can never both see a version and both write it. Each write
-///   is a conditional `INSERT ... ON CONFLICT DO NOTHING`, `UPDATE ... WHERE
+///   processes) can never both see a version and both write it. It first
+///   increments the one-row `agent_vault_revision` counter; every write of
+///   the commit gets that number as its version, so versions never repeat
+///   for a key, also across delete and re-create. Each write is a
+///   conditional `INSERT ... ON CONFLICT DO NOTHING`, `UPDATE ... WHERE
 ///   version = ?` or `DELETE ... WHERE version = ?`; zero rows changed rolls
 ///   the whole batch back as a conflict.
+/// - Files: created `0600` on Unix whatever the umask (see
+///   [`SqliteStore::open`]).
 /// - [`Store::get_many`] is one `SELECT` per call (per 300 keys, in one
 ///   read transaction).
 /// - All I/O runs on sqlx's worker threads, never blocking the async runtime.
@@ -125,7 +144,15 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database file at `path`, in WAL mode,
     /// and brings its schema up to date.
+    ///
+    /// On Unix the file is created with mode `0600` whatever the umask, and
+    /// an existing file (and its `-wal` and `-shm` companions) that group or
+    /// others may read is narrowed to `0600`: it holds variables in
+    /// plaintext and the envelopes of every secret. SQLite creates the
+    /// companions with the database file's own mode.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        private_files::secure(path).map_err(StoreError::backend)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
@@ -205,7 +232,9 @@ impl SqliteStore {
         }
         let done = usize::try_from(found).unwrap_or(0);
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
-            sqlx::query(migration).execute(&mut *tx).await?;
+            for statement in *migration {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
             // PRAGMA takes no bind parameters; the number is ours.
             sqlx::query(&format!("PRAGMA user_version = {}", index + 1))
                 .execute(&mut *tx)
@@ -217,8 +246,16 @@ impl SqliteStore {
 
     async fn apply(&self, writes: &[Write]) -> Result<(), SqliteError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // The commit's version: under the write lock, so no other commit
+        // can take the same number.
+        let revision: i64 = sqlx::query_scalar(
+            "UPDATE agent_vault_revision SET revision = revision + 1 WHERE id = 1 \
+             RETURNING revision",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         for write in writes {
-            if !apply_one(&mut tx, write).await? {
+            if !apply_one(&mut tx, write, revision).await? {
                 // Dropping the transaction rolls it back; do it now to free
                 // the write lock at once.
                 tx.rollback().await?;
@@ -292,8 +329,13 @@ async fn read_chunk(
         .collect()
 }
 
-/// Applies one write; `false` if its expectation does not hold.
-async fn apply_one(tx: &mut Transaction<'_, Sqlite>, write: &Write) -> Result<bool, SqliteError> {
+/// Applies one write, giving a put the version `revision`; `false` if its
+/// expectation does not hold.
+async fn apply_one(
+    tx: &mut Transaction<'_, Sqlite>,
+    write: &Write,
+    revision: i64,
+) -> Result<bool, SqliteError> {
     let key = write.key();
     let query = match write {
         Write::Put {
@@ -302,11 +344,12 @@ async fn apply_one(tx: &mut Transaction<'_, Sqlite>, write: &Write) -> Result<bo
             ..
         } => sqlx::query(
             "INSERT INTO agent_vault_records (user_id, kind, id, version, body) \
-             VALUES (?, ?, ?, 1, ?) ON CONFLICT DO NOTHING",
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(key.user.as_str())
         .bind(key.kind.as_str())
         .bind(key.id.as_str())
+        .bind(revision)
         .bind(body.as_slice()),
         Write::Put {
             expect: Expect::Version(expected),
@@ -318,9 +361,10 @@ async fn apply_one(tx: &mut Transaction<'_, Sqlite>, write: &Write) -> Result<bo
                 return Ok(false);
             };
             sqlx::query(
-                "UPDATE agent_vault_records SET version = version + 1, body = ? \
+                "UPDATE agent_vault_records SET version = ?, body = ? \
                  WHERE user_id = ? AND kind = ? AND id = ? AND version = ?",
             )
+            .bind(revision)
             .bind(body.as_slice())
             .bind(key.user.as_str())
             .bind(key.kind.as_str())
@@ -352,6 +396,57 @@ fn record(key: RecordKey, row: &SqliteRow) -> Result<Record, SqliteError> {
         return Err(SqliteError::Corrupt(key));
     };
     Ok(Record { key, version, body })
+}
+
+/// Keeps the database files private to their owner (Unix modes).
+mod private_files {
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    /// Creates `path` with mode `0600` if it is missing, and narrows the
+    /// database file and its `-wal`/`-shm` companions to `0600` where group
+    /// or others have any permission.
+    #[cfg(unix)]
+    pub(super) fn secure(path: &Path) -> io::Result<()> {
+        use std::fs::{self, OpenOptions, Permissions};
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+        for file in [
+            path.to_owned(),
+            companion(path, "-wal"),
+            companion(path, "-shm"),
+        ] {
+            let Ok(metadata) = fs::metadata(&file) else {
+                continue;
+            };
+            if metadata.permissions().mode() & 0o077 != 0 {
+                fs::set_permissions(&file, Permissions::from_mode(0o600))?;
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn secure(_path: &Path) -> io::Result<()> {
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    fn companion(path: &Path, suffix: &str) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    }
 }
 
 #[async_trait]
@@ -407,7 +502,7 @@ impl Store for SqliteStore {
             .map(|row| {
                 let id: String = row.try_get("user_id").map_err(SqliteError::from)?;
                 // Only the vault writes this column, from parsed ids.
-                UserId::parse(&id).map_err(StoreError::backend)
+                UserId::parse_stored(&id).map_err(StoreError::backend)
             })
             .collect()
     }

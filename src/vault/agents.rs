@@ -8,18 +8,26 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::crypto::{Crypto, UserKeys};
+use crate::environment::SealedReceipt;
 use crate::records::{
     self, AgentBody, Attachment, ConnectionBody, Deployment, ItemBody, StoredValue,
 };
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
 use crate::{
     AgentId, AgentStatus, ConnectionId, DeployedEntry, DeploymentReceipt, Environment, Error,
-    GatewayToken, ItemStatus, Name, Provider, Result, SyncState, Target, Timestamp, UserId,
+    GatewayToken, ItemStatus, Name, Provider, ReceiptError, Result, SyncState, Target, Timestamp,
+    UserId,
 };
 
 use super::items::{item_id, item_key};
+
+/// How far in the future a receipt's `issued_at` may lie: clock skew
+/// between the replica that issued it and the one recording it.
+const MAX_RECEIPT_CLOCK_SKEW_MILLIS: i64 = 60_000;
 use super::providers::connection_key;
-use super::{MAX_AGENT_NAME_CHARS, Plan, Vault, binding, transact, user_keys_key, user_keys_of};
+use super::{
+    MAX_AGENT_NAME_CHARS, Plan, UserCrypto, Vault, binding, transact, user_keys_key, user_keys_of,
+};
 
 /// What an agent looks like in a listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -341,13 +349,12 @@ impl<S: Store> Vault<S> {
     ) -> Result<(Environment, DeploymentReceipt)> {
         // The user's keys ride along with the targets: one round trip.
         let (body, targets, keys) = self.agent_and_targets(user, agent, true).await?;
-        self.require_keyring()?;
+        let crypto = self.checked_crypto().await?;
         let keys = user_keys_of(keys)?;
 
         let mut vars = BTreeMap::new();
         let mut entries = Vec::with_capacity(body.attachments.len());
         let agent_text = agent.to_string();
-        let crypto = self.crypto();
         let token = open_token(&crypto, user, &agent_text, &keys, &body.token)?;
         for (attachment, target) in body.attachments.iter().zip(targets) {
             let revision = open_target(&crypto, user, &keys, &target, &mut vars)?;
@@ -361,22 +368,53 @@ impl<S: Store> Vault<S> {
             self.config.gateway_token_var.as_str().to_owned(),
             SecretString::from(token.expose_secret()),
         );
-        let receipt = DeploymentReceipt {
+        let mut receipt = DeploymentReceipt {
             user: user.clone(),
             agent,
             issued_at: Timestamp::now(),
             token_revision: body.token_revision,
             entries,
+            seal: Vec::new(),
         };
+        let sealer = UserCrypto { keys, crypto };
+        receipt.seal = sealer.seal(
+            &binding::receipt(user, &agent_text),
+            &records::encode(&receipt.sealed_part()),
+        )?;
         Ok((Environment::new(vars), receipt))
     }
 
-    /// Records that the agent's gateway (re)started with the environment
-    /// `receipt` describes: the synced indicator compares against it. A
-    /// receipt older than the one recorded is ignored.
-    pub async fn record_deployment(&self, receipt: &DeploymentReceipt) -> Result<()> {
-        let user = &receipt.user;
+    /// Records that `user`'s agent's gateway (re)started with the
+    /// environment `receipt` describes: the synced indicator compares
+    /// against it. A receipt older than the one recorded is ignored.
+    ///
+    /// Only a receipt this vault issued for `user`, unchanged, is accepted
+    /// ([`Error::InvalidReceipt`] otherwise, recording nothing): its fields
+    /// must match its seal (`docs/FORMAT.md` §4, purpose 4), and it must not
+    /// claim to be issued more than a minute in the future. So nothing is
+    /// ever marked synced that was not delivered.
+    pub async fn record_deployment(
+        &self,
+        user: &UserId,
+        receipt: &DeploymentReceipt,
+    ) -> Result<()> {
+        if &receipt.user != user {
+            return Err(Error::InvalidReceipt(ReceiptError::OtherUser));
+        }
         let agent = receipt.agent;
+        let keys = self.existing_keys(user).await?;
+        let opened = keys
+            .open(&binding::receipt(user, &agent.to_string()), &receipt.seal)
+            .map_err(|_| Error::InvalidReceipt(ReceiptError::Forged))?;
+        let sealed: SealedReceipt =
+            records::decode_bytes(&opened).ok_or(Error::InvalidReceipt(ReceiptError::Forged))?;
+        if sealed != receipt.sealed_part() {
+            return Err(Error::InvalidReceipt(ReceiptError::Forged));
+        }
+        let skew = MAX_RECEIPT_CLOCK_SKEW_MILLIS;
+        if receipt.issued_at.unix_millis() > Timestamp::now().unix_millis().saturating_add(skew) {
+            return Err(Error::InvalidReceipt(ReceiptError::FromTheFuture));
+        }
         transact!(self, async {
             let (record, mut body) = self.find_agent(user, agent).await?;
             if body
@@ -470,7 +508,13 @@ impl<S: Store> Vault<S> {
     pub async fn gateway_token(&self, user: &UserId, agent: AgentId) -> Result<GatewayToken> {
         let (_, body) = self.find_agent(user, agent).await?;
         let keys = self.existing_keys(user).await?;
-        open_token(&self.crypto(), user, &agent.to_string(), &keys, &body.token)
+        open_token(
+            &keys.crypto,
+            user,
+            &agent.to_string(),
+            &keys.keys,
+            &body.token,
+        )
     }
 
     /// Replaces the gateway token; the old one fails verification at once.
@@ -596,12 +640,12 @@ impl<S: Store> Vault<S> {
         &self,
         user: &UserId,
         agent: AgentId,
-        keys: &UserKeys,
+        keys: &UserCrypto,
         token: &GatewayToken,
     ) -> Result<Vec<u8>> {
         let record = agent.to_string();
         let binding = binding::token(user, &record);
-        self.seal(keys, &binding, token.expose_secret().as_bytes())
+        keys.seal(&binding, token.expose_secret().as_bytes())
     }
 }
 

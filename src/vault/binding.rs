@@ -22,3 +22,11 @@ pub(super) fn connection<'a>(user: &'a UserId, id: &'a str) -> Binding<'a> {
 pub(super) fn token<'a>(user: &'a UserId, agent: &'a str) -> Binding<'a> {
     Binding::new(user, Purpose::GatewayToken, agent, TOKEN_NAME)
 }
+
+/// The name a deployment receipt's seal is bound to.
+const RECEIPT_NAME: &str = "deployment-receipt";
+
+/// A deployment receipt's seal: the agent id and a fixed name.
+pub(super) fn receipt<'a>(user: &'a UserId, agent: &'a str) -> Binding<'a> {
+    Binding::new(user, Purpose::Receipt, agent, RECEIPT_NAME)
+}

@@ -1,11 +1,10 @@
 //! Secrets and variables.
 
-use crate::crypto::UserKeys;
 use crate::records::{self, ItemBody, NameBody, StoredValue};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
 use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
 
-use super::{Plan, Vault, binding, transact};
+use super::{Plan, UserCrypto, Vault, binding, transact};
 
 /// An item found by name: its index record, its record and its body.
 pub(super) struct Found {
@@ -260,7 +259,7 @@ impl<S: Store> Vault<S> {
 
     pub(super) fn seal_item(
         &self,
-        keys: &UserKeys,
+        keys: &UserCrypto,
         user: &UserId,
         id: ItemId,
         name: &Name,
@@ -268,13 +267,13 @@ impl<S: Store> Vault<S> {
     ) -> Result<Vec<u8>> {
         let record = id.to_string();
         let binding = binding::item(user, &record, name.as_str());
-        self.seal(keys, &binding, plaintext.as_bytes())
+        keys.seal(&binding, plaintext.as_bytes())
     }
 
     /// Opens a sealed item value (for comparisons inside the vault only).
     pub(super) fn open_item(
         &self,
-        keys: &UserKeys,
+        keys: &UserCrypto,
         user: &UserId,
         id: ItemId,
         name: &Name,
@@ -282,6 +281,6 @@ impl<S: Store> Vault<S> {
     ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let record = id.to_string();
         let binding = binding::item(user, &record, name.as_str());
-        Ok(self.crypto().open(keys, &binding, sealed)?)
+        keys.open(&binding, sealed)
     }
 }

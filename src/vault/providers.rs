@@ -185,6 +185,6 @@ impl<S: Store> Vault<S> {
         let keys = self.keys_for(user).await?.push_create(writes);
         let record = id.record_id();
         let binding = binding::connection(user, &record);
-        Ok((variables, self.seal(&keys, &binding, &payload)?))
+        Ok((variables, keys.seal(&binding, &payload)?))
     }
 }

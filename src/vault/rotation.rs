@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::crypto::{Binding, Crypto, KeyId, UserKeys};
+use crate::crypto::{Binding, Crypto, CryptoError, KeyId, UserKeys};
 use crate::records::{self, AgentBody, ConnectionBody, ItemBody, StoredValue};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Result, UserId};
@@ -143,17 +143,27 @@ impl<S: Store> Vault<S> {
     /// for the primary key ([`Error::Keyring`]). Other replicas must drop
     /// the key from their configuration too.
     pub async fn retire_key(&self, id: KeyId) -> Result<()> {
-        // Retire from a copy first, so the primary or an unknown id is refused
-        // before the (whole-vault) usage scan; the copy is installed only
-        // once no record needs the key.
-        let mut keyring = self.keyring();
-        keyring.retire(id)?;
-        let records = self.key_usage().await?.get(&id).copied().unwrap_or(0);
-        if records > 0 {
-            return Err(Error::KeyInUse { key: id, records });
+        self.check_keyring().await?;
+        for _ in 0..self.config.max_attempts {
+            // Retire from a copy first, so the primary or an unknown id is
+            // refused before the (whole-vault) usage scan.
+            let snapshot = self.crypto();
+            let mut keyring = snapshot.keyring().clone();
+            keyring.retire(id)?;
+            let records = self.key_usage().await?.get(&id).copied().unwrap_or(0);
+            if records > 0 {
+                return Err(Error::KeyInUse { key: id, records });
+            }
+            // Installed only over the keyring the scan started from: a key
+            // added or promoted meanwhile must not be undone by a stale
+            // copy. Otherwise start over from the new keyring.
+            if self.replace_keyring_if(&snapshot, keyring) {
+                return Ok(());
+            }
         }
-        self.set_keyring(keyring);
-        Ok(())
+        Err(Error::Contention {
+            attempts: self.config.max_attempts,
+        })
     }
 
     /// Starts a new key generation for `user` (a fresh random salt): new
@@ -167,7 +177,7 @@ impl<S: Store> Vault<S> {
             let (keys, expect) = match self.store.get(&key).await? {
                 Some(record) => {
                     let mut keys: UserKeys = records::decode(&record)?;
-                    keys.rotate();
+                    keys.rotate()?;
                     (keys, Expect::Version(record.version))
                 }
                 None => (UserKeys::generate(), Expect::Absent),
@@ -270,15 +280,16 @@ impl<S: Store> Vault<S> {
         progress: &mut (dyn FnMut(RewrapProgress) + Send),
     ) -> Result<()> {
         report.users += 1;
-        let keys_key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
-        let Some(keys_record) = self.store.get(&keys_key).await? else {
+        if user.is_reserved() {
+            // The vault's own records (key check values) hold nothing sealed.
+            return Ok(());
+        }
+        let Some(mut keys) = self.user_keys(user).await? else {
             // A user without key material has nothing sealed.
             return Ok(());
         };
-        let keys: UserKeys = records::decode(&keys_record)?;
-        let crypto = self.crypto();
+        let crypto = self.checked_crypto().await?;
         let primary = crypto.keyring().primary_id().ok_or(Error::NotConfigured)?;
-        let target = (primary, keys.current_generation());
         for kind in SEALED_KINDS {
             let listed = self.store.list(user, kind).await?;
             for chunk in listed.chunks(options.batch_size) {
@@ -286,26 +297,17 @@ impl<S: Store> Vault<S> {
                 let mut current: Vec<Record> = chunk.to_vec();
                 let mut committed = false;
                 for _ in 0..self.config.max_attempts {
-                    let mut writes = Vec::new();
-                    for record in &current {
-                        let Some(mut sealed) = Sealed::read(record)? else {
-                            continue;
-                        };
-                        let header = Crypto::header_of(sealed.sealed())
-                            .map_err(|_| Error::DecryptionFailed)?;
-                        if header == target {
+                    let writes = match rewrap_writes(&crypto, user, &keys, primary, &current)? {
+                        Ok(writes) => writes,
+                        // A record names a generation newer than the keys
+                        // read: the user's key was rotated meanwhile. Read
+                        // the keys again and redo the chunk.
+                        Err(CryptoError::UnknownGeneration(_)) => {
+                            keys = self.user_keys(user).await?.ok_or(Error::DecryptionFailed)?;
                             continue;
                         }
-                        let binding = sealed.binding(user, &record.key);
-                        let plain = crypto.open(&keys, &binding, sealed.sealed())?;
-                        let resealed = crypto.seal(&keys, &binding, &plain)?;
-                        *sealed.sealed_mut() = resealed;
-                        writes.push(Write::Put {
-                            key: record.key.clone(),
-                            expect: Expect::Version(record.version),
-                            body: sealed.encode(),
-                        });
-                    }
+                        Err(other) => return Err(other.into()),
+                    };
                     let count = writes.len() as u64;
                     if writes.is_empty() {
                         committed = true;
@@ -319,7 +321,9 @@ impl<S: Store> Vault<S> {
                         }
                         Err(StoreError::Conflict { .. }) => {
                             // Something changed under us: re-read the chunk
-                            // (deleted records drop out) and redo it.
+                            // (deleted records drop out) and the user's keys
+                            // (a rotation moves the target generation), and
+                            // redo it.
                             current = self
                                 .store
                                 .get_many(&keys_in_chunk)
@@ -327,6 +331,7 @@ impl<S: Store> Vault<S> {
                                 .into_iter()
                                 .flatten()
                                 .collect();
+                            keys = self.user_keys(user).await?.ok_or(Error::DecryptionFailed)?;
                         }
                         Err(other) => return Err(other.into()),
                     }
@@ -343,4 +348,52 @@ impl<S: Store> Vault<S> {
         }
         Ok(())
     }
+
+    /// The user's key material, if any.
+    async fn user_keys(&self, user: &UserId) -> Result<Option<UserKeys>> {
+        let key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
+        match self.store.get(&key).await? {
+            Some(record) => Ok(Some(records::decode(&record)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The writes that re-seal every record of `records` not yet under
+/// `primary` and the user's current generation. The inner error is the
+/// crypto layer's, so a caller can tell an unknown generation (re-read the
+/// keys) from the rest; the outer one is a corrupt record.
+fn rewrap_writes(
+    crypto: &Crypto,
+    user: &UserId,
+    keys: &UserKeys,
+    primary: KeyId,
+    records: &[Record],
+) -> Result<std::result::Result<Vec<Write>, CryptoError>> {
+    let target = (primary, keys.current_generation());
+    let mut writes = Vec::new();
+    for record in records {
+        let Some(mut sealed) = Sealed::read(record)? else {
+            continue;
+        };
+        let resealed = Crypto::header_of(sealed.sealed()).and_then(|header| {
+            if header == target {
+                return Ok(None);
+            }
+            let binding = sealed.binding(user, &record.key);
+            let plain = crypto.open(keys, &binding, sealed.sealed())?;
+            crypto.seal(keys, &binding, &plain).map(Some)
+        });
+        match resealed {
+            Ok(None) => continue,
+            Ok(Some(resealed)) => *sealed.sealed_mut() = resealed,
+            Err(error) => return Ok(Err(error)),
+        }
+        writes.push(Write::Put {
+            key: record.key.clone(),
+            expect: Expect::Version(record.version),
+            body: sealed.encode(),
+        });
+    }
+    Ok(Ok(writes))
 }

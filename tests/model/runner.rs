@@ -518,7 +518,7 @@ impl<S: Store + Faults> Run<S> {
                     return Ok(Outcome::Skipped);
                 };
                 vault
-                    .record_deployment(&receipt)
+                    .record_deployment(&receipt.user, &receipt)
                     .await
                     .map(|()| Answer::Unit)
             }

@@ -79,7 +79,10 @@ pub async fn write_canaries<S: Store>(vault: &Vault<S>) -> Canaries {
         .await
         .expect("environment");
     assert_eq!(env.len(), 5, "the environment opens: {env:?}");
-    vault.record_deployment(&receipt).await.expect("deployment");
+    vault
+        .record_deployment(&receipt.user, &receipt)
+        .await
+        .expect("deployment");
     Canaries {
         hidden: vec![
             secret,

@@ -183,7 +183,7 @@ async fn exec(ctx: Context, agent: &str, command: &[OsString]) -> Result<u8, Fai
     };
     // Started: record the deployment now (the receipt holds revisions, never
     // values), then wait.
-    if let Err(error) = ctx.vault.record_deployment(&receipt).await {
+    if let Err(error) = ctx.vault.record_deployment(&ctx.user, &receipt).await {
         eprintln!(
             "warning: the agent started but its deployment was not recorded ({error}); \
              `agents status` will not show it as synced"

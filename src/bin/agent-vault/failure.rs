@@ -41,7 +41,7 @@ pub const TOKEN_REJECTED: u8 = 7;
 /// mapped.
 pub fn exit_code(error: &Error) -> u8 {
     match error {
-        Error::NotConfigured => NOT_CONFIGURED,
+        Error::NotConfigured | Error::KeyMismatch { .. } => NOT_CONFIGURED,
         Error::TokenRejected => TOKEN_REJECTED,
         other => match other.http_status() {
             400 | 422 => INVALID,
@@ -258,6 +258,12 @@ mod tests {
             ),
             (Error::NotConfigured, NOT_CONFIGURED),
             (
+                Error::KeyMismatch {
+                    key: agent_vault::crypto::KeyId(1),
+                },
+                NOT_CONFIGURED,
+            ),
+            (
                 Error::NotFound {
                     what: "agent",
                     name: "x".into(),
@@ -291,7 +297,9 @@ mod tests {
                 401 => TOKEN_REJECTED,
                 404 => NOT_FOUND,
                 409 => CONFLICT,
-                503 if matches!(error, Error::NotConfigured) => NOT_CONFIGURED,
+                503 if matches!(error, Error::NotConfigured | Error::KeyMismatch { .. }) => {
+                    NOT_CONFIGURED
+                }
                 _ => OTHER,
             };
             assert_eq!(code, expected, "{error:?}");

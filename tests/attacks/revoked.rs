@@ -1,0 +1,191 @@
+//! A revoked credential must stay revoked (I8): a writer that read a record
+//! before it was deleted and created again must not write the old body back.
+//!
+//! The attack: `attach` (or `rewrap`) reads connection `anthropic:api-key`;
+//! meanwhile the user disconnects the leaked key and connects a new one
+//! under the same fixed key; then the stale call commits "expect the version
+//! I read". Were versions to restart at 1 after a delete, that commit would
+//! succeed and put the leaked key back into every agent's environment.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use agent_vault::crypto::{KeyId, Keyring, MasterKey};
+use agent_vault::store::{MemoryStore, Record, RecordKey, RecordKind, Store, StoreError, Write};
+use agent_vault::{Attachable, Credential, Provider, RewrapOptions, UserId, Vault};
+use async_trait::async_trait;
+use secrecy::{ExposeSecret as _, SecretString};
+
+type Hook = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs a hook (another caller's work) right before the first commit that
+/// goes through it after being armed: between the attacked call's reads
+/// and its commit.
+struct HookStore<S> {
+    inner: S,
+    hook: Mutex<Option<Hook>>,
+}
+
+impl<S> HookStore<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            hook: Mutex::new(None),
+        }
+    }
+
+    fn arm(&self, hook: impl Future<Output = ()> + Send + 'static) {
+        *self.hook.lock().unwrap() = Some(Box::pin(hook));
+    }
+
+    fn fired(&self) -> bool {
+        self.hook.lock().unwrap().is_none()
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for HookStore<S> {
+    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+        self.inner.get_many(keys).await
+    }
+
+    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
+        self.inner.list(user, kind).await
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
+        self.inner.commit(writes).await
+    }
+
+    async fn users(&self) -> Result<Vec<UserId>, StoreError> {
+        self.inner.users().await
+    }
+}
+
+const LEAKED: &str = "sk-ant-LEAKED-0000";
+const FRESH: &str = "sk-ant-FRESH-1111";
+
+fn user() -> UserId {
+    UserId::parse("victim").unwrap()
+}
+
+fn anthropic(key: &str) -> Credential {
+    Credential::api_key(Provider::Anthropic, SecretString::from(key))
+}
+
+/// The other caller: revokes the leaked key and connects a fresh one.
+fn revoke_and_reconnect(other: Arc<Vault<Arc<dyn Store>>>) -> impl Future<Output = ()> + Send {
+    async move {
+        let id = anthropic(LEAKED).connection_id();
+        other.disconnect(&user(), id).await.unwrap();
+        other.connect(&user(), &anthropic(FRESH)).await.unwrap();
+    }
+}
+
+async fn anthropic_key_in_environment<S: Store>(vault: &Vault<S>) -> String {
+    let agents = vault.agents(&user()).await.unwrap();
+    let (env, _) = vault.environment(&user(), agents[0].id).await.unwrap();
+    env.get("ANTHROPIC_API_KEY")
+        .expect("the connection is attached")
+        .expose_secret()
+        .to_owned()
+}
+
+/// The stores the attacks run against: every built-in backend available in
+/// this build.
+async fn backends() -> Vec<(&'static str, Arc<dyn Store>)> {
+    #[allow(unused_mut)]
+    let mut stores: Vec<(&'static str, Arc<dyn Store>)> =
+        vec![("memory", Arc::new(MemoryStore::new()))];
+    #[cfg(feature = "sqlite")]
+    stores.push((
+        "sqlite",
+        Arc::new(agent_vault::store::SqliteStore::in_memory().await.unwrap()),
+    ));
+    stores
+}
+
+#[tokio::test]
+async fn attach_racing_a_reconnect_never_restores_the_revoked_key() {
+    for (backend, inner) in backends().await {
+        let keyring = Keyring::single(MasterKey::generate());
+        let store = Arc::new(HookStore::new(Arc::clone(&inner)));
+        let vault = Vault::new(Arc::clone(&store), keyring.clone());
+        let other = Arc::new(Vault::new(Arc::clone(&inner), keyring));
+        vault.connect(&user(), &anthropic(LEAKED)).await.unwrap();
+        let (agent, _) = vault.create_agent(&user(), "bot").await.unwrap();
+        // Warm the other caller up, so its own first-use work (checking the
+        // master key against the vault) is done before the race.
+        other.gateway_token(&user(), agent.id).await.unwrap();
+
+        store.arm(revoke_and_reconnect(Arc::clone(&other)));
+        vault
+            .attach(
+                &user(),
+                agent.id,
+                &[Attachable::parse("provider:anthropic").unwrap()],
+            )
+            .await
+            .unwrap();
+        assert!(store.fired(), "{backend}: the race was not staged");
+
+        assert_eq!(
+            anthropic_key_in_environment(&vault).await,
+            FRESH,
+            "{backend}: the revoked key came back through a stale attach"
+        );
+        let connection = &vault.connections(&user()).await.unwrap()[0];
+        assert_eq!(connection.agents, vec![agent.id], "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn rewrap_racing_a_reconnect_never_restores_the_revoked_key() {
+    for (backend, inner) in backends().await {
+        let old = MasterKey::generate();
+        let store = Arc::new(HookStore::new(Arc::clone(&inner)));
+        let vault = Vault::new(Arc::clone(&store), Keyring::single(old.clone()));
+        vault.connect(&user(), &anthropic(LEAKED)).await.unwrap();
+        let (agent, _) = vault.create_agent(&user(), "bot").await.unwrap();
+
+        // A new primary key: the connection now needs rewrapping.
+        let mut ring = Keyring::single(old);
+        ring.add(KeyId(2), MasterKey::generate()).unwrap();
+        ring.promote(KeyId(2)).unwrap();
+        vault.set_keyring(ring.clone());
+        let other = Arc::new(Vault::new(Arc::clone(&inner), ring));
+        // Both callers' first use of the new keyring is done before the race.
+        vault.gateway_token(&user(), agent.id).await.unwrap();
+        other.gateway_token(&user(), agent.id).await.unwrap();
+
+        store.arm(revoke_and_reconnect(Arc::clone(&other)));
+        vault
+            .rewrap(&RewrapOptions::default(), &mut |_| {})
+            .await
+            .unwrap();
+        assert!(store.fired(), "{backend}: the race was not staged");
+
+        vault
+            .attach(
+                &user(),
+                agent.id,
+                &[Attachable::parse("provider:anthropic").unwrap()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            anthropic_key_in_environment(&vault).await,
+            FRESH,
+            "{backend}: the revoked key came back through a stale rewrap"
+        );
+    }
+}
