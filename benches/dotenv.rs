@@ -1,7 +1,11 @@
 //! Parse a ~1 MiB realistic `.env` file with `agent_vault::dotenv` and with
-//! `dotenvy`, in the same run, and report throughput in bytes.
+//! `dotenvy`, in the same run, and report throughput in bytes; then, in the
+//! `hostile` group, the same plain file against two 1 MiB hostile inputs that
+//! were once quadratic, so that their ratio to the plain file shows the
+//! parse stays linear.
 //!
 //! `cargo bench --bench dotenv`
+//! `cargo bench --bench dotenv -- --measurement-time 3 --warm-up-time 1 hostile`
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -119,5 +123,47 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// One line `A=vv$U$U…` of exactly 1 MiB: 524 286 references to an
+/// undefined name, each a warning.
+fn undefined_references() -> Vec<u8> {
+    let mut input = b"A=vv".to_vec();
+    while input.len() + 2 <= 1024 * 1024 {
+        input.extend_from_slice(b"$U");
+    }
+    input
+}
+
+/// `X=` a 64 KiB value, then `A=$X` lines up to 1 MiB: 12.9 GB of
+/// expansion, refused once the expansion budget is spent.
+fn redefined_expansions() -> Vec<u8> {
+    let mut input = b"X=".to_vec();
+    input.resize(2 + 64 * 1024, b'x');
+    input.push(b'\n');
+    while input.len() + 5 <= 1024 * 1024 {
+        input.extend_from_slice(b"A=$X\n");
+    }
+    input
+}
+
+fn hostile(c: &mut Criterion) {
+    let plain = generate(1024 * 1024 - 4096).into_bytes();
+    let undefined = undefined_references();
+    let redefined = redefined_expansions();
+    assert!(dotenv::parse(&undefined).is_ok_and(|env| env.warning_count() == 524_286));
+    assert!(dotenv::parse(&redefined).is_err());
+
+    let mut group = c.benchmark_group("hostile");
+    group.sample_size(20);
+    for (name, input) in [
+        ("plain", &plain),
+        ("undefined_references", &undefined),
+        ("redefined_expansions", &redefined),
+    ] {
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_function(name, |b| b.iter(|| dotenv::parse(black_box(input))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, hostile);
 criterion_main!(benches);

@@ -94,6 +94,8 @@
 //!   to the first `}`; it may not contain `$`, `\` or a line break.
 //! - **An undefined reference** expands to the empty string and is reported as
 //!   a [`Warning`] with the line and column of its `$` and the referenced name.
+//!   The first [`MAX_WARNINGS`] warnings are kept;
+//!   [`Dotenv::warning_count`] counts them all.
 //! - Other `${...}` forms (`${A-b}`, `${A:?err}`, `${A.B}`, an unclosed `${`)
 //!   are an [`ParseErrorKind::InvalidReference`] error rather than a guess.
 //! - A `$` not followed by a letter, `_` or `{` is literal: `$$`, `$1`, a
@@ -112,8 +114,22 @@
 //! returned.
 //!
 //! Limits ([`ParseOptions`]): the input is at most 1 MiB, each value at most
-//! 64 KiB after escapes and references, and all values together at most
-//! 4 MiB (references can otherwise make a small file expand enormously).
+//! 64 KiB after escapes and references, all values together at most 4 MiB,
+//! and all references together expand to at most 4 MiB over the whole file,
+//! counting values later replaced by a redefinition
+//! ([`ParseErrorKind::ExpansionTooLarge`]). References can otherwise make a
+//! small file expand enormously: 1 MiB of `A=$X` lines, after a 64 KiB `X`,
+//! would copy 13 GB.
+//!
+//! # Cost
+//!
+//! Parsing takes time linear in the size of the input plus
+//! [`ParseOptions::max_expansion_size`], whatever the input: one forward
+//! pass, columns counted incrementally along each line, at most
+//! [`MAX_WARNINGS`] warnings built, and every byte a reference copies counted
+//! against the expansion limit. Memory is bounded by the input size plus
+//! [`ParseOptions::max_total_value_size`]: a redefinition drops (and wipes)
+//! the value it replaces at once.
 //!
 //! # Compatibility
 //!
@@ -168,6 +184,13 @@ pub const DEFAULT_MAX_FILE_SIZE: usize = 1024 * 1024;
 pub const DEFAULT_MAX_VALUE_SIZE: usize = 64 * 1024;
 /// Default for [`ParseOptions::max_total_value_size`]: 4 MiB.
 pub const DEFAULT_MAX_TOTAL_VALUE_SIZE: usize = 4 * 1024 * 1024;
+/// Default for [`ParseOptions::max_expansion_size`]: 4 MiB, four times the
+/// default largest input.
+pub const DEFAULT_MAX_EXPANSION_SIZE: usize = 4 * 1024 * 1024;
+/// The most [`Warning`]s a [`Dotenv`] keeps (the first ones, in file order);
+/// [`Dotenv::warning_count`] counts all of them. Building a warning costs an
+/// allocation, and a hostile line can hold half a million references.
+pub const MAX_WARNINGS: usize = 100;
 
 /// Limits applied while parsing.
 ///
@@ -189,6 +212,11 @@ pub struct ParseOptions {
     /// (default 4 MiB). References let a small file describe huge values;
     /// this bounds the memory a parse can use.
     pub max_total_value_size: usize,
+    /// Largest accepted number of bytes that references expand to, summed
+    /// over the whole file, in bytes (default 4 MiB). Unlike
+    /// `max_total_value_size` it counts values later replaced by a
+    /// redefinition, so it bounds the time a parse can spend copying.
+    pub max_expansion_size: usize,
 }
 
 impl Default for ParseOptions {
@@ -197,6 +225,7 @@ impl Default for ParseOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             max_total_value_size: DEFAULT_MAX_TOTAL_VALUE_SIZE,
+            max_expansion_size: DEFAULT_MAX_EXPANSION_SIZE,
         }
     }
 }
@@ -220,6 +249,13 @@ impl ParseOptions {
     #[must_use]
     pub const fn with_max_total_value_size(mut self, bytes: usize) -> Self {
         self.max_total_value_size = bytes;
+        self
+    }
+
+    /// Sets [`ParseOptions::max_expansion_size`].
+    #[must_use]
+    pub const fn with_max_expansion_size(mut self, bytes: usize) -> Self {
+        self.max_expansion_size = bytes;
         self
     }
 }
@@ -251,6 +287,7 @@ pub struct Dotenv {
     entries: Vec<Entry>,
     duplicates: Vec<Duplicate>,
     warnings: Vec<Warning>,
+    warning_count: usize,
 }
 
 impl Dotenv {
@@ -270,9 +307,27 @@ impl Dotenv {
         &self.duplicates
     }
 
-    /// Non-fatal findings (such as undefined references), in file order.
+    /// Non-fatal findings (such as undefined references), in file order: the
+    /// first [`MAX_WARNINGS`] of them. [`Dotenv::warning_count`] says how many
+    /// there were in all.
     pub fn warnings(&self) -> &[Warning] {
         &self.warnings
+    }
+
+    /// How many warnings the file produced, including those beyond the
+    /// [`MAX_WARNINGS`] that [`Dotenv::warnings`] keeps.
+    ///
+    /// ```
+    /// use agent_vault::dotenv::{self, MAX_WARNINGS};
+    ///
+    /// let line = format!("A={}", "$UNDEFINED".repeat(MAX_WARNINGS + 5));
+    /// let env = dotenv::parse(line.as_bytes())?;
+    /// assert_eq!(env.warnings().len(), MAX_WARNINGS);
+    /// assert_eq!(env.warning_count(), MAX_WARNINGS + 5);
+    /// # Ok::<(), dotenv::ParseError>(())
+    /// ```
+    pub fn warning_count(&self) -> usize {
+        self.warning_count
     }
 
     /// The number of distinct names.
@@ -302,6 +357,7 @@ impl fmt::Debug for Dotenv {
             .field("entries", &self.entries)
             .field("duplicates", &self.duplicates)
             .field("warnings", &self.warnings)
+            .field("warning_count", &self.warning_count)
             .finish()
     }
 }
@@ -500,6 +556,14 @@ impl std::error::Error for ParseError {}
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseErrorKind {
+    /// References together expanded to more than
+    /// [`ParseOptions::max_expansion_size`] bytes over the whole file. The
+    /// position is the `$` of the reference that crossed the limit.
+    #[error("references together expand to more than the limit of {limit} bytes")]
+    ExpansionTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The input is larger than [`ParseOptions::max_file_size`].
     #[error("the file is larger than the limit of {limit} bytes")]
     FileTooLarge {

@@ -8,6 +8,8 @@
 //! - a secret's value can't be read back or confirmed by guessing;
 //! - hostile input costs linear time.
 
+#[path = "attacks/dotenv.rs"]
+mod dotenv;
 #[path = "attacks/keys.rs"]
 mod keys;
 #[path = "attacks/receipts.rs"]

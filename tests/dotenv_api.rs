@@ -1,7 +1,9 @@
 //! Behaviour of the public `agent_vault::dotenv` API beyond the fixtures:
 //! redaction, error display, default limits, and the serialiser's output.
 
-use agent_vault::dotenv::{self, ParseErrorKind, ParseOptions, WriteError};
+use agent_vault::dotenv::{
+    self, MAX_WARNINGS, ParseErrorKind, ParseOptions, WarningKind, WriteError,
+};
 
 #[test]
 fn debug_shows_names_but_never_values() {
@@ -38,6 +40,80 @@ fn warning_display_names_the_reference_and_its_position() {
 }
 
 #[test]
+fn warnings_beyond_the_cap_are_counted_and_the_first_ones_kept() {
+    let input: String = (0..MAX_WARNINGS + 50)
+        .map(|n| format!("K{n}=x$MISSING_{n}\n"))
+        .collect();
+    let env = dotenv::parse(input.as_bytes()).expect("parses");
+    assert_eq!(env.len(), MAX_WARNINGS + 50);
+    assert_eq!(env.warning_count(), MAX_WARNINGS + 50);
+    assert_eq!(env.warnings().len(), MAX_WARNINGS);
+    for (n, warning) in env.warnings().iter().enumerate() {
+        assert_eq!(
+            (warning.line(), warning.column()),
+            (n as u32 + 1, 4 + n.to_string().len() as u32)
+        );
+        assert_eq!(
+            warning.kind(),
+            &WarningKind::UndefinedReference {
+                name: format!("MISSING_{n}")
+            }
+        );
+    }
+    assert!(format!("{env:?}").contains("warning_count: 150"));
+
+    let clean = dotenv::parse(b"A=1\nB=$A\n").expect("parses");
+    assert_eq!((clean.warnings().len(), clean.warning_count()), (0, 0));
+}
+
+#[test]
+fn warning_and_error_columns_count_characters_along_lines_and_across_quoted_line_breaks() {
+    let env = dotenv::parse("A=\"é$U1ü\n€€$U2\"\nB=ñ $U3 $U4\n".as_bytes()).expect("parses");
+    let positions: Vec<(u32, u32)> = env
+        .warnings()
+        .iter()
+        .map(|w| (w.line(), w.column()))
+        .collect();
+    assert_eq!(positions, [(1, 5), (2, 3), (3, 5), (3, 9)]);
+
+    // An error after warnings on the same line is still counted in
+    // characters from the start of the line.
+    let error = dotenv::parse("A=é$U1${\n".as_bytes()).expect_err("unclosed");
+    assert_eq!(error.kind(), &ParseErrorKind::InvalidReference);
+    assert_eq!((error.line(), error.column()), (1, 7));
+}
+
+#[test]
+fn expansion_budget_counts_every_reference_including_replaced_values() {
+    let options = ParseOptions::default().with_max_expansion_size(12);
+    // Three copies of the 4 bytes of X are exactly the budget, though only
+    // one of them is still held at the end.
+    let at_limit = b"X=abcd\nA=$X\nA=$X\nA=${X}\n";
+    let env = dotenv::parse_with(at_limit, &options).expect("exactly at the budget");
+    assert_eq!(env.get("A"), Some("abcd"));
+    assert_eq!(env.duplicates().len(), 2);
+
+    let over = b"X=abcd\nA=$X\nA=$X\nA=${X}\nA=ok$X\n";
+    let error = dotenv::parse_with(over, &options).expect_err("over the budget");
+    assert_eq!(
+        error.kind(),
+        &ParseErrorKind::ExpansionTooLarge { limit: 12 }
+    );
+    assert_eq!((error.line(), error.column()), (5, 5));
+    assert_eq!(
+        error.to_string(),
+        "line 5, column 5: references together expand to more than the limit of 12 bytes"
+    );
+    assert!(!format!("{error:?}").contains("abcd"));
+
+    // Literal text, escapes and undefined references cost nothing.
+    let free = ParseOptions::default().with_max_expansion_size(0);
+    let env = dotenv::parse_with(b"A=abc\\$X\nB=\"\\t$U\"\nC='$A'\n", &free).expect("no expansion");
+    assert_eq!(env.get("A"), Some("abc$X"));
+    assert_eq!(env.warning_count(), 1);
+}
+
+#[test]
 fn references_never_read_the_process_environment() {
     // PATH and HOME are set in any test environment; the file must not see them.
     assert!(std::env::var_os("PATH").is_some());
@@ -53,6 +129,7 @@ fn default_limits_are_one_mib_and_sixty_four_kib() {
     assert_eq!(options.max_file_size, 1024 * 1024);
     assert_eq!(options.max_value_size, 64 * 1024);
     assert_eq!(options.max_total_value_size, 4 * 1024 * 1024);
+    assert_eq!(options.max_expansion_size, 4 * 1024 * 1024);
 
     let at_limit = format!("A={}\n", "v".repeat(64 * 1024));
     assert_eq!(

@@ -125,6 +125,7 @@ fn ok_fixtures_parse_to_their_expected_mapping() {
 
 fn kind_name(kind: &ParseErrorKind) -> &'static str {
     match kind {
+        ParseErrorKind::ExpansionTooLarge { .. } => "ExpansionTooLarge",
         ParseErrorKind::FileTooLarge { .. } => "FileTooLarge",
         ParseErrorKind::InvalidName => "InvalidName",
         ParseErrorKind::InvalidReference => "InvalidReference",
@@ -162,6 +163,9 @@ fn err_fixtures_fail_with_their_expected_kind_and_position() {
             if let Some(n) = get("max_total_value_size") {
                 options = options.with_max_total_value_size(n);
             }
+            if let Some(n) = get("max_expansion_size") {
+                options = options.with_max_expansion_size(n);
+            }
         }
         let error = match dotenv::parse_with(&input, &options) {
             Ok(env) => panic!("{name}: parsed, expected an error; got {env:?}"),
@@ -179,6 +183,9 @@ fn err_fixtures_fail_with_their_expected_kind_and_position() {
         );
         // The limit errors name the limit that was configured.
         match error.kind() {
+            ParseErrorKind::ExpansionTooLarge { limit } => {
+                assert_eq!(*limit, options.max_expansion_size)
+            }
             ParseErrorKind::FileTooLarge { limit } => assert_eq!(*limit, options.max_file_size),
             ParseErrorKind::ValueTooLarge { limit } => assert_eq!(*limit, options.max_value_size),
             ParseErrorKind::ValuesTooLarge { limit } => {

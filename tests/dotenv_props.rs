@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use agent_vault::dotenv::{self, ParseErrorKind};
+use agent_vault::dotenv::{self, MAX_WARNINGS, ParseErrorKind};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -27,6 +27,19 @@ fn value() -> impl Strategy<Value = String> {
 fn dotenv_like_bytes() -> impl Strategy<Value = Vec<u8>> {
     let alphabet = select(b"AB_x09=\"'\\$#{}:- \t\n\rexport\0\xc3\xa9\xff".to_vec());
     proptest::collection::vec(prop_oneof![4 => alphabet, 1 => any::<u8>()], 0..200)
+}
+
+/// The character at a 1-based line and column of `text`, counted as the
+/// grammar says (three kinds of line break, columns in characters, the
+/// byte-order mark not a column), independently of the parser's
+/// incremental count.
+fn char_at(text: &str, line: u32, column: u32) -> Option<char> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    text.split('\n')
+        .nth(line.checked_sub(1)? as usize)?
+        .chars()
+        .nth(column.checked_sub(1)? as usize)
 }
 
 proptest! {
@@ -71,9 +84,19 @@ proptest! {
                 let first: Vec<(&str, &str)> = env.entries().iter().map(|e| (e.name(), e.value())).collect();
                 let second: Vec<(&str, &str)> = again.entries().iter().map(|e| (e.name(), e.value())).collect();
                 prop_assert_eq!(first, second);
+                // Every warning points at the `$` of its reference.
+                let text = std::str::from_utf8(&bytes).expect("parsed input is UTF-8");
+                for warning in env.warnings() {
+                    prop_assert_eq!(char_at(text, warning.line(), warning.column()), Some('$'), "{}", warning);
+                }
+                prop_assert_eq!(env.warnings().len(), env.warning_count().min(MAX_WARNINGS));
             }
             Err(error) => {
                 prop_assert!(error.line() >= 1 && error.column() >= 1, "{error}");
+                if error.kind() == &ParseErrorKind::InvalidReference {
+                    let text = std::str::from_utf8(&bytes).expect("only UTF-8 gets that far");
+                    prop_assert_eq!(char_at(text, error.line(), error.column()), Some('$'), "{}", error);
+                }
             }
         }
     }

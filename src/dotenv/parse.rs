@@ -3,13 +3,14 @@
 //! Every delimiter of the grammar is ASCII, so scanning bytes and slicing the
 //! `&str` at delimiter positions always lands on character boundaries.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use zeroize::Zeroizing;
 
 use super::{
-    Dotenv, Duplicate, Entry, ParseError, ParseErrorKind, ParseOptions, Warning, WarningKind,
-    is_valid_name,
+    Dotenv, Duplicate, Entry, MAX_WARNINGS, ParseError, ParseErrorKind, ParseOptions, Warning,
+    WarningKind, is_valid_name,
 };
 
 const BOM: &[u8] = "\u{feff}".as_bytes();
@@ -37,7 +38,10 @@ pub(super) fn parse(input: &[u8], options: &ParseOptions) -> Result<Dotenv, Pars
         index: HashMap::with_capacity(input.len() / 64),
         duplicates: Vec::new(),
         warnings: Vec::new(),
+        warning_count: 0,
+        column_cursor: Cell::new((0, 1)),
         total: 0,
+        expanded: 0,
         value_line: 1,
         value_column: 1,
     };
@@ -50,6 +54,7 @@ pub(super) fn parse(input: &[u8], options: &ParseOptions) -> Result<Dotenv, Pars
         entries: parser.entries,
         duplicates: parser.duplicates,
         warnings: parser.warnings,
+        warning_count: parser.warning_count,
     })
 }
 
@@ -150,9 +155,21 @@ struct Parser<'a> {
     /// duplicates and references.
     index: HashMap<&'a str, usize>,
     duplicates: Vec<Duplicate>,
+    /// The first [`MAX_WARNINGS`] warnings; `warning_count` counts them all.
     warnings: Vec<Warning>,
+    warning_count: usize,
+    /// A byte offset on the current line and its column, so that columns
+    /// further along the line are counted from there rather than from the
+    /// start of the line: the parser only moves forward, so all the column
+    /// computations of a line together scan it once. Stale (before
+    /// `line_start`) after a line break.
+    column_cursor: Cell<(usize, u32)>,
     /// Sum of the lengths of the values currently held in `entries`.
     total: usize,
+    /// Bytes that references have expanded to so far, in the whole file
+    /// (including values since replaced), against
+    /// [`ParseOptions::max_expansion_size`].
+    expanded: usize,
     /// Where the value being decoded starts, for size errors.
     value_line: u32,
     value_column: u32,
@@ -174,13 +191,22 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The column of byte `at` of the current line, in amortised constant
+    /// time (see `column_cursor`).
     fn column(&self, at: usize) -> u32 {
-        to_u32(
-            self.src[self.line_start..at]
-                .chars()
-                .count()
-                .saturating_add(1),
-        )
+        let (mut from, mut column) = self.column_cursor.get();
+        if from < self.line_start || from > at {
+            (from, column) = (self.line_start, 1);
+        }
+        // Counting the bytes that start a character counts Unicode scalar
+        // values; `from` and `at` are character boundaries.
+        let chars = self.bytes[from..at]
+            .iter()
+            .filter(|&&b| b & 0xC0 != 0x80)
+            .count();
+        let column = column.saturating_add(to_u32(chars));
+        self.column_cursor.set((at, column));
+        column
     }
 
     /// The column of `at` when everything between the start of the line and
@@ -539,19 +565,45 @@ impl<'a> Parser<'a> {
         };
 
         let current = self.index.get(name).map(|&i| self.entries[i].value());
-        match (current, default) {
-            (Some(""), Some(default)) => self.push(out, default)?,
-            (Some(value), _) => self.push(out, value)?,
-            (None, Some(default)) => self.push(out, default)?,
-            (None, None) => self.warnings.push(Warning {
+        let expansion = match (current, default) {
+            (Some(""), Some(default)) => default,
+            (Some(value), _) => value,
+            (None, Some(default)) => default,
+            (None, None) => {
+                self.warn_undefined(dollar, name);
+                return Ok(next);
+            }
+        };
+        // Checked before copying, so that a file whose references would
+        // expand to gigabytes stops after `max_expansion_size` bytes of work.
+        let expanded = self.expanded.saturating_add(expansion.len());
+        if expanded > self.options.max_expansion_size {
+            return Err(self.error(
+                dollar,
+                ParseErrorKind::ExpansionTooLarge {
+                    limit: self.options.max_expansion_size,
+                },
+            ));
+        }
+        self.expanded = expanded;
+        self.push(out, expansion)?;
+        Ok(next)
+    }
+
+    /// Records an undefined reference: counted always, kept (with a column
+    /// and a copy of the name) only while fewer than [`MAX_WARNINGS`] are, so
+    /// that a line of a million `$U` costs a counter increment per reference.
+    fn warn_undefined(&mut self, dollar: usize, name: &str) {
+        self.warning_count = self.warning_count.saturating_add(1);
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(Warning {
                 line: self.line,
                 column: self.column(dollar),
                 kind: WarningKind::UndefinedReference {
                     name: name.to_owned(),
                 },
-            }),
+            });
         }
-        Ok(next)
     }
 }
 

@@ -162,8 +162,12 @@ pub struct ImportReport {
     /// with the line of the definition that won.
     pub duplicates: Vec<(String, u32)>,
     /// The parser's warnings (for example an undefined `${VAR}`), as text
-    /// with line and column; they never contain values.
+    /// with line and column; they never contain values. At most
+    /// [`dotenv::MAX_WARNINGS`], the first ones in the file.
     pub warnings: Vec<String>,
+    /// How many warnings the parser found in all; more than
+    /// `warnings.len()` when some were left out.
+    pub warning_count: usize,
 }
 
 impl ImportReport {
@@ -206,6 +210,7 @@ impl<S: Store> Vault<S> {
             .map(|d| (d.name().to_owned(), d.line()))
             .collect();
         let warnings = parsed.warnings().iter().map(ToString::to_string).collect();
+        let warning_count = parsed.warning_count();
         let accepted = self.accept_entries(parsed.into_entries(), options)?;
         if accepted.iter().any(|a| a.kind == Kind::Secret) {
             self.require_keyring()?;
@@ -226,6 +231,7 @@ impl<S: Store> Vault<S> {
             entries,
             duplicates,
             warnings,
+            warning_count,
         })
     }
 
