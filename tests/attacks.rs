@@ -10,6 +10,8 @@
 
 #[path = "attacks/dotenv.rs"]
 mod dotenv;
+#[path = "attacks/import.rs"]
+mod import;
 #[path = "attacks/keys.rs"]
 mod keys;
 #[path = "attacks/receipts.rs"]

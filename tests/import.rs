@@ -213,28 +213,27 @@ async fn existing_names_fail_skip_or_overwrite() {
     assert_eq!(err.http_status(), 409);
     assert_eq!(store.snapshot(), before);
 
-    // A dry run plans without writing.
+    // A dry run plans without writing. SAME stays a variable (imported as
+    // one) with the value it has: unchanged. SHARED is a secret: always an
+    // update, never compared.
+    let overwrite = ImportOptions::default()
+        .on_conflict(OnConflict::Overwrite)
+        .with_kind_for("same", Kind::Variable);
     let plan = vault
-        .import_dotenv(
-            &user,
-            input,
-            &ImportOptions::default()
-                .on_conflict(OnConflict::Overwrite)
-                .dry_run(true),
-        )
+        .import_dotenv(&user, input, &overwrite.clone().dry_run(true))
         .await
         .unwrap();
     let actions: Vec<_> = plan
         .entries
         .iter()
-        .map(|e| (e.name.as_str(), e.action))
+        .map(|e| (e.name.as_str(), e.kind, e.action, e.converted_to_secret))
         .collect();
     assert_eq!(
         actions,
         [
-            ("Shared", ImportAction::Update),
-            ("SAME", ImportAction::Unchanged),
-            ("FRESH", ImportAction::Create)
+            ("Shared", Kind::Secret, ImportAction::Update, false),
+            ("SAME", Kind::Variable, ImportAction::Unchanged, false),
+            ("FRESH", Kind::Secret, ImportAction::Create, false)
         ]
     );
     assert!(plan.dry_run);
@@ -260,11 +259,7 @@ async fn existing_names_fail_skip_or_overwrite() {
     );
 
     let overwritten = vault
-        .import_dotenv(
-            &user,
-            b"SHARED=new\nSAME=same\n",
-            &ImportOptions::default().on_conflict(OnConflict::Overwrite),
-        )
+        .import_dotenv(&user, b"SHARED=new\nSAME=same\n", &overwrite)
         .await
         .unwrap();
     assert_eq!(overwritten.count(ImportAction::Update), 1);
@@ -282,16 +277,110 @@ async fn existing_names_fail_skip_or_overwrite() {
             .version,
         1
     );
-    // Overwriting a secret with the same value is "unchanged" too.
+    // Overwriting a secret with the value it already has is still an update
+    // (the import never opens it to compare).
     let again = vault
+        .import_dotenv(&user, b"SHARED=new\n", &overwrite)
+        .await
+        .unwrap();
+    assert_eq!(again.count(ImportAction::Update), 1);
+    let shared = vault
+        .get(&user, &Name::parse("SHARED").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(shared.version, 3);
+}
+
+#[tokio::test]
+async fn overwriting_a_variable_with_a_secret_entry_converts_it() {
+    let (_, vault, user) = setup();
+    let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
+    for (name, text) in [("VAR_SAME", "same"), ("VAR_NEW", "old")] {
+        vault
+            .create(&user, &Name::parse(name).unwrap(), Kind::Variable, v(text))
+            .await
+            .unwrap();
+    }
+    // Even with the value it already has, a variable imported as a secret
+    // is converted (an update), not left in plaintext as "unchanged".
+    let report = vault
         .import_dotenv(
             &user,
-            b"SHARED=new\n",
+            b"VAR_SAME=same\nVAR_NEW=new\n",
             &ImportOptions::default().on_conflict(OnConflict::Overwrite),
         )
         .await
         .unwrap();
-    assert_eq!(again.count(ImportAction::Unchanged), 1);
+    let rows: Vec<_> = report
+        .entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.kind, e.action, e.converted_to_secret))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("VAR_SAME", Kind::Secret, ImportAction::Update, true),
+            ("VAR_NEW", Kind::Secret, ImportAction::Update, true)
+        ]
+    );
+    let items = vault.list(&user).await.unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|i| (i.kind, i.value.as_deref(), i.version) == (Kind::Secret, None, 2)),
+        "{items:?}"
+    );
+    assert_eq!(vault.export_variables(&user).await.unwrap().as_str(), "");
+    let env = environment_of(&vault, &user).await;
+    assert!(env.contains(&("VAR_SAME".to_owned(), "same".to_owned())));
+    assert!(env.contains(&("VAR_NEW".to_owned(), "new".to_owned())));
+}
+
+#[tokio::test]
+async fn a_secret_overwritten_by_a_variable_entry_stays_a_secret() {
+    let (_, vault, user) = setup();
+    let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
+    vault
+        .create(
+            &user,
+            &Name::parse("TOKEN").unwrap(),
+            Kind::Secret,
+            v("old"),
+        )
+        .await
+        .unwrap();
+    let report = vault
+        .import_dotenv(
+            &user,
+            b"TOKEN=CANARY-e5\n",
+            &ImportOptions::default()
+                .as_variables()
+                .on_conflict(OnConflict::Overwrite),
+        )
+        .await
+        .unwrap();
+    let row = &report.entries[0];
+    assert_eq!(
+        (row.kind, row.action, row.converted_to_secret),
+        (Kind::Secret, ImportAction::Update, false)
+    );
+    let token = vault
+        .get(&user, &Name::parse("TOKEN").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (token.kind, token.value, token.version),
+        (Kind::Secret, None, 2)
+    );
+    assert!(
+        !vault
+            .export_variables(&user)
+            .await
+            .unwrap()
+            .contains("CANARY")
+    );
+    let env = environment_of(&vault, &user).await;
+    assert!(env.contains(&("TOKEN".to_owned(), "CANARY-e5".to_owned())));
 }
 
 #[tokio::test]

@@ -111,6 +111,9 @@ async fn reserved_names_are_refused_and_the_policy_is_configurable() {
     for reserved in [
         "LD_PRELOAD",
         "ld_library_path",
+        "LD_BIND_NOW",
+        "Dyld_Fallback_Library_Path",
+        "NODE_OPTIONS",
         "PATH",
         "OPENCLAW_GATEWAY_TOKEN",
     ] {
@@ -133,23 +136,34 @@ async fn reserved_names_are_refused_and_the_policy_is_configurable() {
     let custom = Vault::with_config(
         MemoryStore::new(),
         Keyring::single(MasterKey::generate()),
-        VaultConfig::default().with_names(NamePolicy::empty().reserve("INTERNAL")),
+        VaultConfig::default().with_names(
+            NamePolicy::empty()
+                .reserve("INTERNAL")
+                .reserve_prefix("CORP_"),
+        ),
     );
-    custom
-        .create(&alice, &name("PATH"), Kind::Variable, value("/bin"))
-        .await
-        .unwrap();
-    let err = custom
-        .create(&alice, &name("internal"), Kind::Variable, value("x"))
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        Error::InvalidName {
-            reason: NameError::Reserved,
-            ..
-        }
-    ));
+    for allowed in ["PATH", "LD_PRELOAD", "NODE_OPTIONS", "INTERNAL_X", "CORP"] {
+        custom
+            .create(&alice, &name(allowed), Kind::Variable, value("x"))
+            .await
+            .unwrap();
+    }
+    for refused in ["internal", "corp_token"] {
+        let err = custom
+            .create(&alice, &name(refused), Kind::Variable, value("x"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidName {
+                    reason: NameError::Reserved,
+                    ..
+                }
+            ),
+            "{refused}: {err:?}"
+        );
+    }
 }
 
 #[test]

@@ -25,7 +25,16 @@ pub enum OnConflict {
     /// 409). The default.
     #[default]
     Fail,
-    /// Replace the value (the item keeps its kind; agents become stale).
+    /// Replace the value; the item's version goes up and agents running with
+    /// the old value become stale.
+    ///
+    /// A secret stays a secret, even when the entry is imported as a
+    /// variable (a value is never moved out of sealing). A variable
+    /// overwritten by an entry imported as a secret (the default kind)
+    /// *becomes* a secret: its value is sealed and the plan shows it
+    /// ([`ImportEntry::converted_to_secret`]). Overwriting a secret is always
+    /// an [`ImportAction::Update`], whatever its stored value: the import
+    /// never opens a secret, so it cannot confirm a guessed value.
     Overwrite,
     /// Leave the existing item alone.
     Skip,
@@ -130,9 +139,16 @@ pub enum ImportAction {
     Create,
     /// Existing, left alone ([`OnConflict::Skip`]).
     Skip,
-    /// Existing with the same value: nothing to write.
+    /// An existing *variable*, imported as a variable with the value it
+    /// already has ([`OnConflict::Overwrite`]): nothing to write.
+    ///
+    /// Never the answer for a secret: a variable's value is shown in every
+    /// listing anyway, but "unchanged" for a secret would confirm a guess of
+    /// its value, which no call may reveal.
     Unchanged,
-    /// Existing, value replaced ([`OnConflict::Overwrite`]).
+    /// Existing, value replaced ([`OnConflict::Overwrite`]); its version
+    /// goes up by one. Every overwrite of a secret is an update, even with
+    /// the value it already has.
     Update,
 }
 
@@ -142,12 +158,18 @@ pub enum ImportAction {
 pub struct ImportEntry {
     /// The name.
     pub name: Name,
-    /// Its kind (for an existing item, the kind it keeps).
+    /// Its kind after the import: for a new item the kind it was imported
+    /// as; for an existing one the kind it keeps, or [`Kind::Secret`] when
+    /// it is converted.
     pub kind: Kind,
     /// What happens.
     pub action: ImportAction,
     /// The line of the file it came from.
     pub line: u32,
+    /// An existing variable overwritten by an entry imported as a secret:
+    /// it becomes a secret (sealed; its value no longer listed or
+    /// exported). The action is [`ImportAction::Update`].
+    pub converted_to_secret: bool,
 }
 
 /// The outcome (or the plan, for a dry run) of an import.
@@ -194,6 +216,11 @@ impl<S: Store> Vault<S> {
     /// refuses (reserved, invalid, empty value, two spellings of one name) is
     /// [`Error::InvalidImportEntry`] with the line and column of the name.
     /// Neither ever contains a value.
+    ///
+    /// Existing names are handled as the options' [`OnConflict`] says (see
+    /// [`OnConflict::Overwrite`] for kinds): an entry imported as a secret is
+    /// never stored as plaintext, and a stored secret is never opened, so
+    /// neither a dry run nor an import reveals whether a value equals it.
     pub async fn import_dotenv(
         &self,
         user: &UserId,
@@ -311,12 +338,12 @@ impl<S: Store> Vault<S> {
                 return Err(Error::ImportConflict { names });
             }
         }
-        let needs_keys = accepted.iter().any(|a| {
-            a.kind == Kind::Secret
-                || existing
-                    .get(&a.name.folded())
-                    .is_some_and(|(_, body)| body.kind == Kind::Secret)
-        });
+        let needs_keys = accepted
+            .iter()
+            .any(|a| match existing.get(&a.name.folded()) {
+                None => a.kind == Kind::Secret,
+                Some((_, body)) => on_conflict == OnConflict::Overwrite && sealed_after(a, body),
+            });
         let keys = if needs_keys {
             Some(self.keys_for(user).await?.push_create(writes))
         } else {
@@ -335,57 +362,83 @@ impl<S: Store> Vault<S> {
                     _ => StoredValue::Plain(plain.to_owned()),
                 };
                 push_new_item(user, id, &entry.name, entry.kind, value, writes);
-                entries.push(row(
-                    entry.name.clone(),
-                    entry.kind,
-                    ImportAction::Create,
-                    entry.line,
-                ));
+                entries.push(ImportEntry {
+                    name: entry.name.clone(),
+                    kind: entry.kind,
+                    action: ImportAction::Create,
+                    line: entry.line,
+                    converted_to_secret: false,
+                });
                 continue;
             };
-            let action = if on_conflict == OnConflict::Skip {
-                ImportAction::Skip
-            } else {
-                let id = item_id(&record)?;
-                let same = match (&body.value, &keys) {
-                    (StoredValue::Plain(old), _) => old.as_bytes().ct_eq(plain.as_bytes()).into(),
-                    (StoredValue::Sealed(sealed), Some(keys)) => {
-                        let old = self.open_item(keys, user, id, &body.name, sealed)?;
-                        old.ct_eq(plain.as_bytes()).into()
+            if on_conflict == OnConflict::Skip {
+                entries.push(ImportEntry {
+                    name: body.name,
+                    kind: body.kind,
+                    action: ImportAction::Skip,
+                    line: entry.line,
+                    converted_to_secret: false,
+                });
+                continue;
+            }
+            let seal = sealed_after(entry, &body);
+            // Comparing is only allowed where the stored value is shown
+            // anyway (a variable staying a variable): for a secret, saying
+            // "unchanged" would confirm a guess of its value, so a secret is
+            // never opened here and an overwrite of one is always an update.
+            if !seal {
+                if let StoredValue::Plain(old) = &body.value {
+                    if bool::from(old.as_bytes().ct_eq(plain.as_bytes())) {
+                        entries.push(ImportEntry {
+                            name: body.name,
+                            kind: body.kind,
+                            action: ImportAction::Unchanged,
+                            line: entry.line,
+                            converted_to_secret: false,
+                        });
+                        continue;
                     }
-                    (StoredValue::Sealed(_), None) => false,
-                };
-                if same {
-                    ImportAction::Unchanged
-                } else {
-                    let mut body = body.clone();
-                    body.value = match (&body.value, &keys) {
-                        (StoredValue::Sealed(_), Some(keys)) => {
-                            StoredValue::Sealed(self.seal_item(keys, user, id, &body.name, plain)?)
-                        }
-                        _ => StoredValue::Plain(plain.to_owned()),
-                    };
-                    body.revision += 1;
-                    body.updated_at = Timestamp::now();
-                    writes.push(Write::Put {
-                        key: record.key.clone(),
-                        expect: Expect::Version(record.version),
-                        body: records::encode(&body),
-                    });
-                    ImportAction::Update
                 }
+            }
+            let id = item_id(&record)?;
+            let converted_to_secret = seal && body.kind != Kind::Secret;
+            let mut body = body;
+            body.value = match (seal, &keys) {
+                (true, Some(keys)) => {
+                    StoredValue::Sealed(self.seal_item(keys, user, id, &body.name, plain)?)
+                }
+                // Cannot happen: `needs_keys` covers every value sealed here.
+                // Answer as `keys_for` does without a master key.
+                (true, None) => return Err(Error::NotConfigured),
+                (false, _) => StoredValue::Plain(plain.to_owned()),
             };
-            entries.push(row(body.name.clone(), body.kind, action, entry.line));
+            if seal {
+                body.kind = Kind::Secret;
+            }
+            body.revision += 1;
+            body.updated_at = Timestamp::now();
+            writes.push(Write::Put {
+                key: record.key.clone(),
+                expect: Expect::Version(record.version),
+                body: records::encode(&body),
+            });
+            entries.push(ImportEntry {
+                name: body.name,
+                kind: body.kind,
+                action: ImportAction::Update,
+                line: entry.line,
+                converted_to_secret,
+            });
         }
         Ok(entries)
     }
 }
 
-fn row(name: Name, kind: Kind, action: ImportAction, line: u32) -> ImportEntry {
-    ImportEntry {
-        name,
-        kind,
-        action,
-        line,
-    }
+/// Whether overwriting `existing` with `entry` stores a sealed value: when
+/// either of them is a secret. An entry imported as a secret is never
+/// stored as plaintext, and a secret never becomes a variable.
+fn sealed_after(entry: &Accepted, existing: &ItemBody) -> bool {
+    entry.kind == Kind::Secret
+        || existing.kind == Kind::Secret
+        || matches!(existing.value, StoredValue::Sealed(_))
 }

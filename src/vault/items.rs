@@ -269,18 +269,4 @@ impl<S: Store> Vault<S> {
         let binding = binding::item(user, &record, name.as_str());
         keys.seal(&binding, plaintext.as_bytes())
     }
-
-    /// Opens a sealed item value (for comparisons inside the vault only).
-    pub(super) fn open_item(
-        &self,
-        keys: &UserCrypto,
-        user: &UserId,
-        id: ItemId,
-        name: &Name,
-        sealed: &[u8],
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-        let record = id.to_string();
-        let binding = binding::item(user, &record, name.as_str());
-        keys.open(&binding, sealed)
-    }
 }

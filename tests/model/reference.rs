@@ -368,13 +368,19 @@ impl Model {
                     report.push((name.to_owned(), kind, ImportAction::Create, line));
                 }
                 Some(item) => {
+                    // Sealed after an overwrite when either side is a secret;
+                    // only a variable staying a variable is ever compared.
+                    let seal = item.kind == Kind::Secret || kind_of(name) == Kind::Secret;
                     let action = if op.on_conflict == OnConflict::Skip {
                         ImportAction::Skip
-                    } else if item.value == text {
+                    } else if !seal && item.value == text {
                         ImportAction::Unchanged
                     } else {
                         item.value = text;
                         item.revision += 1;
+                        if seal {
+                            item.kind = Kind::Secret;
+                        }
                         ImportAction::Update
                     };
                     report.push((item.name.clone(), item.kind, action, line));
