@@ -8,6 +8,9 @@
 //! - a secret's value can't be read back or confirmed by guessing;
 //! - hostile input costs linear time.
 
+#[cfg(feature = "cli")]
+#[path = "attacks/cli_files.rs"]
+mod cli_files;
 #[path = "attacks/dotenv.rs"]
 mod dotenv;
 #[path = "attacks/import.rs"]

@@ -226,3 +226,30 @@ fn negative_vectors_fail_with_the_expected_error() {
         }
     }
 }
+
+/// `tests/vectors/key_check_v1.json`: key check values computed from
+/// `docs/FORMAT.md` §9 by Python's standard library.
+#[test]
+fn key_check_values_match_the_independent_vectors() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/key_check_v1.json"
+    ))
+    .unwrap();
+    let file: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        file["label_hex"].as_str().unwrap(),
+        hex::encode(agent_vault::crypto::KEY_CHECK_LABEL)
+    );
+    let vectors = file["vectors"].as_array().unwrap();
+    assert_eq!(vectors.len(), 3);
+    for vector in vectors {
+        let master: [u8; 32] = hex::decode(vector["master_key_hex"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let id = agent_vault::crypto::KeyId(vector["key_id"].as_u64().unwrap() as u32);
+        let check = agent_vault::crypto::key_check_value(&MasterKey::from_bytes(master), id);
+        assert_eq!(hex::encode(check), vector["check_hex"].as_str().unwrap());
+    }
+}

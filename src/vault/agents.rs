@@ -357,6 +357,16 @@ impl<S: Store> Vault<S> {
         let agent_text = agent.to_string();
         let token = open_token(&crypto, user, &agent_text, &keys, &body.token)?;
         for (attachment, target) in body.attachments.iter().zip(targets) {
+            if matches!(attachment.target, Target::Item(_))
+                && self.config.names.is_reserved(&attachment.label)
+            {
+                // Attached before its name was reserved: refuse to start the
+                // agent rather than inject a code-loading variable.
+                return Err(Error::invalid_name(
+                    &attachment.label,
+                    crate::NameError::Reserved,
+                ));
+            }
             let revision = open_target(&crypto, user, &keys, &target, &mut vars)?;
             entries.push(DeployedEntry {
                 target: attachment.target,
@@ -615,6 +625,9 @@ impl<S: Store> Vault<S> {
         Ok(match target {
             Attachable::Item(name) => {
                 let found = self.find_item(user, name).await?;
+                // An item stored before its name was reserved (or under a
+                // laxer policy) is never handed to an agent.
+                self.check_new_name(&found.body.name)?;
                 let attachment = Attachment {
                     target: Target::Item(found.id()?),
                     label: found.body.name.to_string(),

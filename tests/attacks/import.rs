@@ -278,3 +278,65 @@ async fn overwrite_import_as_secret_never_stores_plaintext() {
         .map(|(_, v)| v.expose_secret().to_owned());
     assert_eq!(got.as_deref(), Some(STORED));
 }
+
+/// An item stored under a name that is reserved now (created before the
+/// policy reserved it, or under a laxer policy) can't be attached and is
+/// never injected: the agent's start is refused, naming it.
+#[tokio::test]
+async fn a_reserved_name_stored_earlier_is_never_injected() {
+    use agent_vault::crypto::{Keyring, MasterKey};
+    use agent_vault::store::MemoryStore;
+    use agent_vault::{
+        Attachable, Error, Kind, Name, NameError, NamePolicy, SecretValue, UserId, Vault,
+        VaultConfig,
+    };
+
+    let store = MemoryStore::new();
+    let keyring = Keyring::single(MasterKey::generate());
+    let lax = Vault::with_config(
+        store.clone(),
+        keyring.clone(),
+        VaultConfig::default().with_names(NamePolicy::empty()),
+    );
+    let user = UserId::parse("u").unwrap();
+    for name in ["NODE_OPTIONS", "LD_PRELOAD"] {
+        lax.create(
+            &user,
+            &Name::parse(name).unwrap(),
+            Kind::Variable,
+            SecretValue::parse("--require /tmp/evil.js".into()).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let (agent, _) = lax.create_agent(&user, "bot").await.unwrap();
+    lax.attach(
+        &user,
+        agent.id,
+        &[Attachable::parse("NODE_OPTIONS").unwrap()],
+    )
+    .await
+    .unwrap();
+
+    let strict = Vault::new(store, keyring);
+    match strict
+        .attach(&user, agent.id, &[Attachable::parse("LD_PRELOAD").unwrap()])
+        .await
+    {
+        Err(Error::InvalidName {
+            name,
+            reason: NameError::Reserved,
+        }) => assert_eq!(name, "LD_PRELOAD"),
+        other => panic!("attaching a reserved name: {other:?}"),
+    }
+    match strict.environment(&user, agent.id).await {
+        Err(Error::InvalidName {
+            name,
+            reason: NameError::Reserved,
+        }) => assert_eq!(name, "NODE_OPTIONS"),
+        other => panic!(
+            "starting with a reserved name attached: {:?}",
+            other.map(|(env, _)| env)
+        ),
+    }
+}
