@@ -1,7 +1,7 @@
 //! `agents …`
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use agent_vault::{AgentInfo, Attachable};
 use secrecy::ExposeSecret as _;
@@ -166,10 +166,14 @@ async fn exec(ctx: Context, agent: &str, command: &[OsString]) -> Result<u8, Fai
     let id = ctx.agent(agent).await?;
     // Before anything is recorded: a command that cannot be found or run
     // fails here with 127 or 126, leaving the agent's status as it was.
+    #[cfg(unix)]
     let path = resolve_program(program).map_err(|source| Failure::Spawn {
         program: program.to_string_lossy().into_owned(),
         source,
     })?;
+    // Elsewhere the spawn finds it (Windows adds PATHEXT's extensions).
+    #[cfg(not(unix))]
+    let path = PathBuf::from(program);
     let (environment, receipt) = ctx.vault.environment(&ctx.user, id).await?;
     let mut child = std::process::Command::new(&path);
     child.args(args);
@@ -193,7 +197,8 @@ async fn run_child(
     program: &OsString,
 ) -> Result<u8, Failure> {
     record(&ctx, receipt).await;
-    // Closes the database before the process image is replaced.
+    // The agent inherits none of the vault's files: Rust and SQLite open
+    // theirs close-on-exec.
     drop(ctx);
     // Returns only if the replacement failed.
     let source = std::os::unix::process::CommandExt::exec(&mut child);
@@ -246,9 +251,10 @@ async fn record(ctx: &Context, receipt: &agent_vault::DeploymentReceipt) {
 /// match on `PATH` (as execvp(3) searches, an empty entry being the current
 /// directory). Errors as the shell's: `NotFound` (127), `PermissionDenied`
 /// (126) for a file that is not executable.
+#[cfg(unix)]
 fn resolve_program(program: &OsString) -> std::io::Result<PathBuf> {
-    let candidate = Path::new(program);
-    if candidate.components().count() > 1 || program.to_string_lossy().contains('/') {
+    let candidate = std::path::Path::new(program);
+    if program.as_encoded_bytes().contains(&b'/') {
         return runnable(candidate).map(|()| candidate.to_path_buf());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -274,7 +280,9 @@ fn resolve_program(program: &OsString) -> std::io::Result<PathBuf> {
 }
 
 /// Whether `file` is a file that some execute bit allows running.
-fn runnable(file: &Path) -> std::io::Result<()> {
+#[cfg(unix)]
+fn runnable(file: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
     let metadata = std::fs::metadata(file)?;
     if !metadata.is_file() {
         return Err(std::io::Error::new(
@@ -282,15 +290,11 @@ fn runnable(file: &Path) -> std::io::Result<()> {
             "not a regular file",
         ));
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        if metadata.permissions().mode() & 0o111 == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                "not executable",
-            ));
-        }
+    if metadata.permissions().mode() & 0o111 == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "not executable",
+        ));
     }
     Ok(())
 }

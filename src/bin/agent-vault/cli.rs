@@ -36,7 +36,8 @@ macro_rules! exit_codes {
 ///
 /// Secret values and API keys are read from standard input, never from a
 /// flag. On Linux agent-vault makes itself non-dumpable, so that other
-/// processes of the same user cannot read its environment or memory.
+/// processes of the same user (root excepted) cannot read its environment or
+/// memory, nor ptrace it.
 #[derive(Debug, Parser)]
 #[command(
     name = "agent-vault",
@@ -491,9 +492,9 @@ not-deployed.
     /// the command keeps agent-vault's process id, receives signals directly
     /// and its exit status is the command's own. No agent-vault process is
     /// left running, so the agent cannot read the master key from its parent
-    /// (/proc/PID/environ, /proc/PID/mem, ptrace). Until then agent-vault is
-    /// non-dumpable (Linux), so no other process of the same user can read
-    /// its environment or memory either.
+    /// (/proc/PID/environ, /proc/PID/mem, ptrace). Until it execs,
+    /// agent-vault is non-dumpable (Linux), so no other process of the same
+    /// user (root excepted) can read its environment or memory either.
     ///
     /// Whoever started agent-vault may still hold the key in its own
     /// environment (a shell script, a supervisor): prefer

@@ -86,6 +86,7 @@ pub fn keyring_from_env() -> Result<Keyring, Failure> {
                 .and_then(single_key)
                 .map_err(|()| malformed_key_file(path))
         }
+        // MASTER_KEYS_FILE_VAR, the only name left.
         _ => {
             let path = Path::new(text.trim());
             let bytes = key_file(path)?;
