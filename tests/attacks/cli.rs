@@ -40,6 +40,9 @@ echo
 struct Sandbox {
     dir: tempfile::TempDir,
     as_nobody: bool,
+    /// The binary nobody runs: a link or copy in `dir`, since the build
+    /// directory may sit where nobody cannot reach (under /root).
+    bin: String,
 }
 
 impl Sandbox {
@@ -49,19 +52,30 @@ impl Sandbox {
             .prefix("agent-vault-attack-")
             .tempdir_in("/tmp")
             .expect("create a temp dir");
+        let mut bin = BIN.to_owned();
         if as_nobody {
             chown_nobody(dir.path());
+            let copy = dir.path().join("agent-vault");
+            if std::fs::hard_link(BIN, &copy).is_err() {
+                std::fs::copy(BIN, &copy).expect("copy the agent-vault binary");
+            }
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod the binary");
+            bin = copy.to_str().expect("UTF-8 path").to_owned();
             let status = Command::new("runuser")
-                .args(["-u", "nobody", "--", "test", "-x", BIN])
+                .args(["-u", "nobody", "--", "test", "-x", &bin])
                 .status()
                 .expect("run runuser (`apt-get install util-linux`)");
             assert!(
                 status.success(),
-                "the user nobody cannot execute {BIN}: every directory above it must be \
-                 world-executable (chmod o+x)"
+                "the user nobody cannot execute {bin} (is /tmp mounted noexec?)"
             );
         }
-        Self { dir, as_nobody }
+        Self {
+            dir,
+            as_nobody,
+            bin,
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -92,7 +106,7 @@ impl Sandbox {
     /// Runs the vault with `vars` and `args`, `stdin` as its input.
     fn vault(&self, vars: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
         let mut child = self
-            .command(BIN, vars)
+            .command(&self.bin, vars)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -318,7 +332,7 @@ fn same_user_process_cannot_read_the_running_vault() {
         .expect("run sleep");
     // The vault waits for a value on standard input, holding the key.
     let mut running = sandbox
-        .command(BIN, &vars)
+        .command(&sandbox.bin, &vars)
         .args(["secrets", "add", "WAITING"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
