@@ -9,6 +9,9 @@
 //! - hostile input costs linear time.
 
 #[cfg(feature = "cli")]
+#[path = "attacks/cli.rs"]
+mod cli;
+#[cfg(feature = "cli")]
 #[path = "attacks/cli_files.rs"]
 mod cli_files;
 #[path = "attacks/dotenv.rs"]

@@ -574,15 +574,35 @@ fn exec_gives_exactly_the_agent_environment() {
 fn exec_passes_the_child_status_on() {
     let vault = Vault::new();
     vault.agent("bot");
+    vault.agent("never");
+    vault.fails(
+        &["agents", "exec", "never", "--", "/nonexistent/cmd"],
+        "",
+        127,
+    );
+    vault.fails(
+        &["agents", "exec", "never", "--", "no-such-command-on-path"],
+        "",
+        127,
+    );
+    let not_executable = vault.write("script.sh", "#!/bin/sh\necho hi\n");
+    vault.fails(
+        &[
+            "agents",
+            "exec",
+            "never",
+            "--",
+            not_executable.to_str().unwrap(),
+        ],
+        "",
+        126,
+    );
+    // A command that cannot be run records no deployment.
+    assert!(vault.json(&["agents", "get", "never"], "")["deployed_at"].is_null());
     vault.fails(
         &["agents", "exec", "bot", "--", "sh", "-c", "exit 42"],
         "",
         42,
-    );
-    vault.fails(
-        &["agents", "exec", "bot", "--", "/nonexistent/cmd"],
-        "",
-        127,
     );
     vault.fails(&["agents", "exec", "bot"], "", 2);
     vault.fails(&["agents", "exec", "ghost", "--", "true"], "", 4);
@@ -590,14 +610,17 @@ fn exec_passes_the_child_status_on() {
     assert!(vault.json(&["agents", "get", "bot"], "")["deployed_at"].is_string());
 }
 
+/// `agents exec` becomes the command (Unix): the process started as
+/// agent-vault is the command itself, so a signal sent to it reaches the
+/// command, and its status is the command's own.
 #[cfg(unix)]
 #[test]
-fn exec_forwards_sigterm_to_the_child() {
+fn exec_becomes_the_child_so_signals_reach_it() {
     let vault = Vault::new();
     vault.agent("bot");
     let ready = vault.dir.path().join("ready");
     let script = format!(
-        "trap 'exit 3' TERM; touch '{}'; while :; do sleep 0.05; done",
+        "trap 'exit 3' TERM; echo $$ > '{0}.tmp'; mv '{0}.tmp' '{0}'; while :; do sleep 0.05; done",
         ready.display()
     );
     let mut command = std::process::Command::new(BIN);
@@ -620,12 +643,137 @@ fn exec_forwards_sigterm_to_the_child() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let pid = std::fs::read_to_string(&ready).unwrap();
+    assert_eq!(pid.trim(), running.id().to_string(), "exec kept the pid");
     let sent = std::process::Command::new("kill")
         .args(["-s", "TERM", &running.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
     assert_eq!(running.wait().unwrap().code(), Some(3));
+    // Killed by a signal it does not trap: the status says so directly.
+    let mut running = std::process::Command::new(BIN)
+        .env("AGENT_VAULT_DB", vault.db())
+        .env("AGENT_VAULT_MASTER_KEY", &vault.key)
+        .args(["agents", "exec", "bot", "--", "sh", "-c", "kill -s KILL $$"])
+        .spawn()
+        .unwrap();
+    let status = running.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+}
+
+/// Key files: exactly one key source; a file group or others can access is
+/// refused as ssh refuses a private key.
+#[cfg(unix)]
+#[test]
+fn master_key_files_must_be_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let vault = Vault::new();
+    vault.ok(&["secrets", "add", "TOKEN"], "file-secret\n");
+    let key_file = vault.write("master.key", &format!("{}\n", vault.key));
+    let with_file = |var: &str, path: &std::path::Path, args: &[&str]| {
+        let mut command = vault.cmd();
+        command
+            .env_remove("AGENT_VAULT_MASTER_KEY")
+            .env(var, path)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for mode in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let output = with_file(
+            "AGENT_VAULT_MASTER_KEY_FILE",
+            &key_file,
+            &["secrets", "list"],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(6), "{mode:o}: {stderr}");
+        let path = key_file.display();
+        assert!(
+            stderr.contains(&format!("permissions {mode:04o} for '{path}' are too open"))
+                && stderr.contains(&format!("run: chmod 600 {path}")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(&vault.key));
+    }
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = with_file(
+        "AGENT_VAULT_MASTER_KEY_FILE",
+        &key_file,
+        &["agents", "create", "bot"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    vault.ok(&["agents", "attach", "bot", "TOKEN"], "");
+    let output = with_file(
+        "AGENT_VAULT_MASTER_KEY_FILE",
+        &key_file,
+        &[
+            "agents",
+            "exec",
+            "bot",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$TOKEN\"",
+        ],
+    );
+    assert_eq!(stdout_ok(output, "exec with a key file"), "file-secret");
+    // The raw 32 bytes work too.
+    let raw = base64_decode(&vault.key);
+    let raw_file = vault.dir.path().join("raw.key");
+    std::fs::write(&raw_file, raw).unwrap();
+    std::fs::set_permissions(&raw_file, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let output = with_file(
+        "AGENT_VAULT_MASTER_KEY_FILE",
+        &raw_file,
+        &["secrets", "list"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    // A keyring file.
+    let ring_file = vault.write("keyring", &format!("*1:{}\n", vault.key));
+    std::fs::set_permissions(&ring_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = with_file(
+        "AGENT_VAULT_MASTER_KEYS_FILE",
+        &ring_file,
+        &["keys", "list", "--json"],
+    );
+    assert!(stdout_ok(output, "keys list").contains("\"records\""));
+    std::fs::set_permissions(&ring_file, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let output = with_file(
+        "AGENT_VAULT_MASTER_KEYS_FILE",
+        &ring_file,
+        &["keys", "list"],
+    );
+    assert_eq!(output.status.code(), Some(6));
+    // Two sources at once.
+    let mut both = vault.cmd();
+    both.env("AGENT_VAULT_MASTER_KEY_FILE", &key_file)
+        .args(["secrets", "list"]);
+    let output = both.output().unwrap();
+    assert_eq!(output.status.code(), Some(6));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("set only one"), "{stderr}");
+    // A missing or malformed file.
+    let output = with_file(
+        "AGENT_VAULT_MASTER_KEY_FILE",
+        &vault.dir.path().join("missing.key"),
+        &["secrets", "list"],
+    );
+    assert_eq!(output.status.code(), Some(6));
+    let bad = vault.write("bad.key", "not a key\n");
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = with_file("AGENT_VAULT_MASTER_KEY_FILE", &bad, &["secrets", "list"]);
+    assert_eq!(output.status.code(), Some(6));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("not a key"));
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
 }
 
 #[test]

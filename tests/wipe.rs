@@ -18,7 +18,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use agent_vault::crypto::{Binding, Crypto, Keyring, MasterKey, Purpose, USER_KEY_LABEL, UserKeys};
+use agent_vault::crypto::{
+    Binding, Crypto, KeyId, Keyring, MasterKey, Purpose, USER_KEY_LABEL, UserKeys,
+};
 use agent_vault::store::MemoryStore;
 use agent_vault::{
     Attachable, CodexTokens, Credential, CustomEndpoint, Kind, Name, Provider, SecretValue,
@@ -26,6 +28,13 @@ use agent_vault::{
 };
 use secrecy::SecretString;
 use zeroize::Zeroizing;
+
+// The CLI's readers and writers of secrets, compiled here as well so the
+// capturing allocator can judge them (the binary cannot be linked into a
+// test). Not every item is used here.
+#[allow(dead_code)]
+#[path = "../src/bin/agent-vault/secret_io.rs"]
+mod secret_io;
 
 /// Freed blocks land here while a window is open. Preallocated, so the
 /// allocator never allocates while holding the lock.
@@ -307,10 +316,101 @@ fn secret_buffers_are_zeroised_before_they_are_freed() {
     check("evicted cipher (key schedule)", &derived[..16]);
     check("evicted cipher (key schedule)", &derived[16..]);
 
+    // 10. A keyring specification (`keys add` prints one): built in one
+    // buffer, never grown.
+    let mut ring = Keyring::empty();
+    let keys: Vec<MasterKey> = (0..4).map(|_| MasterKey::generate()).collect();
+    for (id, key) in [1u32, 2, 10, 4_000_000_000].into_iter().zip(&keys) {
+        ring.add(KeyId(id), key.clone()).unwrap();
+    }
+    ring.promote(KeyId(10)).unwrap();
+    let texts: Vec<Zeroizing<String>> = keys.iter().map(MasterKey::to_base64).collect();
+    let spec = window(|| {
+        let spec = ring.to_spec();
+        assert_eq!(Keyring::parse(&spec).unwrap().primary_id(), Some(KeyId(10)));
+        spec
+    });
+    for text in &texts {
+        check("Keyring::to_spec", &text.as_bytes()[..24]);
+    }
+
+    // 11. The CLI prints it as JSON (`keys add --json`) straight from its
+    // buffer, into a destination that does not grow here.
+    let mut out = Zeroizing::new(Vec::with_capacity(4096));
+    window(|| {
+        let mut fields = serde_json::Map::new();
+        fields.insert("added".into(), 2.into());
+        secret_io::write_json_with_secret(&mut *out, &fields, "master_keys", &spec).unwrap();
+    });
+    assert!(out.windows(24).any(|w| w == &texts[0].as_bytes()[..24]));
+    for text in &texts {
+        check("CLI: keyring JSON", &text.as_bytes()[..24]);
+    }
+    drop(out);
+    drop(spec);
+
+    // 12. The CLI's readers: standard input and `-` (size unknown, the
+    // buffer grows several times), a terminal line, a key file.
+    let long = canary("std", 40_000);
+    // The control: std's `read_to_end` into a `Zeroizing` buffer leaves its
+    // outgrown copies behind (which is why the CLI does not use it).
+    window(|| {
+        let mut buffer = Zeroizing::new(Vec::new());
+        std::io::Read::read_to_end(&mut Trickle::new(long.as_bytes()), &mut buffer).unwrap();
+    });
+    assert!(
+        freed_holding(&long.as_bytes()[..32]),
+        "the control: std's read_to_end should leave a copy"
+    );
+    window(|| {
+        let read = secret_io::read_to_end(&mut Trickle::new(long.as_bytes()), None).unwrap();
+        assert_eq!(read.as_slice(), long.as_bytes());
+    });
+    check("CLI: standard input / `-` reader", &long.as_bytes()[..32]);
+    let line = canary("lin", 1_000);
+    let typed = Zeroizing::new(format!("{}\nrest", line.as_str()));
+    window(|| {
+        let read = secret_io::read_line(&mut Trickle::new(typed.as_bytes())).unwrap();
+        assert_eq!(read.len(), line.len() + 1);
+    });
+    check("CLI: terminal line reader", &line.as_bytes()[..32]);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("keyring");
+    let file_spec = canary("fil", 3_000);
+    std::fs::write(&key_file, file_spec.as_bytes()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    window(|| {
+        let read = secret_io::read_key_file(&key_file).unwrap();
+        assert_eq!(read.as_slice(), file_spec.as_bytes());
+    });
+    check("CLI: key file reader", &file_spec.as_bytes()[..32]);
+
     assert!(
         failures.is_empty(),
         "freed without zeroising: {failures:#?}"
     );
+}
+
+/// A reader that hands out a few bytes at a time, as a pipe does.
+struct Trickle<'a>(&'a [u8]);
+
+impl<'a> Trickle<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self(data)
+    }
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.0.len()).min(1000);
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
 }
 
 /// The per-user key, as `docs/FORMAT.md` §2 defines it.

@@ -1,5 +1,5 @@
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -16,6 +16,9 @@ impl fmt::Display for KeyId {
         write!(f, "{}", self.0)
     }
 }
+
+/// The length of a master key's standard base64 (with padding).
+const BASE64_KEY_LEN: usize = MasterKey::LEN.div_ceil(3) * 4;
 
 /// A 32-byte master key. Redacted in `Debug`, zeroised on drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -242,7 +245,17 @@ impl Keyring {
     /// The specification [`Keyring::parse`] reads back, in a buffer
     /// zeroised on drop. It holds every key: treat it as a secret.
     pub fn to_spec(&self) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::new());
+        // Every entry is `[,][*]ID:BASE64`: reserve exactly that, so the
+        // buffer never grows (a grown buffer frees its old copy unwiped).
+        let digits = |id: KeyId| id.0.checked_ilog10().map_or(1, |d| d as usize + 1);
+        let len: usize = self
+            .keys
+            .keys()
+            .map(|id| digits(*id) + 1 + BASE64_KEY_LEN)
+            .sum::<usize>()
+            + self.keys.len().saturating_sub(1)
+            + usize::from(self.primary.is_some());
+        let mut out = Zeroizing::new(String::with_capacity(len));
         for (id, key) in &self.keys {
             if !out.is_empty() {
                 out.push(',');
@@ -250,10 +263,12 @@ impl Keyring {
             if self.primary == Some(*id) {
                 out.push('*');
             }
-            out.push_str(&id.0.to_string());
-            out.push(':');
+            // The digits go straight into the buffer; writing to a
+            // `String` cannot fail.
+            let _ = write!(out, "{}:", id.0);
             out.push_str(&key.to_base64());
         }
+        debug_assert_eq!(out.len(), len, "to_spec reserved the wrong size");
         out
     }
 

@@ -1,6 +1,7 @@
 //! `agents …`
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use agent_vault::{AgentInfo, Attachable};
 use secrecy::ExposeSecret as _;
@@ -151,8 +152,11 @@ fn print_agent(ctx: &Context, info: &AgentInfo) -> Result<(), Failure> {
     output::line(format_args!("attached  {attached}"))
 }
 
-/// `agents exec`: spawn with the agent's environment, record the
-/// deployment, wait, and pass the child's status on.
+/// `agents exec`. On Unix: find the program, build its environment, record
+/// the deployment, then become the program (`execve`). No vault process is
+/// left for the agent to read the master key from (its environment, memory
+/// or command line); signals reach the agent directly and its exit status is
+/// its own. Elsewhere: spawn, record, wait, and pass the status on.
 async fn exec(ctx: Context, agent: &str, command: &[OsString]) -> Result<u8, Failure> {
     let Some((program, args)) = command.split_first() else {
         return Err(Failure::Usage(
@@ -160,126 +164,139 @@ async fn exec(ctx: Context, agent: &str, command: &[OsString]) -> Result<u8, Fai
         ));
     };
     let id = ctx.agent(agent).await?;
+    // Before anything is recorded: a command that cannot be found or run
+    // fails here with 127 or 126, leaving the agent's status as it was.
+    #[cfg(unix)]
+    let path = resolve_program(program).map_err(|source| Failure::Spawn {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })?;
+    // Elsewhere the spawn finds it (Windows adds PATHEXT's extensions).
+    #[cfg(not(unix))]
+    let path = PathBuf::from(program);
     let (environment, receipt) = ctx.vault.environment(&ctx.user, id).await?;
-    // Listen before the child exists, so no signal finds this process
-    // without its handlers.
-    let signals = Signals::listen().map_err(|e| Failure::io("listening for signals", e))?;
-    let child = {
-        let mut command = std::process::Command::new(program);
-        command.args(args);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with(OWN_PREFIX) {
-                command.env_remove(&name);
-            }
+    let mut child = std::process::Command::new(&path);
+    child.args(args);
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::arg0(&mut child, program);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with(OWN_PREFIX) {
+            child.env_remove(&name);
         }
-        environment.apply_to(&mut command);
-        drop(environment);
-        // `command` (holding copies of the values) is dropped at the end of
-        // this block, right after the spawn.
-        command.spawn().map_err(|source| Failure::Spawn {
-            program: program.to_string_lossy().into_owned(),
-            source,
-        })?
-    };
-    // Started: record the deployment now (the receipt holds revisions, never
-    // values), then wait.
-    if let Err(error) = ctx.vault.record_deployment(&ctx.user, &receipt).await {
+    }
+    environment.apply_to(&mut child);
+    drop(environment);
+    run_child(ctx, child, &receipt, program).await
+}
+
+#[cfg(unix)]
+async fn run_child(
+    ctx: Context,
+    mut child: std::process::Command,
+    receipt: &agent_vault::DeploymentReceipt,
+    program: &OsString,
+) -> Result<u8, Failure> {
+    record(&ctx, receipt).await;
+    // The agent inherits none of the vault's files: Rust and SQLite open
+    // theirs close-on-exec.
+    drop(ctx);
+    // Returns only if the replacement failed.
+    let source = std::os::unix::process::CommandExt::exec(&mut child);
+    eprintln!(
+        "warning: the deployment was recorded, but the agent did not start; \
+         `agents status` shows it as synced until the next exec"
+    );
+    Err(Failure::Spawn {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })
+}
+
+#[cfg(not(unix))]
+async fn run_child(
+    ctx: Context,
+    mut child: std::process::Command,
+    receipt: &agent_vault::DeploymentReceipt,
+    program: &OsString,
+) -> Result<u8, Failure> {
+    let mut running = child.spawn().map_err(|source| Failure::Spawn {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })?;
+    // `child` holds copies of the values: gone once the child has them.
+    drop(child);
+    record(&ctx, receipt).await;
+    drop(ctx);
+    let status = running
+        .wait()
+        .map_err(|e| Failure::io("waiting for the command", e))?;
+    Ok(match status.code() {
+        Some(code) => u8::try_from(code & 0xff).unwrap_or(1),
+        None => 1,
+    })
+}
+
+/// Records the deployment (the receipt holds revisions, never values); a
+/// failure is a warning, since the agent starts all the same.
+async fn record(ctx: &Context, receipt: &agent_vault::DeploymentReceipt) {
+    if let Err(error) = ctx.vault.record_deployment(&ctx.user, receipt).await {
         eprintln!(
-            "warning: the agent started but its deployment was not recorded ({error}); \
+            "warning: the agent is starting but its deployment was not recorded ({error}); \
              `agents status` will not show it as synced"
         );
     }
-    drop(ctx);
-    let status = signals
-        .wait(child)
-        .await
-        .map_err(|e| Failure::io("waiting for the command", e))?;
-    Ok(exit_code_of(status))
 }
 
-/// While `agents exec` waits: SIGTERM and SIGHUP sent to this process are
-/// forwarded to the child (an orchestrator stopping the agent); SIGINT and
-/// SIGQUIT are ignored here, since the terminal sends them to the child as
-/// well. The child's own status then decides the exit code.
-struct Signals {
-    #[cfg(unix)]
-    listeners: [tokio::signal::unix::Signal; 4],
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn listen() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            listeners: [
-                signal(SignalKind::terminate())?,
-                signal(SignalKind::hangup())?,
-                signal(SignalKind::interrupt())?,
-                signal(SignalKind::quit())?,
-            ],
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn listen() -> std::io::Result<Self> {
-        Ok(Self {})
-    }
-
-    #[cfg(unix)]
-    async fn wait(
-        self,
-        mut child: std::process::Child,
-    ) -> std::io::Result<std::process::ExitStatus> {
-        let pid = child.id().to_string();
-        let [mut term, mut hup, mut int, mut quit] = self.listeners;
-        let mut waiting = tokio::task::spawn_blocking(move || child.wait());
-        loop {
-            tokio::select! {
-                status = &mut waiting => return status.map_err(std::io::Error::other)?,
-                Some(()) = term.recv() => forward(&pid, "TERM"),
-                Some(()) = hup.recv() => forward(&pid, "HUP"),
-                Some(()) = int.recv() => {}
-                Some(()) = quit.recv() => {}
-            }
-        }
-    }
-
-    #[cfg(not(unix))]
-    async fn wait(
-        self,
-        mut child: std::process::Child,
-    ) -> std::io::Result<std::process::ExitStatus> {
-        child.wait()
-    }
-}
-
-/// Sends `signal` to process `pid` with kill(1): dependency-free and without
-/// `unsafe`. Best effort: if it fails, the child runs on until it exits.
+/// The file `program` names: itself when it holds a `/`, else the first
+/// match on `PATH` (as execvp(3) searches, an empty entry being the current
+/// directory). Errors as the shell's: `NotFound` (127), `PermissionDenied`
+/// (126) for a file that is not executable.
 #[cfg(unix)]
-fn forward(pid: &str, signal: &str) {
-    let sent = std::process::Command::new("kill")
-        .args(["-s", signal, pid])
-        .stdin(std::process::Stdio::null())
-        .status();
-    if !sent.is_ok_and(|status| status.success()) {
-        eprintln!("warning: could not forward SIG{signal} to the command (pid {pid})");
+fn resolve_program(program: &OsString) -> std::io::Result<PathBuf> {
+    let candidate = std::path::Path::new(program);
+    if program.as_encoded_bytes().contains(&b'/') {
+        return runnable(candidate).map(|()| candidate.to_path_buf());
     }
-}
-
-/// The exit code that passes a child's status on: its code, or 128 + the
-/// signal that killed it.
-fn exit_code_of(status: std::process::ExitStatus) -> u8 {
-    if let Some(code) = status.code() {
-        return u8::try_from(code & 0xff).unwrap_or(1);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt as _;
-        if let Some(signal) = status.signal() {
-            return u8::try_from((128 + signal) & 0xff).unwrap_or(1);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut denied = None;
+    for dir in std::env::split_paths(&path) {
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let file = dir.join(program);
+        match runnable(&file) {
+            Ok(()) => return Ok(file),
+            // execvp goes on past a match it cannot run, and reports that.
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                denied = Some(error);
+            }
+            Err(_) => {}
         }
     }
-    1
+    Err(denied
+        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not found on PATH")))
+}
+
+/// Whether `file` is a file that some execute bit allows running.
+#[cfg(unix)]
+fn runnable(file: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let metadata = std::fs::metadata(file)?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "not a regular file",
+        ));
+    }
+    if metadata.permissions().mode() & 0o111 == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "not executable",
+        ));
+    }
+    Ok(())
 }
 
 async fn token(ctx: &Context, command: TokenCommand) -> Result<(), Failure> {

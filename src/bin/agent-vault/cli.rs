@@ -18,10 +18,26 @@ macro_rules! exit_codes {
 /// encrypted in a local SQLite file, attach them to agents, and start an agent
 /// with its environment.
 ///
-/// The master key is read from AGENT_VAULT_MASTER_KEY (standard base64 of 32
-/// bytes; make one with `agent-vault keygen`), never from a flag; without it,
-/// only commands that touch no secret (listing names, variables) work. Secret
-/// values and API keys are read from standard input, never from a flag.
+/// The master key is read from the environment, never from a flag; without
+/// it, only commands that touch no secret (listing names, variables) work.
+/// Set exactly one of:
+///
+/// - AGENT_VAULT_MASTER_KEY_FILE: a file holding the key (standard base64 of
+///   32 bytes, or the 32 raw bytes), which group and others must not be able
+///   to access (chmod 600). Recommended: the key is then in no process's
+///   environment.
+///
+/// - AGENT_VAULT_MASTER_KEYS_FILE: the same for a keyring (see `keys`).
+///
+/// - AGENT_VAULT_MASTER_KEY: the key itself (make one with `agent-vault
+///   keygen`).
+///
+/// - AGENT_VAULT_MASTER_KEYS: a keyring itself.
+///
+/// Secret values and API keys are read from standard input, never from a
+/// flag. On Linux agent-vault makes itself non-dumpable, so that other
+/// processes of the same user (root excepted) cannot read its environment or
+/// memory, nor ptrace it.
 #[derive(Debug, Parser)]
 #[command(
     name = "agent-vault",
@@ -29,7 +45,8 @@ macro_rules! exit_codes {
     propagate_version = true,
     after_help = concat!("\
 Example:
-  export AGENT_VAULT_MASTER_KEY=\"$(agent-vault keygen)\"
+  (umask 077; agent-vault keygen > ~/.agent-vault.key)
+  export AGENT_VAULT_MASTER_KEY_FILE=~/.agent-vault.key
   printf '%s' \"$TELEGRAM_TOKEN\" | agent-vault secrets add TELEGRAM_BOT_TOKEN
   agent-vault agents create support-bot
   agent-vault agents attach support-bot TELEGRAM_BOT_TOKEN
@@ -73,10 +90,12 @@ pub struct Global {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print a new random master key (base64), for AGENT_VAULT_MASTER_KEY.
+    /// Print a new random master key (base64), for AGENT_VAULT_MASTER_KEY_FILE
+    /// or AGENT_VAULT_MASTER_KEY.
     #[command(after_help = concat!("\
 Example:
-  export AGENT_VAULT_MASTER_KEY=\"$(agent-vault keygen)\"
+  (umask 077; agent-vault keygen > ~/.agent-vault.key)
+  export AGENT_VAULT_MASTER_KEY_FILE=~/.agent-vault.key
 
 Keep the key somewhere safe: without it no secret can be read back.
 ", "\n", "Exit codes: 0 success, 1 other failure, 2 usage."))]
@@ -97,10 +116,12 @@ Keep the key somewhere safe: without it no secret can be read back.
     ///
     /// Several keys are given in AGENT_VAULT_MASTER_KEYS as `ID:BASE64`
     /// entries separated by commas, the primary marked with `*`
-    /// (`1:AAAA...=,*2:BBBB...=`); AGENT_VAULT_MASTER_KEY stays valid for a
-    /// single key (id 1). Set only one of the two. `add`, `promote` and
-    /// `retire` print the new AGENT_VAULT_MASTER_KEYS value: keys live in
-    /// your configuration, never in the database.
+    /// (`1:AAAA...=,*2:BBBB...=`), or in a file named by
+    /// AGENT_VAULT_MASTER_KEYS_FILE (mode 600); AGENT_VAULT_MASTER_KEY and
+    /// AGENT_VAULT_MASTER_KEY_FILE stay valid for a single key (id 1). Set
+    /// only one of the four. `add`, `promote` and `retire` print the new
+    /// keyring value: keys live in your configuration, never in the
+    /// database.
     #[command(subcommand)]
     Keys(KeysCommand),
 }
@@ -463,23 +484,33 @@ not-deployed.
     },
     /// Run a command with the agent's environment (attached secrets,
     /// variables, provider credentials and gateway token) and record the
-    /// deployment. Values go to the child only; nothing is written to disk.
+    /// deployment. Values go to the command only; nothing is written to disk.
     ///
-    /// The child gets this process's environment without any AGENT_VAULT_*
-    /// variable, plus the agent's. The deployment is recorded once the child
-    /// has started; the exit status is the child's (128+N if killed by signal
-    /// N; 127 if the command is not found, 126 if it cannot be run).
+    /// The command gets this process's environment without any AGENT_VAULT_*
+    /// variable, plus the agent's. On Unix, agent-vault finds the command,
+    /// records the deployment, then replaces itself with the command (exec):
+    /// the command keeps agent-vault's process id, receives signals directly
+    /// and its exit status is the command's own. No agent-vault process is
+    /// left running, so the agent cannot read the master key from its parent
+    /// (/proc/PID/environ, /proc/PID/mem, ptrace). Until it execs,
+    /// agent-vault is non-dumpable (Linux), so no other process of the same
+    /// user (root excepted) can read its environment or memory either.
     ///
-    /// While the child runs, SIGTERM and SIGHUP sent to agent-vault are
-    /// forwarded to it; SIGINT and SIGQUIT (Ctrl-C, Ctrl-\) reach it from the
-    /// terminal and do not stop agent-vault, which waits for the child's
-    /// status.
+    /// Whoever started agent-vault may still hold the key in its own
+    /// environment (a shell script, a supervisor): prefer
+    /// AGENT_VAULT_MASTER_KEY_FILE (or AGENT_VAULT_MASTER_KEYS_FILE), which
+    /// keeps the key out of every environment, and keep that file where the
+    /// agent cannot open it.
+    ///
+    /// A command that cannot be found exits 127, one that cannot be run 126,
+    /// and then nothing is recorded.
     #[command(after_help = concat!("\
 Example:
-  agent-vault agents exec support-bot -- node gateway.js --port 8080
+  AGENT_VAULT_MASTER_KEY_FILE=/etc/agent-vault/key \\
+      agent-vault agents exec support-bot -- node gateway.js --port 8080
 
-", "Exit codes: the child's; else 1 other failure, 2 usage, 4 not found, 5 ambiguous name, \
-6 not configured, 126/127 cannot run the command."))]
+", "Exit codes: the command's own once it runs; before: 1 other failure, 2 usage, 4 not found, \
+5 ambiguous name, 6 not configured, 126/127 cannot run the command."))]
     Exec {
         /// The agent's id or unique name.
         agent: String,

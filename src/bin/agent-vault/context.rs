@@ -1,7 +1,7 @@
 //! What every command needs: the store, the vault, the user, input from
 //! standard input, and agents found by id or name.
 
-use std::io::{IsTerminal as _, Read as _};
+use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::Global;
 use crate::failure::Failure;
+use crate::secret_io::{self, KeyFileError};
 
 /// The environment variable holding the master key.
 pub const MASTER_KEY_VAR: &str = "AGENT_VAULT_MASTER_KEY";
@@ -20,6 +21,14 @@ pub const MASTER_KEY_VAR: &str = "AGENT_VAULT_MASTER_KEY";
 /// The environment variable holding several master keys with ids
 /// (`Keyring::parse`: `1:BASE64,*2:BASE64`).
 pub const MASTER_KEYS_VAR: &str = "AGENT_VAULT_MASTER_KEYS";
+
+/// The environment variable naming a file that holds the master key (its
+/// base64, or its 32 raw bytes), so that the key is in no environment.
+pub const MASTER_KEY_FILE_VAR: &str = "AGENT_VAULT_MASTER_KEY_FILE";
+
+/// The environment variable naming a file that holds a keyring
+/// specification (as [`MASTER_KEYS_VAR`]).
+pub const MASTER_KEYS_FILE_VAR: &str = "AGENT_VAULT_MASTER_KEYS_FILE";
 
 /// The vault the CLI works on.
 pub type CliVault = Vault<Arc<dyn Store>>;
@@ -36,28 +45,103 @@ pub async fn open_store(path: &Path) -> Result<Arc<dyn Store>, Failure> {
     Ok(Arc::new(store))
 }
 
-/// The master keyring from [`MASTER_KEY_VAR`]: empty when the variable is
-/// unset or empty (commands that need a key then fail with "not
-/// configured"), an error when it is set but malformed.
+/// The master keyring from whichever one of [`MASTER_KEY_VAR`],
+/// [`MASTER_KEYS_VAR`], [`MASTER_KEY_FILE_VAR`] and [`MASTER_KEYS_FILE_VAR`]
+/// is set: empty when none is (commands that need a key then fail with "not
+/// configured"), an error when several are, or the one set is malformed.
 pub fn keyring_from_env() -> Result<Keyring, Failure> {
-    let several = non_empty_var(MASTER_KEYS_VAR)?;
-    let single = non_empty_var(MASTER_KEY_VAR)?;
-    match (several, single) {
-        (Some(_), Some(_)) => Err(Failure::NotConfigured(format!(
-            "both {MASTER_KEYS_VAR} and {MASTER_KEY_VAR} are set; set only one"
-        ))),
-        (Some(spec), None) => Keyring::parse(&spec).map_err(|error| {
-            Failure::NotConfigured(format!(
-                "{MASTER_KEYS_VAR} is not a keyring (`ID:BASE64` entries separated by commas, \
-                 the primary marked with `*`): {error}"
-            ))
-        }),
-        (None, Some(key)) => {
-            let key = MasterKey::from_base64(&key).map_err(|_| malformed_key())?;
-            Ok(Keyring::single(key))
-        }
-        (None, None) => Ok(Keyring::empty()),
+    let sources = [
+        (MASTER_KEY_VAR, non_empty_var(MASTER_KEY_VAR)?),
+        (MASTER_KEYS_VAR, non_empty_var(MASTER_KEYS_VAR)?),
+        (MASTER_KEY_FILE_VAR, non_empty_var(MASTER_KEY_FILE_VAR)?),
+        (MASTER_KEYS_FILE_VAR, non_empty_var(MASTER_KEYS_FILE_VAR)?),
+    ];
+    let mut set = sources
+        .into_iter()
+        .filter_map(|(name, text)| Some((name, text?)));
+    let Some((name, text)) = set.next() else {
+        return Ok(Keyring::empty());
+    };
+    if let Some((other, _)) = set.next() {
+        return Err(Failure::NotConfigured(format!(
+            "both {name} and {other} are set; set only one of {MASTER_KEY_VAR}, \
+             {MASTER_KEYS_VAR}, {MASTER_KEY_FILE_VAR} and {MASTER_KEYS_FILE_VAR}"
+        )));
     }
+    match name {
+        MASTER_KEY_VAR => single_key(&text).map_err(|()| malformed_key(MASTER_KEY_VAR)),
+        MASTER_KEYS_VAR => {
+            Keyring::parse(&text).map_err(|error| malformed_keyring(MASTER_KEYS_VAR, &error))
+        }
+        MASTER_KEY_FILE_VAR => {
+            let path = Path::new(text.trim());
+            let bytes = key_file(path)?;
+            // A file of exactly 32 bytes is the raw key, as
+            // `MasterKey::from_file` reads it.
+            if let Ok(raw) = <[u8; MasterKey::LEN]>::try_from(bytes.as_slice()) {
+                return Ok(Keyring::single(MasterKey::from_bytes(raw)));
+            }
+            std::str::from_utf8(&bytes)
+                .map_err(|_| ())
+                .and_then(single_key)
+                .map_err(|()| malformed_key_file(path))
+        }
+        // MASTER_KEYS_FILE_VAR, the only name left.
+        _ => {
+            let path = Path::new(text.trim());
+            let bytes = key_file(path)?;
+            let spec = std::str::from_utf8(&bytes).map_err(|_| {
+                Failure::NotConfigured(format!(
+                    "the keyring file {} ({MASTER_KEYS_FILE_VAR}) is not UTF-8",
+                    path.display()
+                ))
+            })?;
+            Keyring::parse(spec).map_err(|error| {
+                Failure::NotConfigured(format!(
+                    "the keyring file {} ({MASTER_KEYS_FILE_VAR}) is not a keyring \
+                     (`ID:BASE64` entries separated by commas, the primary marked with `*`): {error}",
+                    path.display()
+                ))
+            })
+        }
+    }
+}
+
+fn single_key(text: &str) -> Result<Keyring, ()> {
+    let key = MasterKey::from_base64(text).map_err(|_| ())?;
+    Ok(Keyring::single(key))
+}
+
+fn malformed_keyring(name: &str, error: &agent_vault::crypto::KeyringError) -> Failure {
+    Failure::NotConfigured(format!(
+        "{name} is not a keyring (`ID:BASE64` entries separated by commas, \
+         the primary marked with `*`): {error}"
+    ))
+}
+
+fn malformed_key_file(path: &Path) -> Failure {
+    Failure::NotConfigured(format!(
+        "the master key file {} ({MASTER_KEY_FILE_VAR}) holds neither standard base64 \
+         of exactly 32 bytes nor 32 raw bytes (make one with \
+         `(umask 077; agent-vault keygen > FILE)`)",
+        path.display()
+    ))
+}
+
+/// Reads a key file: refused (as ssh refuses a private key) when group or
+/// others may access it.
+fn key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    secret_io::read_key_file(path).map_err(|error| match error {
+        KeyFileError::TooOpen { mode } => Failure::NotConfigured(format!(
+            "permissions {mode:04o} for '{path}' are too open: the master key file must \
+             not be accessible by group or others; run: chmod 600 {path}",
+            path = path.display()
+        )),
+        KeyFileError::Io(source) => Failure::NotConfigured(format!(
+            "cannot read the master key file '{}': {source}",
+            path.display()
+        )),
+    })
 }
 
 /// The variable's text, `None` when unset or blank.
@@ -72,9 +156,9 @@ fn non_empty_var(name: &str) -> Result<Option<Zeroizing<String>>, Failure> {
     Ok((!text.trim().is_empty()).then_some(text))
 }
 
-fn malformed_key() -> Failure {
+fn malformed_key(name: &str) -> Failure {
     Failure::NotConfigured(format!(
-        "{MASTER_KEY_VAR} is not standard base64 of exactly 32 bytes \
+        "{name} is not standard base64 of exactly 32 bytes \
          (make one with `agent-vault keygen`)"
     ))
 }
@@ -133,8 +217,7 @@ impl Context {
 /// error and reads one line.
 pub fn read_stdin_value(what: &str) -> Result<SecretString, Failure> {
     let stdin = std::io::stdin();
-    let mut bytes = Zeroizing::new(Vec::new());
-    if stdin.is_terminal() {
+    let bytes = if stdin.is_terminal() {
         // Dependency-free hidden input: ask the terminal not to echo.
         let hidden = EchoOff::new();
         let note = if hidden.is_some() {
@@ -143,18 +226,14 @@ pub fn read_stdin_value(what: &str) -> Result<SecretString, Failure> {
             "NOT hidden"
         };
         eprint!("{what} (input {note}; end with Enter): ");
-        let mut line = Zeroizing::new(String::new());
-        let read = stdin.read_line(&mut line);
+        let read = secret_io::read_line(&mut stdin.lock());
         drop(hidden);
         eprintln!();
-        read.map_err(|e| Failure::io("reading standard input", e))?;
-        bytes.extend_from_slice(line.as_bytes());
+        read.map_err(|e| Failure::io("reading standard input", e))?
     } else {
-        stdin
-            .lock()
-            .read_to_end(&mut bytes)
-            .map_err(|e| Failure::io("reading standard input", e))?;
-    }
+        secret_io::read_to_end(&mut stdin.lock(), None)
+            .map_err(|e| Failure::io("reading standard input", e))?
+    };
     let text = strip_one_newline(&bytes);
     let text = std::str::from_utf8(text)
         .map_err(|_| Failure::Invalid(format!("{what} is not valid UTF-8")))?;

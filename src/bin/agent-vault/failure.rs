@@ -10,9 +10,12 @@
 //! | 3 | conflict | 409 |
 //! | 4 | not found | 404 |
 //! | 5 | invalid input | 400, 422, ambiguous agent name |
-//! | 6 | not configured | no or malformed master key |
+//! | 6 | not configured | no or malformed master key, a key file group or others can access |
 //! | 7 | token verification failed | 401 |
 //! | 126, 127 | `agents exec` cannot run / find the command | as env(1) |
+//!
+//! Once `agents exec` has replaced itself with the command (Unix), the exit
+//! status is the command's own.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -176,7 +179,8 @@ impl fmt::Display for Failure {
                 )
             }
             Self::Vault(Error::NotConfigured) => f.write_str(
-                "secrets are not configured: set AGENT_VAULT_MASTER_KEY \
+                "secrets are not configured: set AGENT_VAULT_MASTER_KEY_FILE to a file \
+                 holding the master key, or AGENT_VAULT_MASTER_KEY to the key \
                  (make one with `agent-vault keygen`)",
             ),
             Self::Vault(error) => write!(f, "{error}"),

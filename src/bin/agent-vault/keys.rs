@@ -79,18 +79,18 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<(), Failure> {
             keyring
                 .add(KeyId(next), MasterKey::generate())
                 .map_err(agent_vault::Error::from)?;
-            print_keyring(ctx, &keyring, json!({ "added": next }))?;
+            print_keyring(ctx, &keyring, ("added", next))?;
         }
         KeysCommand::Promote { id } => {
             let mut keyring = vault.keyring();
             keyring
                 .promote(KeyId(id))
                 .map_err(|_| Failure::NotFound(format!("master key {id} is not in the keyring")))?;
-            print_keyring(ctx, &keyring, json!({ "primary": id }))?;
+            print_keyring(ctx, &keyring, ("primary", id))?;
         }
         KeysCommand::Retire { id } => {
             vault.retire_key(KeyId(id)).await?;
-            print_keyring(ctx, &vault.keyring(), json!({ "retired": id }))?;
+            print_keyring(ctx, &vault.keyring(), ("retired", id))?;
         }
         KeysCommand::Rewrap { batch_size } => {
             let options = RewrapOptions::default().with_batch_size(batch_size);
@@ -136,17 +136,18 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<(), Failure> {
 }
 
 /// Prints the keyring specification (it holds every key: it goes to
-/// standard output only, for the caller's configuration).
+/// standard output only, for the caller's configuration), with no unwiped
+/// copy on the way: the JSON is written around the spec's own buffer.
 fn print_keyring(
     ctx: &Context,
     keyring: &agent_vault::crypto::Keyring,
-    extra: serde_json::Value,
+    extra: (&str, u32),
 ) -> Result<(), Failure> {
     let spec = keyring.to_spec();
     if ctx.json {
-        let mut value = extra;
-        value["master_keys"] = json!(spec.as_str());
-        output::json(&value)
+        let mut fields = serde_json::Map::new();
+        fields.insert(extra.0.to_owned(), extra.1.into());
+        output::json_with_secret(fields, "master_keys", &spec)
     } else {
         output::line(spec.as_str())
     }

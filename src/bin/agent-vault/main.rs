@@ -11,19 +11,23 @@ mod keys;
 mod output;
 mod progress;
 mod providers;
+mod secret_io;
+#[cfg(test)]
+mod secret_io_tests;
 mod secrets;
 
 use std::process::ExitCode;
 
 use agent_vault::crypto::MasterKey;
 use clap::Parser as _;
-use serde_json::json;
 
 use crate::cli::{Cli, Command, DotenvCommand};
 use crate::context::Context;
 use crate::failure::{Failure, OK};
 
 fn main() -> ExitCode {
+    // First, before any key is read: see `harden`.
+    harden();
     // Usage errors exit here with clap's code 2; --help and --version with 0.
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -45,6 +49,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Makes this process non-dumpable (Linux `PR_SET_DUMPABLE` 0): other
+/// processes of the same user, an agent among them, can then neither read
+/// its `/proc/PID/environ` or `/proc/PID/mem` nor ptrace it, and it leaves
+/// no core dump, while it holds the master key. The flag does not survive
+/// `exec`: the agent `agents exec` becomes is an ordinary process again.
+/// Best effort: a failure is reported and the command goes on.
+fn harden() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        eprintln!(
+            "warning: cannot make this process non-dumpable ({error}); other processes of \
+             this user may read its memory"
+        );
+    }
+}
+
 async fn run(cli: Cli) -> Result<u8, Failure> {
     let json = cli.global.json;
     match cli.command {
@@ -52,7 +74,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             let key = MasterKey::generate();
             let text = key.to_base64();
             if json {
-                output::json(&json!({ "master_key": text.as_str() }))?;
+                output::json_with_secret(serde_json::Map::new(), "master_key", &text)?;
             } else {
                 output::line(text.as_str())?;
             }

@@ -8,10 +8,30 @@ use crate::failure::Failure;
 
 /// Prints `value` as one pretty JSON document on standard output.
 pub fn json(value: &Value) -> Result<(), Failure> {
+    json_of(value)
+}
+
+/// Prints anything serialisable as one pretty JSON document, written
+/// straight to standard output (no `Value` in between).
+pub fn json_of(value: &impl serde::Serialize) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)
         .map_err(|e| Failure::io("writing standard output", e.into()))?;
     writeln!(out).map_err(|e| Failure::io("writing standard output", e))
+}
+
+/// Prints `fields` and then `name: secret` as one pretty JSON object on
+/// standard output, with no unwiped copy of the secret on the way (see
+/// `secret_io::write_json_with_secret`).
+pub fn json_with_secret(
+    fields: serde_json::Map<String, Value>,
+    name: &str,
+    secret: &str,
+) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    crate::secret_io::write_json_with_secret(&mut out, &fields, name, secret)
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::io("writing standard output", e))
 }
 
 /// Prints one line of text on standard output.

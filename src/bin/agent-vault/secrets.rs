@@ -14,6 +14,7 @@ use crate::context::{Context, read_stdin_value};
 use crate::failure::Failure;
 use crate::output;
 use crate::progress::Progress;
+use crate::secret_io;
 
 /// Runs a `secrets` command.
 pub async fn run(ctx: &Context, command: SecretsCommand) -> Result<(), Failure> {
@@ -149,19 +150,18 @@ async fn list(ctx: &Context) -> Result<(), Failure> {
     )
 }
 
-/// Reads a file, or standard input for `-`.
+/// Reads a file, or standard input for `-`, into a buffer that is wiped on
+/// drop and never outgrown unwiped (`secret_io::read_to_end`).
 pub fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    let mut bytes = Zeroizing::new(Vec::new());
     if path.as_os_str() == "-" {
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
-            .map_err(|e| Failure::io("reading standard input", e))?;
-    } else {
-        let mut file = std::fs::File::open(path)
-            .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))?;
-        std::io::Read::read_to_end(&mut file, &mut bytes)
-            .map_err(|e| Failure::io(format!("cannot read {}", path.display()), e))?;
+        return secret_io::read_to_end(&mut std::io::stdin().lock(), None)
+            .map_err(|e| Failure::io("reading standard input", e));
     }
-    Ok(bytes)
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| Failure::io(format!("cannot open {}", path.display()), e))?;
+    let size = file.metadata().map(|m| m.len()).ok();
+    secret_io::read_to_end(&mut file, size)
+        .map_err(|e| Failure::io(format!("cannot read {}", path.display()), e))
 }
 
 /// Parses `input` as `file`, printing the parser's warnings on standard
@@ -309,9 +309,13 @@ fn print_report(ctx: &Context, report: &ImportReport) -> Result<(), Failure> {
 pub fn dotenv_parse(file: &Path) -> Result<(), Failure> {
     let input = read_file(file)?;
     let parsed = parse_dotenv(file, &input, &ParseOptions::default())?;
-    let mut object = serde_json::Map::new();
-    for entry in parsed.entries() {
-        object.insert(entry.name().to_owned(), Value::from(entry.value()));
-    }
-    output::json(&Value::Object(object))
+    // Borrowed, sorted and the last definition winning, as a JSON object
+    // would have them, but with no copy of any value (a `Value` would hold
+    // plain `String`s, freed unwiped).
+    let object: std::collections::BTreeMap<&str, &str> = parsed
+        .entries()
+        .iter()
+        .map(|entry| (entry.name(), entry.value()))
+        .collect();
+    output::json_of(&object)
 }
