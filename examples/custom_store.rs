@@ -35,13 +35,20 @@ struct Records {
 
 #[async_trait]
 impl Store for HashMapStore {
-    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+        // One read lock for all keys: one consistent state, never a torn
+        // batch (the contract's rule for `get_many`).
         let records = self.records.read().unwrap_or_else(|e| e.into_inner());
-        Ok(records.map.get(key).map(|(version, body)| Record {
-            key: key.clone(),
-            version: *version,
-            body: body.clone(),
-        }))
+        Ok(keys
+            .iter()
+            .map(|key| {
+                records.map.get(key).map(|(version, body)| Record {
+                    key: key.clone(),
+                    version: *version,
+                    body: body.clone(),
+                })
+            })
+            .collect())
     }
 
     async fn users(&self) -> Result<Vec<UserId>, StoreError> {

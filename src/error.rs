@@ -163,6 +163,26 @@ pub enum Error {
         /// The provider.
         provider: &'static str,
     },
+    /// The change needs a bigger commit than the store takes
+    /// ([`Store::limits`](crate::store::Store::limits)): too many writes, or
+    /// bodies too large. Nothing was written (413). Split the change (for
+    /// example import a `.env` file in parts) or use a store with larger
+    /// limits.
+    #[error(
+        "the change needs {writes} writes and {bytes} bytes in one commit; the store takes at most \
+         {} writes, {} bytes per body and {} bytes per commit; nothing was written",
+        limits.max_writes,
+        limits.max_body_len,
+        limits.max_batch_len
+    )]
+    TooLarge {
+        /// Writes the change needs.
+        writes: usize,
+        /// Bytes of bodies the change needs.
+        bytes: usize,
+        /// What the store takes.
+        limits: crate::store::Limits,
+    },
     /// The store failed (500).
     #[error("store failure: {0}")]
     Store(#[source] crate::store::StoreError),
@@ -201,6 +221,7 @@ impl Error {
             | Self::InvalidInput { .. }
             | Self::InvalidName { .. }
             | Self::InvalidValue { .. } => 422,
+            Self::TooLarge { .. } => 413,
             Self::DecryptionFailed | Self::Store(_) | Self::UnknownKey(_) => 500,
             Self::Contention { .. } | Self::KeyMismatch { .. } | Self::NotConfigured => 503,
         }

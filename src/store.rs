@@ -266,19 +266,21 @@ impl StoreError {
 /// `conformance`).
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// The current record at `key`, if any.
-    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError>;
+    /// The current record at `key`, if any. The default asks
+    /// [`Store::get_many`] for the one key; a backend may answer it more
+    /// cheaply.
+    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+        let mut found = self.get_many(std::slice::from_ref(key)).await?;
+        Ok(found.pop().flatten())
+    }
 
     /// The current records at `keys`, in the same order (`None` where a
-    /// record is absent). The default calls [`Store::get`] per key; a
-    /// networked backend should override it with one round trip.
-    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            out.push(self.get(key).await?);
-        }
-        Ok(out)
-    }
+    /// record is absent), all from **one** state that some commit left:
+    /// never some records before a batch and some after it (no torn read).
+    /// Required, because only the backend can make the reads one snapshot
+    /// (one `SELECT`, a read transaction, one lock); one `get` per key
+    /// would not be. A networked backend answers it in one round trip.
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError>;
 
     /// Every record of `user` of `kind`.
     async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError>;
@@ -286,12 +288,70 @@ pub trait Store: Send + Sync {
     /// Applies every write or none; see the contract.
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
+    /// What this store can take in one [`Store::commit`]: the vault never
+    /// sends a batch or a body over these, and refuses an operation that
+    /// can't fit ([`Error::TooLarge`](crate::Error::TooLarge)) before
+    /// anything is written. The default is [`Limits::UNLIMITED`].
+    fn limits(&self) -> Limits {
+        Limits::UNLIMITED
+    }
+
     /// Every user that has at least one record, in any order, including the
     /// vault's reserved ids ([`UserId::is_reserved`]; a store that keeps
     /// user ids as text reads them back with [`UserId::parse_stored`]).
     /// Used by whole-vault maintenance such as
     /// [`Vault::rewrap`](crate::Vault::rewrap), never on a hot path.
     async fn users(&self) -> Result<Vec<UserId>, StoreError>;
+}
+
+/// What a store can take in one commit ([`Store::limits`]).
+///
+/// Typical values: DynamoDB transactions take 100 writes and 4 MB, items up
+/// to 400 KB; etcd's default request limit is 128 operations and 1.5 MiB.
+/// The vault's own batches are documented per operation under the
+/// [`Store`] contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The most writes in one batch (at least 1).
+    pub max_writes: usize,
+    /// The largest body of one write, in bytes.
+    pub max_body_len: usize,
+    /// The largest sum of the bodies of one batch, in bytes.
+    pub max_batch_len: usize,
+}
+
+impl Limits {
+    /// No limit: the in-memory, SQLite and PostgreSQL stores.
+    pub const UNLIMITED: Limits = Limits {
+        max_writes: usize::MAX,
+        max_body_len: usize::MAX,
+        max_batch_len: usize::MAX,
+    };
+
+    /// Limits of `max_writes` writes (at least 1), bodies of `max_body_len`
+    /// bytes, and `max_batch_len` bytes of bodies per batch.
+    pub fn new(max_writes: usize, max_body_len: usize, max_batch_len: usize) -> Self {
+        Self {
+            max_writes: max_writes.max(1),
+            max_body_len,
+            max_batch_len,
+        }
+    }
+
+    /// Whether `writes` fits.
+    pub fn admits(&self, writes: &[Write]) -> bool {
+        let mut total = 0usize;
+        for write in writes {
+            if let Write::Put { body, .. } = write {
+                if body.len() > self.max_body_len {
+                    return false;
+                }
+                total = total.saturating_add(body.len());
+            }
+        }
+        writes.len() <= self.max_writes && total <= self.max_batch_len
+    }
 }
 
 /// Forwards every method through a smart pointer, so `Arc<dyn Store>` and
@@ -325,6 +385,10 @@ macro_rules! forward_store {
 
             async fn users(&self) -> Result<Vec<UserId>, StoreError> {
                 (**self).users().await
+            }
+
+            fn limits(&self) -> Limits {
+                (**self).limits()
             }
         }
     };

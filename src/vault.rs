@@ -261,11 +261,33 @@ impl<S: Store> Vault<S> {
         if plan.writes.is_empty() {
             return Ok(Some(plan.answer));
         }
+        self.check_fits(&plan.writes)?;
         match self.store.commit(plan.writes).await {
             Ok(()) => Ok(Some(plan.answer)),
             Err(StoreError::Conflict { .. }) => Ok(None),
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Refuses a batch the store can't take ([`Error::TooLarge`]), before
+    /// anything is written.
+    fn check_fits(&self, writes: &[Write]) -> Result<()> {
+        let limits = self.store.limits();
+        if limits.admits(writes) {
+            return Ok(());
+        }
+        let bytes = writes
+            .iter()
+            .map(|w| match w {
+                Write::Put { body, .. } => body.len(),
+                Write::Delete { .. } => 0,
+            })
+            .fold(0usize, usize::saturating_add);
+        Err(Error::TooLarge {
+            writes: writes.len(),
+            bytes,
+            limits,
+        })
     }
 
     fn require_keyring(&self) -> Result<()> {
@@ -336,6 +358,7 @@ impl<S: Store> Vault<S> {
                 crypto.mark_checked();
                 return Ok(());
             }
+            self.check_fits(&writes)?;
             match self.store.commit(writes).await {
                 Ok(()) => {
                     crypto.mark_checked();

@@ -591,6 +591,11 @@ impl Store for Interleaving {
         self.inner.get(key).await
     }
 
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+        tokio::task::yield_now().await;
+        self.inner.get_many(keys).await
+    }
+
     async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
         tokio::task::yield_now().await;
         self.inner.list(user, kind).await

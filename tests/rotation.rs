@@ -250,6 +250,9 @@ impl Store for FailFrom {
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
         self.inner.get(key).await
     }
+    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+        self.inner.get_many(keys).await
+    }
     async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
         self.inner.list(user, kind).await
     }

@@ -300,6 +300,10 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.users().await
     }
 
+    fn limits(&self) -> super::Limits {
+        self.inner.limits()
+    }
+
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         if self.strikes(self.plan.commit_before_rate) {
             self.before_commit.fetch_add(1, Ordering::SeqCst);

@@ -124,7 +124,7 @@ impl<S: Store> Vault<S> {
     /// How many sealed records each master key holds, across all users.
     pub async fn key_usage(&self) -> Result<BTreeMap<KeyId, u64>> {
         let mut usage = BTreeMap::new();
-        for user in self.store.users().await? {
+        for user in self.users().await? {
             for kind in SEALED_KINDS {
                 for record in self.store.list(&user, kind).await? {
                     if let Some(sealed) = Sealed::read(&record)? {
@@ -230,7 +230,7 @@ impl<S: Store> Vault<S> {
         progress: &mut (dyn FnMut(RewrapProgress) + Send),
     ) -> Result<RewrapReport> {
         self.require_keyring()?;
-        let users = self.store.users().await?;
+        let users = self.users().await?;
         let mut total = 0u64;
         for user in &users {
             total += self.count_sealable(user).await?;
@@ -280,19 +280,17 @@ impl<S: Store> Vault<S> {
         progress: &mut (dyn FnMut(RewrapProgress) + Send),
     ) -> Result<()> {
         report.users += 1;
-        if user.is_reserved() {
-            // The vault's own records (key check values) hold nothing sealed.
-            return Ok(());
-        }
         let Some(mut keys) = self.user_keys(user).await? else {
             // A user without key material has nothing sealed.
             return Ok(());
         };
         let crypto = self.checked_crypto().await?;
         let primary = crypto.keyring().primary_id().ok_or(Error::NotConfigured)?;
+        // Never more writes per commit than the store takes.
+        let batch_size = options.batch_size.min(self.store.limits().max_writes);
         for kind in SEALED_KINDS {
             let listed = self.store.list(user, kind).await?;
-            for chunk in listed.chunks(options.batch_size) {
+            for chunk in listed.chunks(batch_size) {
                 let keys_in_chunk: Vec<RecordKey> = chunk.iter().map(|r| r.key.clone()).collect();
                 let mut current: Vec<Record> = chunk.to_vec();
                 let mut committed = false;
@@ -308,14 +306,12 @@ impl<S: Store> Vault<S> {
                         }
                         Err(other) => return Err(other.into()),
                     };
-                    let count = writes.len() as u64;
                     if writes.is_empty() {
                         committed = true;
                         break;
                     }
-                    match self.store.commit(writes).await {
+                    match self.commit_in_parts(writes, report).await {
                         Ok(()) => {
-                            report.rewrapped += count;
                             committed = true;
                             break;
                         }
@@ -347,6 +343,47 @@ impl<S: Store> Vault<S> {
             }
         }
         Ok(())
+    }
+
+    /// Commits rewrap writes (each stands alone: its record's version is its
+    /// only condition), split into as few commits as the store's limits
+    /// allow; counts what was re-sealed.
+    async fn commit_in_parts(
+        &self,
+        writes: Vec<Write>,
+        report: &mut RewrapReport,
+    ) -> std::result::Result<(), StoreError> {
+        let limits = self.store.limits();
+        let mut part: Vec<Write> = Vec::new();
+        let mut bytes = 0usize;
+        for write in writes {
+            let len = match &write {
+                Write::Put { body, .. } => body.len(),
+                Write::Delete { .. } => 0,
+            };
+            if !part.is_empty() && bytes.saturating_add(len) > limits.max_batch_len {
+                let count = part.len() as u64;
+                self.store.commit(std::mem::take(&mut part)).await?;
+                report.rewrapped += count;
+                bytes = 0;
+            }
+            bytes = bytes.saturating_add(len);
+            part.push(write);
+        }
+        if !part.is_empty() {
+            let count = part.len() as u64;
+            self.store.commit(part).await?;
+            report.rewrapped += count;
+        }
+        Ok(())
+    }
+
+    /// Every user with records, without the vault's reserved ids (whose
+    /// records hold nothing sealed).
+    async fn users(&self) -> Result<Vec<UserId>> {
+        let mut users = self.store.users().await?;
+        users.retain(|user| !user.is_reserved());
+        Ok(users)
     }
 
     /// The user's key material, if any.

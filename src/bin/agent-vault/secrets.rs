@@ -184,6 +184,10 @@ fn parse_dotenv(
             warning.kind()
         );
     }
+    let more = parsed.warning_count() - parsed.warnings().len();
+    if more > 0 {
+        eprintln!("warning: {}: and {more} more warnings", file.display());
+    }
     for duplicate in parsed.duplicates() {
         eprintln!(
             "warning: {}:{}: {} is defined again; the last definition wins",
@@ -267,6 +271,7 @@ fn print_report(ctx: &Context, report: &ImportReport) -> Result<(), Failure> {
                     "name": e.name.as_str(),
                     "type": e.kind.as_str(),
                     "action": action_json(e.action),
+                    "converted_to_secret": e.converted_to_secret,
                     "line": e.line,
                 })
             })
@@ -281,11 +286,17 @@ fn print_report(ctx: &Context, report: &ImportReport) -> Result<(), Failure> {
             "entries": entries,
             "duplicates": duplicates,
             "warnings": report.warnings,
+            "warning_count": report.warning_count,
         }));
     }
     for entry in &report.entries {
+        let converted = match (entry.converted_to_secret, report.dry_run) {
+            (false, _) => "",
+            (true, false) => "  (converted from a variable)",
+            (true, true) => "  (would convert from a variable)",
+        };
         output::line(format_args!(
-            "{:<12}  {:<8}  {}",
+            "{:<12}  {:<8}  {}{converted}",
             action_text(entry.action, report.dry_run),
             entry.kind,
             entry.name
