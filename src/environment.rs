@@ -77,6 +77,7 @@ impl Environment {
 
     /// Sets every variable on a `tokio::process::Command` (feature `tokio`).
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn apply_to_tokio(&self, command: &mut tokio::process::Command) {
         for (name, value) in &self.vars {
             command.env(name, value.expose_secret());

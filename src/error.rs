@@ -254,6 +254,30 @@ impl From<CryptoError> for Error {
     }
 }
 
+/// For `?` on [`Name::parse`](crate::Name::parse) in a function returning
+/// this crate's `Result`. The name is not known here, so it is left empty:
+/// map the error yourself to name it.
+impl From<NameError> for Error {
+    fn from(reason: NameError) -> Self {
+        Self::InvalidName {
+            name: String::new(),
+            reason,
+        }
+    }
+}
+
+/// For `?` on [`SecretValue::parse`](crate::SecretValue::parse) in a
+/// function returning this crate's `Result`. The item is not known here, so
+/// its name is left empty.
+impl From<ValueError> for Error {
+    fn from(reason: ValueError) -> Self {
+        Self::InvalidValue {
+            name: String::new(),
+            reason,
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for Error {
     fn from(error: crate::store::StoreError) -> Self {
         Self::Store(error)

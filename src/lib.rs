@@ -110,8 +110,10 @@
 //! Features only add; none changes behaviour.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 pub mod crypto;
 pub mod dotenv;
@@ -127,6 +129,10 @@ pub mod store;
 mod token;
 mod vault;
 
+/// The `async_trait` attribute this crate's traits ([`store::Store`],
+/// [`crypto::KeyProvider`]) are declared with: implement them with exactly
+/// this version (`#[agent_vault::async_trait]`).
+pub use async_trait::async_trait;
 pub use environment::{
     AgentStatus, DeployedEntry, DeploymentReceipt, Environment, ItemStatus, ReceiptError,
     SyncState, Target,
@@ -140,9 +146,17 @@ pub use provider::{
     CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint, Provider, VARIABLES,
     VariableRow, variables_of,
 };
+/// The `secrecy` crate whose `SecretString` this crate's API takes and
+/// returns, re-exported so callers use exactly the same version.
+pub use secrecy;
 pub use token::{GatewayToken, TOKEN_PREFIX};
 pub use vault::{
     AgentInfo, Attachable, ConnectionInfo, DEFAULT_GATEWAY_TOKEN_VAR, ImportAction, ImportEntry,
     ImportEntryError, ImportOptions, ImportReport, MAX_AGENT_NAME_CHARS, OnConflict, RewrapOptions,
     RewrapProgress, RewrapReport, Vault, VaultConfig,
 };
+
+/// Every Rust snippet of the README compiles (and runs) as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

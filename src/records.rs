@@ -37,7 +37,9 @@ pub(crate) fn decode_bytes<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
 }
 
 pub(crate) fn corrupt(key: &RecordKey) -> StoreError {
-    StoreError::Corrupt { key: key.clone() }
+    StoreError::Corrupt {
+        key: Some(key.clone()),
+    }
 }
 
 /// A secret or variable.

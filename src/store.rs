@@ -20,8 +20,10 @@ use async_trait::async_trait;
 pub use faulty::{FaultCounts, FaultPlan, FaultyStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
 
 use crate::UserId;
@@ -198,14 +200,21 @@ pub enum StoreError {
     /// A write's expectation did not hold; nothing in the batch was applied.
     #[error("conflict on {key}")]
     Conflict {
-        /// The first key (in batch order) whose expectation failed.
+        /// A key whose expectation failed. When several fail, which one is
+        /// named is the store's choice (the PostgreSQL store applies writes
+        /// in key order and names the first failing one in that order).
         key: RecordKey,
     },
-    /// A body read from the backend is not a valid record.
-    #[error("record {key} is corrupt")]
+    /// What the backend holds is not a valid record: a body the vault can't
+    /// read, a version out of range, or a key whose stored bytes can't even
+    /// be decoded (then `key` is `None`).
+    #[error("{}", match key {
+        Some(key) => format!("record {key} is corrupt"),
+        None => "a stored record is corrupt (its key can't be decoded)".to_owned(),
+    })]
     Corrupt {
-        /// The record.
-        key: RecordKey,
+        /// The record, when its key could be read.
+        key: Option<RecordKey>,
     },
     /// The batch itself is malformed (a caller bug): empty, a key written
     /// twice, or keys of several users.
@@ -222,48 +231,246 @@ impl StoreError {
 
 /// A database the vault keeps its records in.
 ///
+/// Implement it for your own database, run the public conformance suite
+/// against it (feature `conformance`), and the vault's invariants hold on
+/// it. Four methods are required: [`Store::get_many`], [`Store::list`],
+/// [`Store::commit`] and [`Store::users`]; [`Store::get`] and
+/// [`Store::limits`] have defaults.
+///
 /// # Contract
 ///
-/// - **Records** are addressed by [`RecordKey`] (user, kind, id) and carry a
-///   [`Version`] that the store assigns on every put. A version is opaque,
-///   changes on every write and is **never reused for a key**, even across
-///   delete and re-create (a deleted record is gone from reads, but its
-///   versions are not available again). This rules out the ABA case in
-///   which a stale writer's "expect version `v`" succeeds against a record
-///   that was deleted and created again. A per-database counter (an SQL
-///   sequence, etcd's `mod_revision`) serves; so does one per-commit
-///   revision number shared by every write of the batch.
-/// - **`get`** returns the current record or `None`. **`list`** returns every
-///   record of one user and kind, in any order, and never another user's.
-///   **`users`** returns every user with at least one record.
-///   Each call sees a state that some commit left (no torn batch); two calls
-///   may see different states.
+/// - **Records** are addressed by [`RecordKey`]: a user, a [`RecordKind`]
+///   and an id (at most 255 bytes of printable ASCII, which may contain
+///   `:`, `/` and any other punctuation). User ids may contain `:`, `.`,
+///   `@`, `-`, `_` (see [`UserId`]), and the vault's own reserved ids start
+///   with `~` ([`UserId::is_reserved`]). Two keys are the same record only
+///   if all three parts are equal.
+/// - **Versions.** Each record carries a [`Version`] that the store assigns
+///   on every put. The vault relies on exactly this: a version is
+///   **opaque**, **changes on every write**, and is **never reused for a
+///   key**, even across delete and re-create (a deleted record is gone from
+///   reads, but its versions are not available again). This rules out the
+///   ABA case in which a stale writer's "expect version `v`" succeeds
+///   against a record that was deleted and created again, and writes an old
+///   body back (a revoked credential would return). A per-database counter
+///   (an SQL sequence, etcd's `mod_revision`, a commit counter) serves; so
+///   does one revision number shared by every write of a batch. Versions are
+///   compared for equality only, never ordered.
+/// - **Reads.** [`Store::get_many`] returns the current records at its keys
+///   **from one state that some commit left**: never some records before a
+///   batch and some after it (no torn read). [`Store::list`] returns every
+///   record of one user and kind, in any order, and never another user's or
+///   another kind's, also from one state. [`Store::users`] returns every
+///   user with at least one record. Two calls may see different states.
 /// - **`commit`** applies a batch of [`Write`]s atomically: either every
 ///   write's [`Expect`]ation holds and all are applied, or none is and the
 ///   call returns [`StoreError::Conflict`] naming a key whose expectation
 ///   failed. A batch is non-empty, names each key at most once, and all its
-///   keys belong to one user; otherwise [`StoreError::InvalidBatch`].
+///   keys belong to one user; otherwise [`StoreError::InvalidBatch`]
+///   ([`check_batch`] checks this).
+/// - **Limits.** A store declares what one commit can take
+///   ([`Store::limits`]); the vault never sends more, and refuses an
+///   operation that can't fit with [`Error::TooLarge`](crate::Error::TooLarge)
+///   before anything is written. See *Batches per operation* below.
 /// - **Concurrency**: commits are linearizable per user. Of several commits
 ///   that expect the same version of a record, at most one succeeds. This
-///   holds across processes when several share a database.
+///   holds across processes and handles when several share a database.
+/// - **Durability**: `Ok(())` from `commit` means the batch is durable: it
+///   survives a crash or power loss of the database, as a committed
+///   transaction does. The vault relies on it: a commit that is
+///   acknowledged and then lost silently undoes a change the user was told
+///   had happened. A rotated gateway token becomes valid again, a
+///   disconnected (revoked) credential comes back, a deleted secret
+///   reappears; and if the version counter is lost with it, versions can
+///   repeat, which reopens the stale-writer case above. A store that
+///   acknowledges before it is durable (asynchronous replication, `fsync`
+///   off) must say so to its users.
 /// - **Failures**: any other fault is [`StoreError::Backend`]. If `commit`
 ///   returns it, the batch may or may not have been applied (the ambiguous
-///   case); it must never have been applied partially.
+///   case); it must never have been applied partially. A record the store
+///   can't read back is [`StoreError::Corrupt`].
 /// - Stores see record bodies only: ciphertext for secrets, connections and
 ///   gateway tokens, plaintext for variables. They never see keys.
 ///
+/// # Batches per operation
+///
+/// The writes one vault call commits, all in one batch of one user
+/// ("+1" is the user's key record, written with the first sealed value of a
+/// user; the vault's key check values are written once per master key id,
+/// in a batch of their own under the reserved user `~vault`):
+///
+/// | operation | writes |
+/// |---|---|
+/// | `create` | 2 (the item and its name index) +1 |
+/// | `update` | 1 |
+/// | `delete` | 2 |
+/// | `connect`, `update_connection` | 1 +1 |
+/// | `disconnect` | 1 |
+/// | `create_agent`, `rotate_gateway_token` | 1 +1 |
+/// | `delete_agent` | 1 + one per attached item or connection |
+/// | `attach` / `detach` of *n* | *n* + 1 |
+/// | `record_deployment`, `rotate_user_key` | 1 |
+/// | `import_dotenv` | 2 per new name + 1 per updated name +1 |
+/// | `rewrap` | up to its batch size (default 100), split to fit the limits |
+///
+/// Bodies: an item is its value (sealed: plus 37 bytes) plus its name, two
+/// timestamps and 16 bytes per attached agent, about 100 bytes of overhead;
+/// an agent grows by about 60 bytes plus the names of the variables per
+/// attachment. With the default 64 KiB value limit no item body exceeds
+/// 70 KiB. So a store that takes 100 writes per batch (DynamoDB) imports up
+/// to 49 new names at once; a larger file fails with `TooLarge` and nothing
+/// written, and can be imported in parts.
+///
 /// # Implementing
 ///
-/// A SQL backend is a table `(user_id, kind, id, version, body)` with the key
-/// as primary key: `commit` runs one transaction that, per write, does an
-/// `INSERT` (for [`Expect::Absent`]; a unique violation is a conflict), or an
-/// `UPDATE ... WHERE version = $expected` / `DELETE ... WHERE version =
-/// $expected` and treats zero affected rows as a conflict, rolling back on
-/// the first conflict. New versions come from one counter for the whole
-/// database (a `SEQUENCE`, or a one-row table incremented once per commit
-/// inside the transaction), never from `version + 1`, which would restart
-/// at 1 after a delete. Run the public conformance suite against it (feature
-/// `conformance`).
+/// - **Keys: never join the parts with a separator.** A store that builds
+///   `user:kind:id` (Redis style) mixes users: user `acme`'s items and user
+///   `acme:item`'s records share a prefix, and a prefix scan for one returns
+///   the other's. Encode keys as tuples (a composite primary key, a tuple
+///   key) or length-prefixed bytes (`u32be(len(user)) ‖ user ‖ kind ‖ id`).
+///   The conformance suite has behaviours that catch separator-built keys.
+/// - **SQL.** A table `(user_id, kind, id, version, body)` with the key as
+///   primary key: `commit` runs one transaction that, per write, does an
+///   `INSERT` (for [`Expect::Absent`]; a unique violation is a conflict), or
+///   an `UPDATE ... WHERE version = $expected` / `DELETE ... WHERE version =
+///   $expected` and treats zero affected rows as a conflict, rolling back on
+///   the first conflict. New versions come from one counter for the whole
+///   database (a `SEQUENCE`, or a one-row table incremented once per commit
+///   inside the transaction), never from `version + 1`, which would restart
+///   at 1 after a delete. `get_many` is one `SELECT ... WHERE (user_id,
+///   kind, id) IN (...)`. See [`SqliteStore`](crate::store) and
+///   `PostgresStore` (features `sqlite`, `postgres`).
+/// - **Key-value databases with transactions** (etcd, FoundationDB,
+///   DynamoDB `TransactWriteItems`): one conditional transaction per batch,
+///   comparing each key's version (etcd: `mod_revision`, which a delete and
+///   re-create never repeats); declare the transaction limits in
+///   [`Store::limits`]. `examples/redb_store.rs` shows an embedded one.
+/// - **Key-value databases without multi-key transactions**: keep each
+///   user's records in **one document per user** and commit by
+///   compare-and-swap on that document. Every batch belongs to one user, so
+///   every batch is one document update: read the document, check every
+///   write's expectation against it, apply the writes, and write it back
+///   only if its revision is still the one read (else report a conflict).
+///   Give each record the document's new revision as its version: the
+///   revision only grows, so no key sees a version twice. Declare
+///   `max_body_len` and `max_batch_len` so that a user's whole document
+///   stays under the database's item size.
+/// - **Synchronous databases**: the trait is async so services can share a
+///   store across tasks, but the core never spawns and is tied to no
+///   runtime. A blocking call holds its thread: run each call on your
+///   runtime's blocking pool (`tokio::task::spawn_blocking`,
+///   `blocking::unblock`), or inline if every call is short (an in-memory
+///   map, an embedded database on a fast disk).
+/// - **Reading ids back**: a store that keeps user ids as text parses them
+///   with [`UserId::parse_stored`], which also accepts the reserved ids.
+/// - Use [`async_trait`](crate::async_trait) as re-exported by this crate.
+///
+/// A complete store, compiled and run as this doctest: records in one
+/// `BTreeMap` keyed by tuples behind a mutex, versions from a commit
+/// counter.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::sync::Mutex;
+///
+/// use agent_vault::UserId;
+/// use agent_vault::store::{
+///     Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+/// };
+///
+/// #[derive(Default)]
+/// struct MapStore {
+///     state: Mutex<State>,
+/// }
+///
+/// #[derive(Default)]
+/// struct State {
+///     /// Tuple keys: no separator can mix users.
+///     records: BTreeMap<(UserId, RecordKind, String), (Version, Vec<u8>)>,
+///     /// One number per commit, never reused.
+///     revision: u64,
+/// }
+///
+/// fn tuple(key: &RecordKey) -> (UserId, RecordKind, String) {
+///     (key.user.clone(), key.kind, key.id.clone())
+/// }
+///
+/// #[agent_vault::async_trait]
+/// impl Store for MapStore {
+///     async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+///         let state = self.state.lock().unwrap(); // one lock: one state
+///         Ok(keys
+///             .iter()
+///             .map(|key| {
+///                 let (version, body) = state.records.get(&tuple(key))?;
+///                 Some(Record { key: key.clone(), version: *version, body: body.clone() })
+///             })
+///             .collect())
+///     }
+///
+///     async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
+///         let state = self.state.lock().unwrap();
+///         Ok(state
+///             .records
+///             .iter()
+///             .filter(|((u, k, _), _)| u == user && *k == kind)
+///             .map(|((u, k, id), (version, body))| Record {
+///                 key: RecordKey::new(u, *k, id.clone()),
+///                 version: *version,
+///                 body: body.clone(),
+///             })
+///             .collect())
+///     }
+///
+///     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+///         check_batch(&writes)?;
+///         let mut state = self.state.lock().unwrap();
+///         for write in &writes {
+///             let current = state.records.get(&tuple(write.key())).map(|(v, _)| *v);
+///             let holds = match write {
+///                 Write::Put { expect: Expect::Absent, .. } => current.is_none(),
+///                 Write::Put { expect: Expect::Version(v), .. } => current == Some(*v),
+///                 Write::Delete { expect, .. } => current == Some(*expect),
+///             };
+///             if !holds {
+///                 return Err(StoreError::Conflict { key: write.key().clone() });
+///             }
+///         }
+///         state.revision += 1;
+///         let version = Version::new(state.revision).expect("after an increment");
+///         for write in writes {
+///             match write {
+///                 Write::Put { key, body, .. } => {
+///                     state.records.insert(tuple(&key), (version, body));
+///                 }
+///                 Write::Delete { key, .. } => {
+///                     state.records.remove(&tuple(&key));
+///                 }
+///             }
+///         }
+///         Ok(())
+///     }
+///
+///     async fn users(&self) -> Result<Vec<UserId>, StoreError> {
+///         let state = self.state.lock().unwrap();
+///         let mut users: Vec<UserId> = state.records.keys().map(|(u, _, _)| u.clone()).collect();
+///         users.dedup(); // keys are sorted by user first
+///         Ok(users)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), agent_vault::Error> {
+/// use agent_vault::crypto::{Keyring, MasterKey};
+/// use agent_vault::{Kind, Name, SecretValue, Vault};
+///
+/// let vault = Vault::new(MapStore::default(), Keyring::single(MasterKey::generate()));
+/// let user = UserId::parse("tenant:alice")?;
+/// let value = SecretValue::parse("123:abc".into())?;
+/// vault.create(&user, &Name::parse("TELEGRAM_BOT_TOKEN")?, Kind::Secret, value).await?;
+/// assert_eq!(vault.list(&user).await?.len(), 1);
+/// # Ok(()) }
+/// ```
 #[async_trait]
 pub trait Store: Send + Sync {
     /// The current record at `key`, if any. The default asks

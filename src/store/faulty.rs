@@ -156,7 +156,8 @@ impl std::error::Error for InjectedFault {}
 ///   `delete` answers [`Error::NotFound`](crate::Error::NotFound), a
 ///   retried `import_dotenv` with [`OnConflict::Fail`](crate::OnConflict)
 ///   answers [`Error::ImportConflict`](crate::Error::ImportConflict) (use
-///   `Overwrite` to make it idempotent: it then reports `Unchanged`), a
+///   `Overwrite` to retry: variables then report `Unchanged`, secrets are
+///   updated again, since the vault never compares a stored secret), a
 ///   retried `attach` or `update` applies again harmlessly (an update bumps
 ///   the version once more), and a retried `create_agent` or
 ///   `rotate_gateway_token` makes a second agent or token (list the agents,
@@ -177,8 +178,15 @@ impl std::error::Error for InjectedFault {}
 ///     Keyring::single(MasterKey::generate()),
 /// );
 /// let user = UserId::parse("alice").unwrap();
-/// let name = Name::parse("API_KEY").unwrap();
 /// let value = || SecretValue::parse("sk-1".into()).unwrap();
+/// // A vault's first write stores its master key's check value: let that
+/// // one through.
+/// vault.store().set_enabled(false);
+/// let warm_up = Name::parse("WARM_UP").unwrap();
+/// vault.create(&user, &warm_up, Kind::Secret, value()).await.unwrap();
+/// vault.store().set_enabled(true);
+///
+/// let name = Name::parse("API_KEY").unwrap();
 /// let error = vault.create(&user, &name, Kind::Secret, value()).await.unwrap_err();
 /// assert!(error.is_retryable());
 /// assert_eq!(vault.store().counts().after_commit, 1);

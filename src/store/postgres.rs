@@ -90,7 +90,7 @@ impl From<PostgresError> for StoreError {
     fn from(error: PostgresError) -> Self {
         match error {
             PostgresError::Conflict(key) => Self::Conflict { key },
-            PostgresError::Corrupt(key) => Self::Corrupt { key },
+            PostgresError::Corrupt(key) => Self::Corrupt { key: Some(key) },
             other => Self::backend(other),
         }
     }

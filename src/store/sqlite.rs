@@ -86,7 +86,7 @@ impl From<SqliteError> for StoreError {
     fn from(error: SqliteError) -> Self {
         match error {
             SqliteError::Conflict(key) => Self::Conflict { key },
-            SqliteError::Corrupt(key) => Self::Corrupt { key },
+            SqliteError::Corrupt(key) => Self::Corrupt { key: Some(key) },
             other => Self::backend(other),
         }
     }
