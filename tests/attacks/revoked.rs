@@ -83,12 +83,10 @@ fn anthropic(key: &str) -> Credential {
 }
 
 /// The other caller: revokes the leaked key and connects a fresh one.
-fn revoke_and_reconnect(other: Arc<Vault<Arc<dyn Store>>>) -> impl Future<Output = ()> + Send {
-    async move {
-        let id = anthropic(LEAKED).connection_id();
-        other.disconnect(&user(), id).await.unwrap();
-        other.connect(&user(), &anthropic(FRESH)).await.unwrap();
-    }
+async fn revoke_and_reconnect(other: Arc<Vault<Arc<dyn Store>>>) {
+    let id = anthropic(LEAKED).connection_id();
+    other.disconnect(&user(), id).await.unwrap();
+    other.connect(&user(), &anthropic(FRESH)).await.unwrap();
 }
 
 async fn anthropic_key_in_environment<S: Store>(vault: &Vault<S>) -> String {
