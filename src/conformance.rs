@@ -3,17 +3,37 @@
 //!
 //! Every backend, built in or third party, runs the same behaviours: one
 //! `pub async fn` per behaviour, each taking the store under test as a
-//! `&dyn Store` and panicking (like `assert!`) when the store breaks the
-//! [contract](Store#contract). Errors are checked by variant, never by
-//! message text.
+//! `&dyn Store` (or two, see below) and panicking (like `assert!`) when the
+//! store breaks the [contract](Store#contract). Errors are checked by
+//! variant, never by message text.
 //!
 //! The functions are runtime-agnostic: they use no executor of their own, and
-//! the concurrency behaviour drives its commits with
+//! the concurrency behaviours drive their commits with
 //! [`futures::future::join_all`] on the caller's task, so a backend with real
 //! connections sees many commits in flight at once.
 //!
 //! Every behaviour works on fresh, randomly named users, so all of them can
 //! share one database, run in parallel, and leave other data alone.
+//!
+//! # Several handles onto one database
+//!
+//! The contract holds "across processes when several share a database". To
+//! test that, give the suite a second, independent handle onto the same
+//! database (another pool, another client) in a [`Handles`] value. The
+//! behaviours that take two stores (`(first: &dyn Store, second: &dyn
+//! Store)`: the concurrency behaviours, the stale-writer part of
+//! [`versions_are_never_reused`] and [`handles_see_each_others_commits`])
+//! then spread their racers over both handles and read through the other
+//! one. With one handle they get it twice.
+//!
+//! # Declared limits
+//!
+//! The suite adapts to [`Store::limits`]: bodies round-trip up to
+//! `min(max_body_len, 1 MiB + 4099)` bytes (exactly `max_body_len` when that
+//! is smaller), and [`declared_limits_are_honoured`] commits a batch of
+//! `min(max_writes, 300)` writes whose bodies fill `max_batch_len` (up to
+//! 4 MiB). A store with DynamoDB-like limits passes; the other behaviours
+//! use batches of at most [`LARGEST_OTHER_BATCH`] writes of small bodies.
 //!
 //! # Running the suite
 //!
@@ -25,41 +45,241 @@
 //! // `agent-vault = { version = "...", features = ["conformance"] }` and
 //! // `tokio = { version = "1", features = ["macros", "rt-multi-thread"] }`.
 //! agent_vault::conformance_tests!(|| async { my_crate::MyStore::new() });
+//!
+//! // Or with a second handle onto the same database, and a guard (say the
+//! // temporary directory of the database) kept alive for the test:
+//! use agent_vault::conformance::Handles;
+//! agent_vault::conformance_tests!(|| async {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let path = dir.path().join("db");
+//!     Handles::new(my_crate::MyStore::open(&path).await)
+//!         .with_second(my_crate::MyStore::open(&path).await)
+//!         .with_guard(dir)
+//! });
 //! ```
 //!
 //! Without a test harness, [`run_all`] runs every behaviour and reports each
-//! outcome (see `examples/custom_store.rs`).
+//! outcome (see `examples/custom_store.rs`); it takes `&store`, `&Handles`
+//! or [`Stores::two`].
 
+use std::any::Any;
 use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt as _;
 use futures::future::join_all;
 
-use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write};
+use crate::store::{
+    Expect, Limits, Record, RecordKey, RecordKind, Store, StoreError, Version, Write,
+};
 use crate::{MAX_USER_ID_LEN, UserId};
 
-/// The name of every behaviour, in the order [`run_all`] runs them. Each is
-/// also a function of this module.
-pub const BEHAVIOURS: &[&str] = &[
-    "create_is_exclusive",
-    "every_write_changes_the_version",
-    "versions_are_never_reused",
-    "stale_version_is_refused",
-    "absent_record_with_version_is_refused",
-    "delete_of_absent_conflicts",
-    "batch_applies_every_write",
-    "failed_batch_changes_nothing",
-    "malformed_batches_are_refused",
-    "get_of_absent_is_none",
-    "get_many_preserves_order",
-    "list_sees_only_its_user_and_kind",
-    "concurrent_updates_have_one_winner",
-    "concurrent_creates_have_one_winner",
-    "reads_never_see_a_torn_batch",
-    "large_values_round_trip",
-    "unusual_ids_round_trip",
-    "users_are_those_with_records",
-];
+/// The stores under test, as a [`conformance_tests!`](crate::conformance_tests)
+/// factory returns them: one handle, optionally a second, independent handle
+/// onto the same database, and optionally a guard that must outlive both
+/// (a temporary directory, a server process).
+///
+/// Fields drop in order: the handles first, then the guard.
+pub struct Handles {
+    first: Box<dyn Store>,
+    second: Option<Box<dyn Store>>,
+    guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl Handles {
+    /// One handle.
+    pub fn new(store: impl Store + 'static) -> Self {
+        Self {
+            first: Box::new(store),
+            second: None,
+            guard: None,
+        }
+    }
+
+    /// With `store` as a second handle onto the same database (its own
+    /// connections, as another process would have).
+    pub fn with_second(mut self, store: impl Store + 'static) -> Self {
+        self.second = Some(Box::new(store));
+        self
+    }
+
+    /// With `guard` kept alive until both handles are dropped.
+    pub fn with_guard(mut self, guard: impl Any + Send + Sync) -> Self {
+        self.guard = Some(Box::new(guard));
+        self
+    }
+
+    /// The first handle.
+    pub fn first(&self) -> &dyn Store {
+        &*self.first
+    }
+
+    /// The second handle, or the first one again if there is none.
+    pub fn second(&self) -> &dyn Store {
+        self.second.as_deref().unwrap_or(&*self.first)
+    }
+
+    /// Whether a second handle was given.
+    pub fn has_second(&self) -> bool {
+        self.second.is_some()
+    }
+
+    /// Both handles, borrowed.
+    pub fn stores(&self) -> Stores<'_> {
+        Stores::two(self.first(), self.second())
+    }
+}
+
+impl std::fmt::Debug for Handles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handles")
+            .field("second", &self.second.is_some())
+            .field("guard", &self.guard.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`conformance_tests!`](crate::conformance_tests) factory may
+/// return: any [`Store`], or [`Handles`].
+pub trait IntoHandles {
+    /// The handles.
+    fn into_handles(self) -> Handles;
+}
+
+impl<S: Store + 'static> IntoHandles for S {
+    fn into_handles(self) -> Handles {
+        Handles::new(self)
+    }
+}
+
+impl IntoHandles for Handles {
+    fn into_handles(self) -> Handles {
+        self
+    }
+}
+
+/// Two borrowed handles onto one database (possibly the same handle twice),
+/// as [`run`] and [`run_all`] take them. Made from `&store` (one handle),
+/// from `&Handles`, or with [`Stores::two`].
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    first: &'a dyn Store,
+    second: &'a dyn Store,
+}
+
+impl<'a> Stores<'a> {
+    /// One handle, used for both.
+    pub fn one(store: &'a dyn Store) -> Self {
+        Self {
+            first: store,
+            second: store,
+        }
+    }
+
+    /// Two handles onto one database.
+    pub fn two(first: &'a dyn Store, second: &'a dyn Store) -> Self {
+        Self { first, second }
+    }
+}
+
+impl std::fmt::Debug for Stores<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").finish_non_exhaustive()
+    }
+}
+
+impl<'a, S: Store + 'a> From<&'a S> for Stores<'a> {
+    fn from(store: &'a S) -> Self {
+        Self::one(store)
+    }
+}
+
+impl<'a> From<&'a dyn Store> for Stores<'a> {
+    fn from(store: &'a dyn Store) -> Self {
+        Self::one(store)
+    }
+}
+
+impl<'a> From<&'a Handles> for Stores<'a> {
+    fn from(handles: &'a Handles) -> Self {
+        handles.stores()
+    }
+}
+
+/// Defines the behaviour list once and generates [`BEHAVIOURS`], [`run`]'s
+/// dispatch and the hidden macro [`conformance_tests!`](crate::conformance_tests)
+/// expands to. `one` behaviours take one store, `two` behaviours two handles.
+/// `$d` is a literal `$`, for the generated macro's own metavariables.
+macro_rules! behaviours {
+    ($d:tt; $($arity:ident $name:ident,)*) => {
+        /// The name of every behaviour, in the order [`run_all`] runs them.
+        /// Each is also a function of this module.
+        pub const BEHAVIOURS: &[&str] = &[$(stringify!($name)),*];
+
+        /// Runs the behaviour named `behaviour` (one of [`BEHAVIOURS`])
+        /// against `stores`: `&store` for one handle, `&handles` (a
+        /// [`Handles`]) or [`Stores::two`] for two onto one database.
+        ///
+        /// # Panics
+        ///
+        /// If the store fails the behaviour, or the name is not in
+        /// [`BEHAVIOURS`].
+        pub async fn run<'a>(behaviour: &str, stores: impl Into<Stores<'a>>) {
+            let stores = stores.into();
+            $(
+                if behaviour == stringify!($name) {
+                    return behaviours!(@call $arity $name stores);
+                }
+            )*
+            panic!("no conformance behaviour named {behaviour:?}")
+        }
+
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! __conformance_each {
+            ($d factory:expr) => {
+                $(
+                    #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        let handles =
+                            $d crate::conformance::IntoHandles::into_handles(($d factory)().await);
+                        $d crate::conformance::run(stringify!($name), &handles).await;
+                    }
+                )*
+            };
+        }
+    };
+    (@call one $name:ident $stores:ident) => {
+        $name($stores.first).await
+    };
+    (@call two $name:ident $stores:ident) => {
+        $name($stores.first, $stores.second).await
+    };
+}
+
+behaviours!($;
+    one create_is_exclusive,
+    one every_write_changes_the_version,
+    two versions_are_never_reused,
+    one stale_version_is_refused,
+    one absent_record_with_version_is_refused,
+    one delete_of_absent_conflicts,
+    one batch_applies_every_write,
+    one failed_batch_changes_nothing,
+    one malformed_batches_are_refused,
+    one get_of_absent_is_none,
+    one get_many_preserves_order,
+    one list_sees_only_its_user_and_kind,
+    one keys_never_mix_users,
+    one users_come_back_intact,
+    two handles_see_each_others_commits,
+    two concurrent_updates_have_one_winner,
+    two concurrent_creates_have_one_winner,
+    two reads_never_see_a_torn_batch,
+    one large_values_round_trip,
+    one declared_limits_are_honoured,
+    one unusual_ids_round_trip,
+    one users_are_those_with_records,
+);
 
 /// One behaviour's outcome in a [`run_all`] report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,12 +290,14 @@ pub struct Outcome {
     pub result: Result<(), String>,
 }
 
-/// Runs every behaviour against `store`, one after the other, and reports
-/// each outcome instead of stopping at the first failure.
-pub async fn run_all(store: &dyn Store) -> Vec<Outcome> {
+/// Runs every behaviour against `stores` (`&store`, `&handles` or
+/// [`Stores::two`]), one after the other, and reports each outcome instead
+/// of stopping at the first failure.
+pub async fn run_all<'a>(stores: impl Into<Stores<'a>>) -> Vec<Outcome> {
+    let stores = stores.into();
     let mut out = Vec::with_capacity(BEHAVIOURS.len());
     for &behaviour in BEHAVIOURS {
-        let future = run(behaviour, store);
+        let future = run(behaviour, stores);
         let result = AssertUnwindSafe(future)
             .catch_unwind()
             .await
@@ -91,43 +313,14 @@ pub async fn run_all(store: &dyn Store) -> Vec<Outcome> {
     out
 }
 
-/// Runs the behaviour named `behaviour` (one of [`BEHAVIOURS`]).
-///
-/// # Panics
-///
-/// If the store fails the behaviour, or the name is not in [`BEHAVIOURS`].
-pub async fn run(behaviour: &str, store: &dyn Store) {
-    match behaviour {
-        "create_is_exclusive" => create_is_exclusive(store).await,
-        "every_write_changes_the_version" => every_write_changes_the_version(store).await,
-        "versions_are_never_reused" => versions_are_never_reused(store).await,
-        "stale_version_is_refused" => stale_version_is_refused(store).await,
-        "absent_record_with_version_is_refused" => {
-            absent_record_with_version_is_refused(store).await
-        }
-        "delete_of_absent_conflicts" => delete_of_absent_conflicts(store).await,
-        "batch_applies_every_write" => batch_applies_every_write(store).await,
-        "failed_batch_changes_nothing" => failed_batch_changes_nothing(store).await,
-        "malformed_batches_are_refused" => malformed_batches_are_refused(store).await,
-        "get_of_absent_is_none" => get_of_absent_is_none(store).await,
-        "get_many_preserves_order" => get_many_preserves_order(store).await,
-        "list_sees_only_its_user_and_kind" => list_sees_only_its_user_and_kind(store).await,
-        "concurrent_updates_have_one_winner" => concurrent_updates_have_one_winner(store).await,
-        "concurrent_creates_have_one_winner" => concurrent_creates_have_one_winner(store).await,
-        "reads_never_see_a_torn_batch" => reads_never_see_a_torn_batch(store).await,
-        "large_values_round_trip" => large_values_round_trip(store).await,
-        "unusual_ids_round_trip" => unusual_ids_round_trip(store).await,
-        "users_are_those_with_records" => users_are_those_with_records(store).await,
-        other => panic!("no conformance behaviour named {other:?}"),
-    }
-}
-
 /// Instantiates the whole suite as one `#[tokio::test]` per behaviour.
 ///
 /// `$factory` is an expression callable with no arguments that returns a
-/// future of a store (anything that implements [`Store`](crate::store::Store),
-/// including `Arc<dyn Store>`); it is called once per test. The caller needs
-/// `tokio` as a dev-dependency with the `macros` and `rt-multi-thread`
+/// future of either a store (anything that implements
+/// [`Store`](crate::store::Store), including `Arc<dyn Store>`) or a
+/// [`Handles`](crate::conformance::Handles) value with a second handle onto
+/// the same database and a guard; it is called once per test. The caller
+/// needs `tokio` as a dev-dependency with the `macros` and `rt-multi-thread`
 /// features (the tests run on a multi-thread runtime, so a backend's
 /// connections really run in parallel).
 ///
@@ -138,37 +331,14 @@ pub async fn run(behaviour: &str, store: &dyn Store) {
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr) => {
-        $crate::conformance_tests!(@each $factory;
-            create_is_exclusive,
-            every_write_changes_the_version,
-            versions_are_never_reused,
-            stale_version_is_refused,
-            absent_record_with_version_is_refused,
-            delete_of_absent_conflicts,
-            batch_applies_every_write,
-            failed_batch_changes_nothing,
-            malformed_batches_are_refused,
-            get_of_absent_is_none,
-            get_many_preserves_order,
-            list_sees_only_its_user_and_kind,
-            concurrent_updates_have_one_winner,
-            concurrent_creates_have_one_winner,
-            reads_never_see_a_torn_batch,
-            large_values_round_trip,
-            unusual_ids_round_trip,
-            users_are_those_with_records,
-        );
-    };
-    (@each $factory:expr; $($behaviour:ident,)*) => {
-        $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $behaviour() {
-                let store = ($factory)().await;
-                $crate::conformance::$behaviour(&store).await;
-            }
-        )*
+        $crate::__conformance_each!($factory);
     };
 }
+
+/// The most writes any behaviour other than [`declared_limits_are_honoured`]
+/// puts in one batch (a store declaring fewer [`Limits::max_writes`] can't
+/// pass them).
+pub const LARGEST_OTHER_BATCH: usize = 18;
 
 /// A fresh user id no other run uses.
 pub fn unique_user(label: &str) -> UserId {
@@ -296,8 +466,10 @@ pub async fn every_write_changes_the_version(store: &dyn Store) {
 
 /// A record deleted and created again never gets back a version it had, so
 /// a writer still holding an old version is refused: the stale-writer (ABA)
-/// case in which a revoked credential would come back.
-pub async fn versions_are_never_reused(store: &dyn Store) {
+/// case in which a revoked credential would come back. The stale writers
+/// come through `other`, a second handle onto the same database (or the
+/// same one again).
+pub async fn versions_are_never_reused(store: &dyn Store, other: &dyn Store) {
     let user = unique_user("recreate");
     let k = key(&user, RecordKind::Connection, "openai:api-key");
     let mut seen = Vec::new();
@@ -325,20 +497,21 @@ pub async fn versions_are_never_reused(store: &dyn Store) {
     commit_ok(store, vec![create(&k, b"new credential")]).await;
     for (n, old) in seen.iter().enumerate() {
         expect_conflict(
-            store,
+            other,
             vec![update(&k, *old, b"old credential")],
             &k,
             &format!("stale put with old version #{n}"),
         )
         .await;
         expect_conflict(
-            store,
+            other,
             vec![delete(&k, *old)],
             &k,
             &format!("stale delete with old version #{n}"),
         )
         .await;
     }
+    assert_record(other, &k, b"new credential").await;
     assert_record(store, &k, b"new credential").await;
 }
 
@@ -660,7 +833,11 @@ pub const RACERS: usize = 16;
 /// Of [`RACERS`] commits in flight at once that all expect the same version
 /// of a record, exactly one succeeds and the rest are conflicts; repeated
 /// for several versions, with batches that also touch a record of their own.
-pub async fn concurrent_updates_have_one_winner(store: &dyn Store) {
+/// The racers alternate between `first` and `second` (two handles onto one
+/// database, or the same one twice), and the outcome is read through both.
+pub async fn concurrent_updates_have_one_winner(first: &dyn Store, second: &dyn Store) {
+    let store = first;
+    let handle = |racer: usize| if racer % 2 == 0 { first } else { second };
     let user = unique_user("race");
     let k = key(&user, RecordKind::Item, "contended");
     commit_ok(store, vec![create(&k, b"start")]).await;
@@ -673,7 +850,7 @@ pub async fn concurrent_updates_have_one_winner(store: &dyn Store) {
                 create(&own, body.as_bytes()),
                 update(&k, current, body.as_bytes()),
             ];
-            async move { (racer, store.commit(batch).await) }
+            async move { (racer, handle(racer).commit(batch).await) }
         });
         let results = join_all(commits).await;
         let mut winners = Vec::new();
@@ -689,7 +866,8 @@ pub async fn concurrent_updates_have_one_winner(store: &dyn Store) {
         assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
         let winner = winners[0];
         let body = format!("round {round} racer {winner}");
-        let next = assert_record(store, &k, body.as_bytes()).await;
+        let next = assert_record(second, &k, body.as_bytes()).await;
+        assert_eq!(assert_record(first, &k, body.as_bytes()).await, next);
         assert_ne!(next, current, "round {round}: the version did not change");
         current = next;
         let names = list(store, &user, RecordKind::Name).await;
@@ -701,7 +879,8 @@ pub async fn concurrent_updates_have_one_winner(store: &dyn Store) {
         assert_eq!(this_round[0].key.id, format!("r{round}-{winner}"));
     }
     // Racing deletes: one wins.
-    let results = join_all((0..RACERS).map(|_| store.commit(vec![delete(&k, current)]))).await;
+    let results =
+        join_all((0..RACERS).map(|racer| handle(racer).commit(vec![delete(&k, current)]))).await;
     let wins = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "exactly one delete wins");
     assert!(
@@ -710,18 +889,20 @@ pub async fn concurrent_updates_have_one_winner(store: &dyn Store) {
             .all(|r| matches!(r, Ok(()) | Err(StoreError::Conflict { .. }))),
         "losers conflict: {results:?}"
     );
-    assert!(read(store, &k).await.is_none());
+    assert!(read(second, &k).await.is_none());
+    assert!(read(first, &k).await.is_none());
 }
 
 /// Of [`RACERS`] creates of one record in flight at once, exactly one
-/// succeeds.
-pub async fn concurrent_creates_have_one_winner(store: &dyn Store) {
+/// succeeds; the racers alternate between `first` and `second`.
+pub async fn concurrent_creates_have_one_winner(first: &dyn Store, second: &dyn Store) {
+    let handle = |racer: usize| if racer % 2 == 0 { first } else { second };
     let user = unique_user("race-create");
     for round in 0..5 {
         let k = key(&user, RecordKind::Agent, &format!("new-{round}"));
         let commits = (0..RACERS).map(|racer| {
             let batch = vec![create(&k, format!("{racer}").as_bytes())];
-            async move { (racer, store.commit(batch).await) }
+            async move { (racer, handle(racer).commit(batch).await) }
         });
         let mut winners = Vec::new();
         for (racer, result) in join_all(commits).await {
@@ -732,7 +913,9 @@ pub async fn concurrent_creates_have_one_winner(store: &dyn Store) {
             }
         }
         assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
-        assert_record(store, &k, format!("{}", winners[0]).as_bytes()).await;
+        let body = format!("{}", winners[0]);
+        let version = assert_record(first, &k, body.as_bytes()).await;
+        assert_eq!(assert_record(second, &k, body.as_bytes()).await, version);
     }
 }
 
@@ -743,7 +926,12 @@ pub async fn concurrent_creates_have_one_winner(store: &dyn Store) {
 /// A store that keeps the default [`Store::get_many`] (one `get` per key)
 /// can fail this when its reads interleave with commits: override it with
 /// one consistent read.
-pub async fn reads_never_see_a_torn_batch(store: &dyn Store) {
+///
+/// The batches commit through `first`; `list` reads through `second` and
+/// `get_many` through both (two handles onto one database, or the same one
+/// twice).
+pub async fn reads_never_see_a_torn_batch(first: &dyn Store, second: &dyn Store) {
+    let store = first;
     let user = unique_user("torn");
     let keys: Vec<RecordKey> = ["a", "b", "c"]
         .iter()
@@ -771,7 +959,7 @@ pub async fn reads_never_see_a_torn_batch(store: &dyn Store) {
     };
     let lister = async {
         for _ in 0..ROUNDS {
-            let records = list(store, &user, RecordKind::Item).await;
+            let records = list(second, &user, RecordKind::Item).await;
             assert_eq!(records.len(), 3, "list sees every record");
             let first = &records[0];
             for record in &records {
@@ -780,8 +968,9 @@ pub async fn reads_never_see_a_torn_batch(store: &dyn Store) {
         }
     };
     let getter = async {
-        for _ in 0..ROUNDS {
-            let records = store
+        for n in 0..ROUNDS {
+            let reader = if n % 2 == 0 { second } else { first };
+            let records = reader
                 .get_many(&keys)
                 .await
                 .unwrap_or_else(|e| panic!("get_many failed: {e:?}"));
@@ -794,18 +983,38 @@ pub async fn reads_never_see_a_torn_batch(store: &dyn Store) {
     };
     futures::join!(writer, lister, getter);
     for k in &keys {
-        assert_record(store, k, ROUNDS.to_string().as_bytes()).await;
+        assert_record(second, k, ROUNDS.to_string().as_bytes()).await;
     }
 }
 
-/// Bodies of every byte value, empty bodies and bodies over 1 MiB come back
-/// byte for byte, through `get`, `get_many` and `list`.
+/// The largest body the suite writes: [`LARGE_BODY_LEN`], or less if the
+/// store declares a smaller [`Limits::max_body_len`] (or batch).
+fn largest_body(limits: &Limits) -> usize {
+    LARGE_BODY_LEN
+        .min(limits.max_body_len)
+        .min(limits.max_batch_len)
+}
+
+/// The size of the large bodies of [`large_values_round_trip`] for a store
+/// that declares no smaller limit: over 1 MiB, and not a round number.
+pub const LARGE_BODY_LEN: usize = (1 << 20) + 4099;
+
+/// `len` bytes of a pattern that repeats rarely, shifted by `seed`.
+fn pattern(len: usize, seed: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i + seed).wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect()
+}
+
+/// Bodies of every byte value, empty bodies and large bodies (over 1 MiB,
+/// or exactly the store's declared [`Limits::max_body_len`] if that is
+/// smaller) come back byte for byte, through `get`, `get_many` and `list`.
 pub async fn large_values_round_trip(store: &dyn Store) {
     let user = unique_user("large");
-    let every_byte: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
-    let big: Vec<u8> = (0..(1usize << 20) + 4099)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
-        .collect();
+    let limit = largest_body(&store.limits());
+    let mut every_byte: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+    every_byte.truncate(limit);
+    let big = pattern(limit, 0);
     let cases: [(&str, &[u8]); 4] = [
         ("every-byte", &every_byte),
         ("empty", b""),
@@ -818,7 +1027,8 @@ pub async fn large_values_round_trip(store: &dyn Store) {
         assert_record(store, &k, body).await;
     }
     let big_key = key(&user, RecordKind::Item, "big");
-    let mut bigger = big.clone();
+    // As long as the limit allows, with other bytes.
+    let mut bigger = pattern(limit - every_byte.len(), 1);
     bigger.extend_from_slice(&every_byte);
     let before = version_of(store, &big_key).await;
     commit_ok(store, vec![update(&big_key, before, &bigger)]).await;
@@ -945,4 +1155,388 @@ pub async fn users_are_those_with_records(store: &dyn Store) {
         !users.contains(&emptied),
         "a user without records is still listed"
     );
+}
+
+fn parse_user(text: &str) -> UserId {
+    UserId::parse(text).unwrap_or_else(|e| panic!("test user id {text:?} is invalid: {e}"))
+}
+
+fn sorted_ids(records: &[Record]) -> Vec<&str> {
+    let mut ids: Vec<&str> = records.iter().map(|r| r.key.id.as_str()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Keys never mix users or kinds, whatever separators the ids hold: user
+/// `U` and user `U:item` (and `U:name`) each keep their own records of
+/// several kinds, though `U`'s item `item:a` and `U:item`'s item `a` would
+/// both be `U:item:item:a` in a store that joins the parts with `:`. `get`
+/// never answers with the other user's record, and `list` returns exactly
+/// the user's own records of the kind, ids with `:` and `/` included.
+///
+/// A store that builds its keys by joining user, kind and id with a
+/// separator (Redis-style `user:kind:id`, or a path `user/kind/id`) fails
+/// this: user ids may contain `:`, `.` and `@`, and record ids `:` and `/`.
+/// Keep the three parts apart (columns, a tuple, a length-prefixed
+/// encoding).
+pub async fn keys_never_mix_users(store: &dyn Store) {
+    let user = unique_user("mix");
+    let with_item = parse_user(&format!("{user}:item"));
+    let with_name = parse_user(&format!("{user}:name"));
+    let theirs: Vec<(RecordKey, String)> = [
+        (&with_item, RecordKind::Item, "a"),
+        (&with_item, RecordKind::Item, "b"),
+        (&with_item, RecordKind::Name, "n"),
+        (&with_item, RecordKind::Agent, "x:item"),
+        (&with_name, RecordKind::Item, "z"),
+        (&with_name, RecordKind::Name, "n"),
+    ]
+    .into_iter()
+    .map(|(u, kind, id)| (key(u, kind, id), format!("{u}/{}/{id}", kind.as_str())))
+    .collect();
+    for u in [&with_item, &with_name] {
+        let writes = theirs
+            .iter()
+            .filter(|(k, _)| &k.user == u)
+            .map(|(k, body)| create(k, body.as_bytes()))
+            .collect();
+        commit_ok(store, writes).await;
+    }
+    // Before `user` has a record, none of its keys may answer.
+    for id in ["item:a", "item:b", "a", "name:z", "item:name:n"] {
+        let k = key(&user, RecordKind::Item, id);
+        assert!(
+            read(store, &k).await.is_none(),
+            "get {k} answered with another user's record"
+        );
+    }
+    assert!(
+        list(store, &user, RecordKind::Item).await.is_empty(),
+        "list of a user without records returned other users' records"
+    );
+
+    let own_ids = [
+        (RecordKind::Item, "item:a"),
+        (RecordKind::Item, "a"),
+        (RecordKind::Item, "x:item"),
+        (RecordKind::Item, "with/slash"),
+        (RecordKind::Item, "name:n"),
+        (RecordKind::Name, "n"),
+        (RecordKind::Connection, "openai:api-key"),
+    ];
+    let own: Vec<(RecordKey, String)> = own_ids
+        .iter()
+        .map(|(kind, id)| {
+            (
+                key(&user, *kind, id),
+                format!("{user}/{}/{id}", kind.as_str()),
+            )
+        })
+        .collect();
+    commit_ok(
+        store,
+        own.iter().map(|(k, b)| create(k, b.as_bytes())).collect(),
+    )
+    .await;
+    for (k, body) in own.iter().chain(&theirs) {
+        assert_record(store, k, body.as_bytes()).await;
+    }
+    let all_keys: Vec<RecordKey> = own.iter().chain(&theirs).map(|(k, _)| k.clone()).collect();
+    let many = store
+        .get_many(&all_keys)
+        .await
+        .unwrap_or_else(|e| panic!("get_many failed: {e:?}"));
+    for ((k, body), record) in own.iter().chain(&theirs).zip(many) {
+        let record = record.unwrap_or_else(|| panic!("get_many lost {k}"));
+        assert_eq!(&record.key, k, "get_many answered for another key");
+        assert!(record.body == body.as_bytes(), "get_many body of {k}");
+    }
+
+    for (u, kind, expected) in [
+        (
+            &user,
+            RecordKind::Item,
+            vec!["a", "item:a", "name:n", "with/slash", "x:item"],
+        ),
+        (&user, RecordKind::Name, vec!["n"]),
+        (&user, RecordKind::Connection, vec!["openai:api-key"]),
+        (&user, RecordKind::Agent, vec![]),
+        (&with_item, RecordKind::Item, vec!["a", "b"]),
+        (&with_item, RecordKind::Name, vec!["n"]),
+        (&with_item, RecordKind::Agent, vec!["x:item"]),
+        (&with_name, RecordKind::Item, vec!["z"]),
+        (&with_name, RecordKind::Name, vec!["n"]),
+    ] {
+        let records = list(store, u, kind).await;
+        assert_eq!(
+            sorted_ids(&records),
+            expected,
+            "list({u}, {}) returned other users' or kinds' records",
+            kind.as_str()
+        );
+        for record in &records {
+            assert!(
+                &record.key.user == u && record.key.kind == kind,
+                "list({u}, {}) returned {}",
+                kind.as_str(),
+                record.key
+            );
+        }
+    }
+
+    // Deleting one user's record leaves the look-alike of the other.
+    let k = &theirs[0].0;
+    let v = version_of(store, k).await;
+    commit_ok(store, vec![delete(k, v)]).await;
+    assert!(read(store, k).await.is_none());
+    assert_record(store, &own[0].0, own[0].1.as_bytes()).await;
+}
+
+/// `users` returns exactly the user ids that have records, parsed back
+/// intact: ids such as `tenant:U`, `U:item`, `U:item:a`, `U.b@c` and
+/// `x:U:item` (for a fresh `U`), each once, none cut at a separator, and
+/// forgets one whose records were deleted while keeping the others.
+pub async fn users_come_back_intact(store: &dyn Store) {
+    let base = unique_user("users-sep");
+    let written: Vec<UserId> = [
+        base.to_string(),
+        format!("{base}:item"),
+        format!("{base}:item:a"),
+        format!("tenant:{base}"),
+        format!("{base}.b@c"),
+        format!("x:{base}:item"),
+    ]
+    .iter()
+    .map(|text| parse_user(text))
+    .collect();
+    for u in &written {
+        commit_ok(
+            store,
+            vec![
+                create(&key(u, RecordKind::Item, "a"), u.as_str().as_bytes()),
+                create(&key(u, RecordKind::Agent, "x:y"), b"agent"),
+            ],
+        )
+        .await;
+    }
+    let ours = |users: Vec<UserId>| {
+        let mut users: Vec<UserId> = users
+            .into_iter()
+            .filter(|u| u.as_str().contains(base.as_str()))
+            .collect();
+        users.sort();
+        users
+    };
+    let users = store
+        .users()
+        .await
+        .unwrap_or_else(|e| panic!("users failed: {e:?}"));
+    for u in &written {
+        assert!(users.contains(u), "users() lost {u}");
+    }
+    let mut expected = written.clone();
+    expected.sort();
+    assert_eq!(
+        ours(users),
+        expected,
+        "users() returns exactly the ids written"
+    );
+    for u in &written {
+        let items = list(store, u, RecordKind::Item).await;
+        assert_eq!(sorted_ids(&items), vec!["a"], "the items of {u}");
+        assert!(items[0].body == u.as_str().as_bytes(), "the item of {u}");
+    }
+
+    let gone = &written[1];
+    let (item, agent) = (
+        key(gone, RecordKind::Item, "a"),
+        key(gone, RecordKind::Agent, "x:y"),
+    );
+    let (vi, va) = (
+        version_of(store, &item).await,
+        version_of(store, &agent).await,
+    );
+    commit_ok(store, vec![delete(&item, vi), delete(&agent, va)]).await;
+    let users = store
+        .users()
+        .await
+        .unwrap_or_else(|e| panic!("users failed: {e:?}"));
+    let expected: Vec<UserId> = expected.into_iter().filter(|u| u != gone).collect();
+    assert_eq!(
+        ours(users),
+        expected,
+        "users() after {gone} lost its records"
+    );
+}
+
+/// A commit through one handle is read through the other (`get`,
+/// `get_many`, `list`, `users`), and a stale writer on one handle is
+/// refused after a write through the other, also across a delete and
+/// re-create. `first` and `second` are two handles onto one database (or the
+/// same one twice).
+pub async fn handles_see_each_others_commits(first: &dyn Store, second: &dyn Store) {
+    let user = unique_user("handles");
+    let k = key(&user, RecordKind::Connection, "openai:api-key");
+    let b = key(&user, RecordKind::Item, "b");
+    commit_ok(first, vec![create(&k, b"one"), create(&b, b"b")]).await;
+    let v1 = assert_record(second, &k, b"one").await;
+    assert_eq!(version_of(first, &k).await, v1, "both handles agree");
+    let many = second
+        .get_many(&[k.clone(), b.clone()])
+        .await
+        .unwrap_or_else(|e| panic!("get_many failed: {e:?}"));
+    assert!(
+        many.iter().all(Option::is_some),
+        "get_many through the second handle sees the first's commit"
+    );
+    assert_eq!(list(second, &user, RecordKind::Connection).await.len(), 1);
+    let users = second
+        .users()
+        .await
+        .unwrap_or_else(|e| panic!("users failed: {e:?}"));
+    assert!(users.contains(&user), "users through the second handle");
+
+    // A write through the second handle; the first handle's reader is stale.
+    commit_ok(second, vec![update(&k, v1, b"two")]).await;
+    let v2 = assert_record(first, &k, b"two").await;
+    assert_ne!(v2, v1, "the version changed");
+    expect_conflict(
+        first,
+        vec![update(&k, v1, b"stale")],
+        &k,
+        "stale put through one handle after a write through the other",
+    )
+    .await;
+    expect_conflict(
+        first,
+        vec![delete(&k, v1)],
+        &k,
+        "stale delete through one handle after a write through the other",
+    )
+    .await;
+    let n = key(&user, RecordKind::Name, "n");
+    commit_ok(second, vec![create(&n, b"n")]).await;
+    expect_conflict(
+        first,
+        vec![create(&n, b"again")],
+        &n,
+        "create of a record the other handle created",
+    )
+    .await;
+
+    // Deleted through one handle, created again through the other: the
+    // first handle's old versions are refused.
+    commit_ok(first, vec![delete(&k, v2)]).await;
+    assert!(read(second, &k).await.is_none(), "the delete is seen");
+    commit_ok(second, vec![create(&k, b"three")]).await;
+    assert_record(first, &k, b"three").await;
+    for old in [v1, v2] {
+        expect_conflict(
+            first,
+            vec![update(&k, old, b"revoked")],
+            &k,
+            "stale put after delete and re-create through the other handle",
+        )
+        .await;
+    }
+    assert_record(second, &k, b"three").await;
+}
+
+/// The most writes [`declared_limits_are_honoured`] puts in one batch.
+pub const LIMIT_BATCH_WRITES: usize = 300;
+
+/// The most body bytes [`declared_limits_are_honoured`] puts in one batch.
+pub const LIMIT_BATCH_BYTES: usize = 4 << 20;
+
+/// What the store declares in [`Store::limits`] it takes: one body of
+/// `min(max_body_len, max_batch_len, `[`LARGE_BODY_LEN`]`)` bytes (exactly
+/// at the declared limit when that is smaller), and a batch of
+/// `min(max_writes, `[`LIMIT_BATCH_WRITES`]`)` writes whose bodies together
+/// fill `max_batch_len` (up to [`LIMIT_BATCH_BYTES`]), which applies
+/// atomically: all of it, or with a stale last write none of it.
+pub async fn declared_limits_are_honoured(store: &dyn Store) {
+    let limits = store.limits();
+    let user = unique_user("limits");
+
+    let largest = largest_body(&limits);
+    let k = key(&user, RecordKind::Item, "largest");
+    let body = pattern(largest, 7);
+    let batch = vec![create(&k, &body)];
+    assert!(limits.admits(&batch), "one largest body fits the limits");
+    commit_ok(store, batch).await;
+    assert_record(store, &k, &body).await;
+
+    let writes = limits.max_writes.clamp(1, LIMIT_BATCH_WRITES);
+    let body_cap = limits.max_body_len.min(LARGE_BODY_LEN);
+    let total = limits
+        .max_batch_len
+        .min(writes.saturating_mul(body_cap))
+        .min(LIMIT_BATCH_BYTES);
+    let len = |i: usize| total / writes + usize::from(i < total % writes);
+    let keys: Vec<RecordKey> = (0..writes)
+        .map(|i| key(&user, RecordKind::Name, &format!("w{i:03}")))
+        .collect();
+    let bodies: Vec<Vec<u8>> = (0..writes).map(|i| pattern(len(i), i)).collect();
+    let batch: Vec<Write> = keys
+        .iter()
+        .zip(&bodies)
+        .map(|(k, b)| create(k, b))
+        .collect();
+    assert!(limits.admits(&batch), "the suite's batch fits the limits");
+    commit_ok(store, batch).await;
+    let read_all = || async {
+        store
+            .get_many(&keys)
+            .await
+            .unwrap_or_else(|e| panic!("get_many failed: {e:?}"))
+            .into_iter()
+            .zip(&keys)
+            .map(|(record, k)| record.unwrap_or_else(|| panic!("{k} is missing")))
+            .collect::<Vec<Record>>()
+    };
+    let created = read_all().await;
+    for (record, body) in created.iter().zip(&bodies) {
+        assert!(record.body == *body, "body of {}", record.key);
+    }
+    assert_eq!(list(store, &user, RecordKind::Name).await.len(), writes);
+
+    // The same full batch of updates with a stale last write: nothing.
+    let new_bodies: Vec<Vec<u8>> = (0..writes).map(|i| pattern(len(i), i + 1)).collect();
+    let updates = |stale_last: bool| -> Vec<Write> {
+        created
+            .iter()
+            .zip(&new_bodies)
+            .enumerate()
+            .map(|(i, (record, body))| {
+                let expect = if stale_last && i + 1 == writes {
+                    unlikely_version()
+                } else {
+                    record.version
+                };
+                update(&record.key, expect, body)
+            })
+            .collect()
+    };
+    let last = &keys[writes - 1];
+    expect_conflict(
+        store,
+        updates(true),
+        last,
+        "full batch with a stale last write",
+    )
+    .await;
+    for (now, before) in read_all().await.iter().zip(&created) {
+        assert_eq!(now, before, "a failed full batch changed {}", before.key);
+    }
+    let batch = updates(false);
+    assert!(limits.admits(&batch), "the suite's batch fits the limits");
+    commit_ok(store, batch).await;
+    for ((now, before), body) in read_all().await.iter().zip(&created).zip(&new_bodies) {
+        assert!(
+            now.body == *body,
+            "body of {} after the full batch",
+            now.key
+        );
+        assert_ne!(now.version, before.version, "version of {}", now.key);
+    }
 }

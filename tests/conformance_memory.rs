@@ -14,3 +14,15 @@ async fn run_all_reports_every_behaviour_passing() {
         assert_eq!(outcome.result, Ok(()), "{}", outcome.behaviour);
     }
 }
+
+/// The suite again with two handles (clones share the data), as the macro
+/// takes them.
+mod two_handles {
+    use agent_vault::conformance::Handles;
+    use agent_vault::store::MemoryStore;
+
+    agent_vault::conformance_tests!(|| async {
+        let store = MemoryStore::new();
+        Handles::new(store.clone()).with_second(store)
+    });
+}

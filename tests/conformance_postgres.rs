@@ -4,6 +4,7 @@
 
 mod support;
 
+use agent_vault::conformance::Handles;
 use agent_vault::store::{PostgresStore, Store, StoreError};
 use support::pg::PgServer;
 
@@ -13,7 +14,15 @@ async fn store() -> PostgresStore {
     store
 }
 
-agent_vault::conformance_tests!(store);
+/// The store, and a second handle over a pool of its own on the same
+/// database (as another process would have), so the concurrency behaviours
+/// race and read across the two.
+async fn handles() -> Handles {
+    let second = PostgresStore::new(PgServer::shared().pool(10).await);
+    Handles::new(store().await).with_second(second)
+}
+
+agent_vault::conformance_tests!(handles);
 
 /// The whole suite again with every transaction SERIALIZABLE (the default
 /// of some Postgres-compatible distributed databases): concurrent commits
@@ -42,7 +51,17 @@ mod serializable {
         store
     }
 
-    agent_vault::conformance_tests!(store);
+    /// Two serializable handles, each over a pool of its own.
+    async fn handles() -> Handles {
+        Handles::new(store().await).with_second(store().await)
+    }
+
+    agent_vault::conformance_tests!(handles);
+
+    /// One handle, as the macro also takes a plain store.
+    mod one_handle {
+        agent_vault::conformance_tests!(super::store);
+    }
 }
 
 /// Migrations are idempotent and safe when many run at once (as when

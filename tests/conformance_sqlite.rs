@@ -24,6 +24,28 @@ async fn file_store() -> SqliteStore {
 
 agent_vault::conformance_tests!(file_store);
 
+/// A database file of its own per test, opened twice (two pools, as two
+/// processes would), with its temp dir kept alive as the guard: the
+/// concurrency behaviours race and read across the two handles.
+mod two_handles {
+    use agent_vault::conformance::Handles;
+    use agent_vault::store::SqliteStore;
+
+    async fn handles() -> Handles {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("two-handles.db");
+        let first = SqliteStore::open(&path)
+            .await
+            .expect("open the SQLite file");
+        let second = SqliteStore::open(&path)
+            .await
+            .expect("open the SQLite file again");
+        Handles::new(first).with_second(second).with_guard(dir)
+    }
+
+    agent_vault::conformance_tests!(handles);
+}
+
 mod in_memory {
     use super::SqliteStore;
 
