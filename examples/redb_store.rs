@@ -170,9 +170,12 @@ impl From<RedbError> for StoreError {
 
 /// A [`Store`] in one redb file.
 ///
-/// Cheap to clone: clones share the database. A redb file is opened by one
-/// `Database` at a time; share this store (or an `Arc` of it) rather than
-/// opening the file twice.
+/// Cheap to clone: clones share the database. By default redb locks the
+/// file for one writing process (opening it again fails with
+/// `DatabaseAlreadyOpen`), so share this store rather than opening the file
+/// twice. redb allows one write transaction at a time, which is what makes
+/// a commit's check-then-write atomic and linearizable (the contract's
+/// concurrency rule).
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
