@@ -40,22 +40,31 @@
 //! With tokio as a dev-dependency, [`conformance_tests!`](crate::conformance_tests)
 //! turns the whole list into one `#[tokio::test]` per behaviour:
 //!
-//! ```ignore
+//! ```no_run
 //! // tests/conformance.rs of a crate with a `Store` of its own, with
 //! // `agent-vault = { version = "...", features = ["conformance"] }` and
 //! // `tokio = { version = "1", features = ["macros", "rt-multi-thread"] }`.
-//! agent_vault::conformance_tests!(|| async { my_crate::MyStore::new() });
+//! // (`MemoryStore` stands in for your store here.)
+//! mod one_handle {
+//!     agent_vault::conformance_tests!(|| async { agent_vault::store::MemoryStore::new() });
+//! }
 //!
 //! // Or with a second handle onto the same database, and a guard (say the
 //! // temporary directory of the database) kept alive for the test:
-//! use agent_vault::conformance::Handles;
-//! agent_vault::conformance_tests!(|| async {
-//!     let dir = tempfile::tempdir().unwrap();
-//!     let path = dir.path().join("db");
-//!     Handles::new(my_crate::MyStore::open(&path).await)
-//!         .with_second(my_crate::MyStore::open(&path).await)
-//!         .with_guard(dir)
-//! });
+//! mod two_handles {
+//!     use agent_vault::conformance::Handles;
+//!     use agent_vault::store::MemoryStore;
+//!
+//!     agent_vault::conformance_tests!(|| async {
+//!         // Clones of a `MemoryStore` share its records: two handles onto
+//!         // one database. A file-backed store would open the file twice.
+//!         let store = MemoryStore::new();
+//!         Handles::new(store.clone())
+//!             .with_second(store)
+//!             .with_guard(String::from("the TempDir of the database"))
+//!     });
+//! }
+//! # fn main() {}
 //! ```
 //!
 //! Without a test harness, [`run_all`] runs every behaviour and reports each

@@ -67,11 +67,19 @@ fn value(text: &str) -> SecretValue {
 
 #[tokio::test]
 async fn an_operation_over_the_limits_fails_before_anything_is_written() {
-    let vault = Vault::new(limited(5, 2_000, 6_000), Keyring::single(MasterKey::generate()));
+    let vault = Vault::new(
+        limited(5, 2_000, 6_000),
+        Keyring::single(MasterKey::generate()),
+    );
     // 1 key check + user keys + 2 items = fine; then a file of 3 new names
     // needs 6 writes: more than 5.
     vault
-        .create(&user(), &Name::parse("FIRST").unwrap(), Kind::Secret, value("1"))
+        .create(
+            &user(),
+            &Name::parse("FIRST").unwrap(),
+            Kind::Secret,
+            value("1"),
+        )
         .await
         .unwrap();
     let before = vault.store().inner.snapshot();
@@ -80,11 +88,16 @@ async fn an_operation_over_the_limits_fails_before_anything_is_written() {
         .await
         .unwrap_err();
     match &err {
-        Error::TooLarge { writes: 6, limits, .. } => assert_eq!(limits.max_writes, 5),
+        Error::TooLarge {
+            writes: 6, limits, ..
+        } => assert_eq!(limits.max_writes, 5),
         other => panic!("expected TooLarge for 6 writes, got {other:?}"),
     }
     assert_eq!(err.http_status(), 413);
-    assert!(vault.store().inner.snapshot() == before, "nothing was written");
+    assert!(
+        vault.store().inner.snapshot() == before,
+        "nothing was written"
+    );
     // Two names fit.
     vault
         .import_dotenv(&user(), b"A=1\nB=2\n", &ImportOptions::default())
@@ -94,7 +107,12 @@ async fn an_operation_over_the_limits_fails_before_anything_is_written() {
     // A body over 2,000 bytes is refused, naming nothing of the value.
     let big = "v".repeat(2_500);
     let err = vault
-        .create(&user(), &Name::parse("BIG").unwrap(), Kind::Variable, value(&big))
+        .create(
+            &user(),
+            &Name::parse("BIG").unwrap(),
+            Kind::Variable,
+            value(&big),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
