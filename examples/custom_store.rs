@@ -14,7 +14,7 @@ use std::sync::RwLock;
 use agent_vault::UserId;
 use agent_vault::conformance;
 use agent_vault::store::{
-    Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+    Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
 };
 use async_trait::async_trait;
 
@@ -79,18 +79,7 @@ impl Store for HashMapStore {
         let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
         for write in &writes {
             let current = records.map.get(write.key()).map(|(v, _)| *v);
-            let holds = match write {
-                Write::Put {
-                    expect: Expect::Absent,
-                    ..
-                } => current.is_none(),
-                Write::Put {
-                    expect: Expect::Version(v),
-                    ..
-                }
-                | Write::Delete { expect: v, .. } => current == Some(*v),
-            };
-            if !holds {
+            if !write.holds(current) {
                 return Err(StoreError::Conflict {
                     key: write.key().clone(),
                 });

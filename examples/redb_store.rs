@@ -312,19 +312,10 @@ fn apply(db: &Database, writes: &[Write]) -> Result<(), RedbError> {
         let mut deleted: u64 = 0;
         for write in writes {
             let stored = key_tuple(write.key());
-            let current = records.get(stored)?.map(|guard| guard.value().0);
-            let holds = match write {
-                Write::Put {
-                    expect: Expect::Absent,
-                    ..
-                } => current.is_none(),
-                Write::Put {
-                    expect: Expect::Version(v),
-                    ..
-                }
-                | Write::Delete { expect: v, .. } => current == Some(v.get()),
-            };
-            if !holds {
+            let current = records
+                .get(stored)?
+                .and_then(|guard| Version::new(guard.value().0));
+            if !write.holds(current) {
                 // Dropping an uncommitted write transaction discards it:
                 // nothing of the batch, nor the counter increment, lands.
                 return Err(RedbError::Conflict(write.key().clone()));

@@ -187,6 +187,35 @@ impl Write {
             Self::Put { key, .. } | Self::Delete { key, .. } => key,
         }
     }
+
+    /// Whether the write's expectation holds when its record is at
+    /// `current` (`None`: absent): the one check every store makes per
+    /// write before applying a batch.
+    ///
+    /// ```
+    /// use agent_vault::UserId;
+    /// use agent_vault::store::{Expect, RecordKey, RecordKind, Version, Write};
+    /// let key = RecordKey::new(&UserId::parse("u")?, RecordKind::Item, "a");
+    /// let create = Write::Put { key, expect: Expect::Absent, body: b"x".to_vec() };
+    /// assert!(create.holds(None));
+    /// assert!(!create.holds(Version::new(7)));
+    /// # Ok::<(), agent_vault::UserIdError>(())
+    /// ```
+    pub fn holds(&self, current: Option<Version>) -> bool {
+        match self {
+            Self::Put {
+                expect: Expect::Absent,
+                ..
+            } => current.is_none(),
+            Self::Put {
+                expect: Expect::Version(expected),
+                ..
+            }
+            | Self::Delete {
+                expect: expected, ..
+            } => current == Some(*expected),
+        }
+    }
 }
 
 /// Why a store call failed.
@@ -321,6 +350,13 @@ impl StoreError {
 /// to 49 new names at once; a larger file fails with `TooLarge` and nothing
 /// written, and can be imported in parts.
 ///
+/// Why two writes per new name: the case-folded name index is a record of
+/// its own, created with [`Expect::Absent`], which is what makes names
+/// unique per user under any interleaving with one conditional write and no
+/// scan. Folding every name into one index record per user would halve an
+/// import's writes but make every create and delete of that user contend on
+/// one record and grow it without bound, so the vault keeps the two records.
+///
 /// # Implementing
 ///
 /// - **Keys: never join the parts with a separator.** A store that builds
@@ -375,7 +411,7 @@ impl StoreError {
 ///
 /// use agent_vault::UserId;
 /// use agent_vault::store::{
-///     Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+///     Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
 /// };
 ///
 /// #[derive(Default)]
@@ -427,12 +463,7 @@ impl StoreError {
 ///         let mut state = self.state.lock().unwrap();
 ///         for write in &writes {
 ///             let current = state.records.get(&tuple(write.key())).map(|(v, _)| *v);
-///             let holds = match write {
-///                 Write::Put { expect: Expect::Absent, .. } => current.is_none(),
-///                 Write::Put { expect: Expect::Version(v), .. } => current == Some(*v),
-///                 Write::Delete { expect, .. } => current == Some(*expect),
-///             };
-///             if !holds {
+///             if !write.holds(current) {
 ///                 return Err(StoreError::Conflict { key: write.key().clone() });
 ///             }
 ///         }

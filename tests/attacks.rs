@@ -16,6 +16,8 @@ mod cli;
 mod cli_files;
 #[path = "attacks/dotenv.rs"]
 mod dotenv;
+#[path = "attacks/hooks.rs"]
+mod hooks;
 #[path = "attacks/import.rs"]
 mod import;
 #[path = "attacks/keys.rs"]

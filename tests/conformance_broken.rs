@@ -157,18 +157,7 @@ impl<C: Codec> Store for MapStore<C> {
         let mut state = self.lock();
         for write in &writes {
             let current = state.map.get(&C::encode(write.key())).map(|(v, _)| *v);
-            let holds = match write {
-                Write::Put {
-                    expect: Expect::Absent,
-                    ..
-                } => current.is_none(),
-                Write::Put {
-                    expect: Expect::Version(v),
-                    ..
-                }
-                | Write::Delete { expect: v, .. } => current == Some(*v),
-            };
-            if !holds {
+            if !write.holds(current) {
                 return Err(StoreError::Conflict {
                     key: write.key().clone(),
                 });

@@ -3,9 +3,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{
-    Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
-};
+use super::{Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch};
 use crate::UserId;
 
 /// One user's records, one map per kind, so lookups borrow the id instead of
@@ -140,18 +138,7 @@ impl Store for MemoryStore {
         let mut records = self.lock();
         for write in &writes {
             let current = find(&records, write.key()).map(|entry| entry.version);
-            let holds = match write {
-                Write::Put {
-                    expect: Expect::Absent,
-                    ..
-                } => current.is_none(),
-                Write::Put {
-                    expect: Expect::Version(v),
-                    ..
-                }
-                | Write::Delete { expect: v, .. } => current == Some(*v),
-            };
-            if !holds {
+            if !write.holds(current) {
                 return Err(StoreError::Conflict {
                     key: write.key().clone(),
                 });

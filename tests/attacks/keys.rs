@@ -1,18 +1,17 @@
 //! Master keys: a wrong key never writes (I9), a key change during a
 //! retire is never undone, and a rewrap survives a user-key rotation.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use agent_vault::crypto::{KeyId, Keyring, MasterKey};
-use agent_vault::store::{MemoryStore, Record, RecordKey, RecordKind, Store, StoreError, Write};
+use agent_vault::store::MemoryStore;
 use agent_vault::{
     Attachable, Credential, Error, ImportOptions, Kind, Name, OnConflict, Provider, RewrapOptions,
     SecretValue, UserId, Vault,
 };
-use async_trait::async_trait;
 use secrecy::{ExposeSecret as _, SecretString};
+
+use super::hooks::HookStore;
 
 fn user() -> UserId {
     UserId::parse("operator-victim").unwrap()
@@ -193,57 +192,6 @@ async fn a_new_key_id_is_accepted_and_its_check_value_then_binds_it() {
     }
 }
 
-type Hook = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// Runs an armed hook inside the next call of one kind: `users()` (the
-/// start of a whole-vault scan) or `commit()`.
-struct HookStore {
-    inner: MemoryStore,
-    on_users: Mutex<Option<Hook>>,
-    on_commit: Mutex<Option<Hook>>,
-}
-
-impl HookStore {
-    fn new(inner: MemoryStore) -> Self {
-        Self {
-            inner,
-            on_users: Mutex::new(None),
-            on_commit: Mutex::new(None),
-        }
-    }
-}
-
-#[async_trait]
-impl Store for HookStore {
-    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
-        self.inner.get(key).await
-    }
-
-    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
-        self.inner.get_many(keys).await
-    }
-
-    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
-        self.inner.list(user, kind).await
-    }
-
-    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let hook = self.on_commit.lock().unwrap().take();
-        if let Some(hook) = hook {
-            hook.await;
-        }
-        self.inner.commit(writes).await
-    }
-
-    async fn users(&self) -> Result<Vec<UserId>, StoreError> {
-        let hook = self.on_users.lock().unwrap().take();
-        if let Some(hook) = hook {
-            hook.await;
-        }
-        self.inner.users().await
-    }
-}
-
 #[tokio::test]
 async fn retire_never_undoes_a_key_promoted_during_its_scan() {
     let (one, two, three) = (
@@ -263,26 +211,23 @@ async fn retire_never_undoes_a_key_promoted_during_its_scan() {
 
     // During retire(1)'s usage scan, an operator adds key 3, promotes it,
     // and a secret is sealed under it.
-    let cell: Arc<OnceLock<Weak<Vault<Arc<HookStore>>>>> = Arc::new(OnceLock::new());
+    let cell: Arc<OnceLock<Weak<Vault<Arc<HookStore<MemoryStore>>>>>> = Arc::new(OnceLock::new());
     cell.set(Arc::downgrade(&vault)).ok();
     let mut promoted = ring.clone();
     promoted.add(KeyId(3), three).unwrap();
     promoted.promote(KeyId(3)).unwrap();
     let hook_cell = Arc::clone(&cell);
-    *store.on_users.lock().unwrap() = Some(Box::pin(async move {
+    store.arm_users(async move {
         let vault = hook_cell.get().unwrap().upgrade().unwrap();
         vault.set_keyring(promoted);
         vault
             .create(&user(), &name("NEW"), Kind::Secret, value("under key 3"))
             .await
             .unwrap();
-    }));
+    });
 
     vault.retire_key(KeyId(1)).await.unwrap();
-    assert!(
-        store.on_users.lock().unwrap().is_none(),
-        "the race was staged"
-    );
+    assert!(store.fired(), "the race was staged");
 
     let ring = vault.keyring();
     assert_eq!(
@@ -335,21 +280,18 @@ async fn rewrap_racing_a_user_key_rotation_reads_the_keys_again() {
     // the secret updated: it is now sealed under a generation the rewrap's
     // keys don't have.
     let racer = Arc::clone(&other);
-    *store.on_commit.lock().unwrap() = Some(Box::pin(async move {
+    store.arm_commit(async move {
         racer.rotate_user_key(&user()).await.unwrap();
         racer
             .update(&user(), &name("TOKEN"), value("v2"))
             .await
             .unwrap();
-    }));
+    });
     let report = vault
         .rewrap(&RewrapOptions::default(), &mut |_| {})
         .await
         .expect("rewrap goes on after a concurrent user-key rotation");
-    assert!(
-        store.on_commit.lock().unwrap().is_none(),
-        "the race was staged"
-    );
+    assert!(store.fired(), "the race was staged");
     assert!(report.records >= 2);
 
     let (agent, _) = vault.create_agent(&user(), "bot").await.unwrap();

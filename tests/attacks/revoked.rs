@@ -7,69 +7,14 @@
 //! I read". Were versions to restart at 1 after a delete, that commit would
 //! succeed and put the leaked key back into every agent's environment.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use agent_vault::crypto::{KeyId, Keyring, MasterKey};
-use agent_vault::store::{MemoryStore, Record, RecordKey, RecordKind, Store, StoreError, Write};
+use agent_vault::store::{MemoryStore, Store};
 use agent_vault::{Attachable, Credential, Provider, RewrapOptions, UserId, Vault};
-use async_trait::async_trait;
 use secrecy::{ExposeSecret as _, SecretString};
 
-type Hook = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// Runs a hook (another caller's work) right before the first commit that
-/// goes through it after being armed: between the attacked call's reads
-/// and its commit.
-struct HookStore<S> {
-    inner: S,
-    hook: Mutex<Option<Hook>>,
-}
-
-impl<S> HookStore<S> {
-    fn new(inner: S) -> Self {
-        Self {
-            inner,
-            hook: Mutex::new(None),
-        }
-    }
-
-    fn arm(&self, hook: impl Future<Output = ()> + Send + 'static) {
-        *self.hook.lock().unwrap() = Some(Box::pin(hook));
-    }
-
-    fn fired(&self) -> bool {
-        self.hook.lock().unwrap().is_none()
-    }
-}
-
-#[async_trait]
-impl<S: Store> Store for HookStore<S> {
-    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
-        self.inner.get(key).await
-    }
-
-    async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
-        self.inner.get_many(keys).await
-    }
-
-    async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
-        self.inner.list(user, kind).await
-    }
-
-    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let hook = self.hook.lock().unwrap().take();
-        if let Some(hook) = hook {
-            hook.await;
-        }
-        self.inner.commit(writes).await
-    }
-
-    async fn users(&self) -> Result<Vec<UserId>, StoreError> {
-        self.inner.users().await
-    }
-}
+use super::hooks::HookStore;
 
 const LEAKED: &str = "sk-ant-LEAKED-0000";
 const FRESH: &str = "sk-ant-FRESH-1111";
@@ -125,7 +70,7 @@ async fn attach_racing_a_reconnect_never_restores_the_revoked_key() {
         // master key against the vault) is done before the race.
         other.gateway_token(&user(), agent.id).await.unwrap();
 
-        store.arm(revoke_and_reconnect(Arc::clone(&other)));
+        store.arm_commit(revoke_and_reconnect(Arc::clone(&other)));
         vault
             .attach(
                 &user(),
@@ -165,7 +110,7 @@ async fn rewrap_racing_a_reconnect_never_restores_the_revoked_key() {
         vault.gateway_token(&user(), agent.id).await.unwrap();
         other.gateway_token(&user(), agent.id).await.unwrap();
 
-        store.arm(revoke_and_reconnect(Arc::clone(&other)));
+        store.arm_commit(revoke_and_reconnect(Arc::clone(&other)));
         vault
             .rewrap(&RewrapOptions::default(), &mut |_| {})
             .await
