@@ -192,6 +192,8 @@ async fn a_new_key_id_is_accepted_and_its_check_value_then_binds_it() {
     }
 }
 
+type RacedVault = Vault<Arc<HookStore<MemoryStore>>>;
+
 #[tokio::test]
 async fn retire_never_undoes_a_key_promoted_during_its_scan() {
     let (one, two, three) = (
@@ -211,7 +213,7 @@ async fn retire_never_undoes_a_key_promoted_during_its_scan() {
 
     // During retire(1)'s usage scan, an operator adds key 3, promotes it,
     // and a secret is sealed under it.
-    let cell: Arc<OnceLock<Weak<Vault<Arc<HookStore<MemoryStore>>>>>> = Arc::new(OnceLock::new());
+    let cell: Arc<OnceLock<Weak<RacedVault>>> = Arc::new(OnceLock::new());
     cell.set(Arc::downgrade(&vault)).ok();
     let mut promoted = ring.clone();
     promoted.add(KeyId(3), three).unwrap();
