@@ -89,6 +89,18 @@ impl UserId {
         Self(format!("{RESERVED_PREFIX}vault"))
     }
 
+    /// Refuses a reserved id as the user a vault call acts for: reserved
+    /// ids name the vault's own records, never a user, so no call may act
+    /// as one (a host that read an id with [`UserId::parse_stored`] can't
+    /// reach the vault's key check values through the API).
+    pub(crate) fn check_acting(&self) -> Result<(), UserIdError> {
+        if self.is_reserved() {
+            Err(UserIdError::Reserved)
+        } else {
+            Ok(())
+        }
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -133,6 +145,10 @@ pub enum UserIdError {
         /// Byte offset of the first refused character.
         position: usize,
     },
+    /// The id is one of the vault's reserved ids ([`UserId::is_reserved`]),
+    /// which names no user.
+    #[error("user id is reserved for the vault's own records")]
+    Reserved,
     /// The id is longer than allowed.
     #[error("user id is longer than {max} bytes")]
     TooLong {

@@ -165,6 +165,7 @@ impl<S: Store> Vault<S> {
         user: &UserId,
         name: &str,
     ) -> Result<(AgentInfo, GatewayToken)> {
+        user.check_acting()?;
         let chars = name.chars().count();
         if chars == 0 || chars > MAX_AGENT_NAME_CHARS || name.chars().any(char::is_control) {
             return Err(Error::InvalidInput {
@@ -200,6 +201,7 @@ impl<S: Store> Vault<S> {
 
     /// The user's agents, sorted by name then id.
     pub async fn agents(&self, user: &UserId) -> Result<Vec<AgentInfo>> {
+        user.check_acting()?;
         let mut out = self
             .store
             .list(user, RecordKind::Agent)
@@ -217,6 +219,7 @@ impl<S: Store> Vault<S> {
 
     /// One agent.
     pub async fn agent(&self, user: &UserId, agent: AgentId) -> Result<AgentInfo> {
+        user.check_acting()?;
         let (_, body) = self.find_agent(user, agent).await?;
         Ok(info(agent, &body))
     }
@@ -224,6 +227,7 @@ impl<S: Store> Vault<S> {
     /// Deletes an agent, detaching everything attached to it in the same
     /// commit.
     pub async fn delete_agent(&self, user: &UserId, agent: AgentId) -> Result<()> {
+        user.check_acting()?;
         transact!(self, async {
             let (record, body) = self.find_agent(user, agent).await?;
             let keys: Vec<_> = body
@@ -257,6 +261,7 @@ impl<S: Store> Vault<S> {
         agent: AgentId,
         targets: &[Attachable],
     ) -> Result<AgentInfo> {
+        user.check_acting()?;
         transact!(self, async {
             let (record, mut body) = self.find_agent(user, agent).await?;
             let mut additions = Vec::with_capacity(targets.len());
@@ -303,6 +308,7 @@ impl<S: Store> Vault<S> {
         agent: AgentId,
         targets: &[Attachable],
     ) -> Result<AgentInfo> {
+        user.check_acting()?;
         transact!(self, async {
             let (record, mut body) = self.find_agent(user, agent).await?;
             let mut writes = Vec::with_capacity(targets.len() + 1);
@@ -347,6 +353,7 @@ impl<S: Store> Vault<S> {
         user: &UserId,
         agent: AgentId,
     ) -> Result<(Environment, DeploymentReceipt)> {
+        user.check_acting()?;
         // The user's keys ride along with the targets: one round trip.
         let (body, targets, keys) = self.agent_and_targets(user, agent, true).await?;
         let crypto = self.checked_crypto().await?;
@@ -408,6 +415,7 @@ impl<S: Store> Vault<S> {
         user: &UserId,
         receipt: &DeploymentReceipt,
     ) -> Result<()> {
+        user.check_acting()?;
         if &receipt.user != user {
             return Err(Error::InvalidReceipt(ReceiptError::OtherUser));
         }
@@ -454,6 +462,7 @@ impl<S: Store> Vault<S> {
     /// has its current value, and whether the gateway needs a restart.
     /// Compared by revision numbers only, never by values.
     pub async fn status(&self, user: &UserId, agent: AgentId) -> Result<AgentStatus> {
+        user.check_acting()?;
         let (body, current, _) = self.agent_and_targets(user, agent, false).await?;
         let Some(deployment) = &body.deployment else {
             let items = body
@@ -516,6 +525,7 @@ impl<S: Store> Vault<S> {
 
     /// The agent's gateway token (the owner may view it, as in the product).
     pub async fn gateway_token(&self, user: &UserId, agent: AgentId) -> Result<GatewayToken> {
+        user.check_acting()?;
         let (_, body) = self.find_agent(user, agent).await?;
         let keys = self.existing_keys(user).await?;
         open_token(
@@ -534,6 +544,7 @@ impl<S: Store> Vault<S> {
         user: &UserId,
         agent: AgentId,
     ) -> Result<GatewayToken> {
+        user.check_acting()?;
         self.require_keyring()?;
         let token = GatewayToken::generate();
         transact!(self, async {
@@ -560,6 +571,7 @@ impl<S: Store> Vault<S> {
         agent: AgentId,
         presented: &str,
     ) -> Result<()> {
+        user.check_acting()?;
         let token = self.gateway_token(user, agent).await?;
         if token.verify(presented) {
             Ok(())

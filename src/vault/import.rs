@@ -227,6 +227,7 @@ impl<S: Store> Vault<S> {
         input: &[u8],
         options: &ImportOptions,
     ) -> Result<ImportReport> {
+        user.check_acting()?;
         let parse_options = ParseOptions::default()
             .with_max_file_size(options.max_file_size)
             .with_max_value_size(self.config.max_value_len);
@@ -265,6 +266,7 @@ impl<S: Store> Vault<S> {
     /// Every variable of `user` (never a secret) as `.env` text that parses
     /// back to the same mapping, sorted by name.
     pub async fn export_variables(&self, user: &UserId) -> Result<Zeroizing<String>> {
+        user.check_acting()?;
         let items = self.list(user).await?;
         let pairs = items
             .iter()

@@ -101,6 +101,7 @@ impl<S: Store> Vault<S> {
         kind: Kind,
         value: SecretValue,
     ) -> Result<ItemInfo> {
+        user.check_acting()?;
         self.check_new_name(name)?;
         self.check_value_len(name.as_str(), value.len())?;
         if kind == Kind::Secret {
@@ -141,6 +142,7 @@ impl<S: Store> Vault<S> {
     /// Replaces the value of `name`; its version goes up by one and agents
     /// running with the old value become stale.
     pub async fn update(&self, user: &UserId, name: &Name, value: SecretValue) -> Result<ItemInfo> {
+        user.check_acting()?;
         self.check_value_len(name.as_str(), value.len())?;
         transact!(self, async {
             let found = self.find_item(user, name).await?;
@@ -176,6 +178,7 @@ impl<S: Store> Vault<S> {
     /// Deletes `name`. Refused while it is attached to an agent
     /// ([`Error::Attached`], 409, naming the agents): detach it first.
     pub async fn delete(&self, user: &UserId, name: &Name) -> Result<()> {
+        user.check_acting()?;
         transact!(self, async {
             let found = self.find_item(user, name).await?;
             let what = found.body.kind.as_str();
@@ -196,12 +199,14 @@ impl<S: Store> Vault<S> {
 
     /// The metadata of `name` (and the value, for a variable).
     pub async fn get(&self, user: &UserId, name: &Name) -> Result<ItemInfo> {
+        user.check_acting()?;
         let found = self.find_item(user, name).await?;
         Ok(info(found.id()?, &found.body))
     }
 
     /// Every secret and variable of `user`, sorted by name.
     pub async fn list(&self, user: &UserId) -> Result<Vec<ItemInfo>> {
+        user.check_acting()?;
         let records = self.store.list(user, RecordKind::Item).await?;
         let mut items = records
             .iter()

@@ -61,6 +61,7 @@ impl<S: Store> Vault<S> {
     /// kind: connecting one that exists is [`Error::AlreadyExists`] (409);
     /// use [`Vault::update_connection`].
     pub async fn connect(&self, user: &UserId, credential: &Credential) -> Result<ConnectionInfo> {
+        user.check_acting()?;
         self.require_keyring()?;
         let id = credential.connection_id();
         transact!(self, async {
@@ -100,6 +101,7 @@ impl<S: Store> Vault<S> {
         user: &UserId,
         credential: &Credential,
     ) -> Result<ConnectionInfo> {
+        user.check_acting()?;
         self.require_keyring()?;
         let id = credential.connection_id();
         transact!(self, async {
@@ -131,6 +133,7 @@ impl<S: Store> Vault<S> {
 
     /// Removes a connection; refused while attached ([`Error::Attached`], 409).
     pub async fn disconnect(&self, user: &UserId, id: ConnectionId) -> Result<()> {
+        user.check_acting()?;
         transact!(self, async {
             let (record, body) = self.find_connection(user, id).await?;
             crate::rules::check_deletable("connection", &id.to_string(), &body.agents)?;
@@ -146,6 +149,7 @@ impl<S: Store> Vault<S> {
 
     /// The user's connections, sorted by provider and kind.
     pub async fn connections(&self, user: &UserId) -> Result<Vec<ConnectionInfo>> {
+        user.check_acting()?;
         let mut out = self
             .store
             .list(user, RecordKind::Connection)

@@ -171,6 +171,7 @@ impl<S: Store> Vault<S> {
     /// generation until [`Vault::rewrap_user`] moves them. Returns the new
     /// generation.
     pub async fn rotate_user_key(&self, user: &UserId) -> Result<u32> {
+        user.check_acting()?;
         self.require_keyring()?;
         let key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
         transact!(self, async {
@@ -253,6 +254,7 @@ impl<S: Store> Vault<S> {
         options: &RewrapOptions,
         progress: &mut (dyn FnMut(RewrapProgress) + Send),
     ) -> Result<RewrapReport> {
+        user.check_acting()?;
         self.require_keyring()?;
         let total = self.count_sealable(user).await?;
         let mut state = RewrapProgress { done: 0, total };

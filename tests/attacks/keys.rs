@@ -304,3 +304,59 @@ async fn rewrap_racing_a_user_key_rotation_reads_the_keys_again() {
     let (env, _) = vault.environment(&user(), agent.id).await.unwrap();
     assert_eq!(env.get("TOKEN").unwrap().expose_secret(), "v2");
 }
+
+/// The vault's key check values live under the reserved user `~vault`. A
+/// host that hands an id read with `UserId::parse_stored` to the vault
+/// can't act as it: every call refuses it before touching the store.
+#[tokio::test]
+async fn no_call_can_act_as_the_vaults_reserved_user() {
+    use agent_vault::UserIdError;
+
+    let store = MemoryStore::new();
+    let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
+    let (agent, _) = vault.create_agent(&user(), "bot").await.unwrap();
+    let before = store.snapshot();
+    let reserved = UserId::parse_stored("~vault").unwrap();
+    let r = &reserved;
+    fn refused<T: std::fmt::Debug>(result: Result<T, Error>, what: &str) {
+        match result {
+            Err(Error::InvalidUserId(UserIdError::Reserved)) => {}
+            other => panic!("{what} as a reserved user: {other:?}"),
+        }
+    }
+    refused(
+        vault
+            .create(r, &name("X"), Kind::Variable, value("x"))
+            .await,
+        "create",
+    );
+    refused(vault.list(r).await, "list");
+    refused(vault.get(r, &name("X")).await, "get");
+    refused(vault.delete(r, &name("X")).await, "delete");
+    refused(vault.agents(r).await, "agents");
+    refused(vault.create_agent(r, "a").await, "create agent");
+    refused(vault.environment(r, agent.id).await, "environment");
+    refused(vault.gateway_token(r, agent.id).await, "gateway token");
+    refused(vault.connections(r).await, "connections");
+    let venice = Credential::api_key(Provider::Venice, SecretString::from("vk"));
+    refused(vault.connect(r, &venice).await, "connect");
+    refused(
+        vault
+            .import_dotenv(r, b"A=1\n", &ImportOptions::default())
+            .await,
+        "import",
+    );
+    refused(vault.export_variables(r).await, "export");
+    refused(vault.rotate_user_key(r).await, "rotate user key");
+    refused(
+        vault
+            .rewrap_user(r, &RewrapOptions::default(), &mut |_| {})
+            .await,
+        "rewrap user",
+    );
+    assert!(store.snapshot() == before, "a reserved user's call wrote");
+    assert_eq!(
+        Error::InvalidUserId(UserIdError::Reserved).http_status(),
+        400
+    );
+}
