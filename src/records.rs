@@ -7,7 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Record, RecordKey, StoreError};
+use crate::store::{Expect, Record, RecordKey, RecordKind, StoreError, Write};
 use crate::{AgentId, ConnectionId, ItemId, Kind, Name, Provider, Timestamp};
 
 /// The first byte of every record body.
@@ -33,6 +33,25 @@ pub(crate) fn decode_bytes<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
     match body.split_first() {
         Some((&BODY_FORMAT, rest)) => postcard::from_bytes(rest).ok(),
         _ => None,
+    }
+}
+
+/// The write that creates `key` with `body` (it must not exist yet).
+pub(crate) fn create<T: Serialize>(key: RecordKey, body: &T) -> Write {
+    Write::Put {
+        key,
+        expect: Expect::Absent,
+        body: encode(body),
+    }
+}
+
+/// The write that puts `body` back in place of `record`, expecting the
+/// version it was read at (the read-change-commit pattern of every update).
+pub(crate) fn replace<T: Serialize>(record: &Record, body: &T) -> Write {
+    Write::Put {
+        key: record.key.clone(),
+        expect: Expect::Version(record.version),
+        body: encode(body),
     }
 }
 
@@ -111,6 +130,88 @@ pub(crate) struct Deployment {
     pub at: Timestamp,
     pub token_revision: u64,
     pub entries: Vec<crate::DeployedEntry>,
+}
+
+/// The body of a record that an agent can be attached to or that holds a
+/// sealed value: the one dispatch over record kinds for attachment
+/// bookkeeping, the environment and rewrap.
+pub(crate) enum Body {
+    Agent(AgentBody),
+    Connection(ConnectionBody),
+    Item(ItemBody),
+}
+
+impl Body {
+    /// The body of an agent, connection or item record; `None` for the
+    /// other kinds.
+    pub fn read(record: &Record) -> Result<Option<Self>, StoreError> {
+        Ok(match record.key.kind {
+            RecordKind::Agent => Some(Self::Agent(decode(record)?)),
+            RecordKind::Connection => Some(Self::Connection(decode(record)?)),
+            RecordKind::Item => Some(Self::Item(decode(record)?)),
+            _ => None,
+        })
+    }
+
+    /// The body of an item or connection record (what agents attach).
+    pub fn read_target(record: &Record) -> Result<Self, StoreError> {
+        match Self::read(record)? {
+            Some(body @ (Self::Connection(_) | Self::Item(_))) => Ok(body),
+            _ => Err(corrupt(&record.key)),
+        }
+    }
+
+    /// The agents an item or connection is attached to.
+    pub fn agents_mut(&mut self) -> Option<&mut Vec<AgentId>> {
+        match self {
+            Self::Agent(_) => None,
+            Self::Connection(body) => Some(&mut body.agents),
+            Self::Item(body) => Some(&mut body.agents),
+        }
+    }
+
+    /// The revision of its value: an item's or connection's, an agent's
+    /// gateway token's.
+    pub fn revision(&self) -> u64 {
+        match self {
+            Self::Agent(body) => body.token_revision,
+            Self::Connection(body) => body.revision,
+            Self::Item(body) => body.revision,
+        }
+    }
+
+    /// The sealed bytes it holds: a gateway token, a credential, a secret's
+    /// value; `None` for a variable.
+    pub fn sealed(&self) -> Option<&[u8]> {
+        match self {
+            Self::Agent(body) => Some(&body.token),
+            Self::Connection(body) => Some(&body.sealed),
+            Self::Item(body) => match &body.value {
+                StoredValue::Sealed(bytes) => Some(bytes),
+                StoredValue::Plain(_) => None,
+            },
+        }
+    }
+
+    /// The sealed bytes, to replace; `None` for a variable.
+    pub fn sealed_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            Self::Agent(body) => Some(&mut body.token),
+            Self::Connection(body) => Some(&mut body.sealed),
+            Self::Item(body) => match &mut body.value {
+                StoredValue::Sealed(bytes) => Some(bytes),
+                StoredValue::Plain(_) => None,
+            },
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Agent(body) => encode(body),
+            Self::Connection(body) => encode(body),
+            Self::Item(body) => encode(body),
+        }
+    }
 }
 
 /// A master key's check value (FORMAT.md §9), under the vault's reserved

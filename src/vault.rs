@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::crypto::{Binding, Crypto, KeyId, Keyring, UserKeys};
 use crate::records::{self, KeyCheckBody};
-use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
+use crate::store::{Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Name, NamePolicy, Result, UserId};
 
 pub use agents::{AgentInfo, Attachable};
@@ -344,13 +344,12 @@ impl<S: Store> Vault<S> {
                     }
                     None => {
                         let check = crypto.check_value(*id).ok_or(Error::NotConfigured)?;
-                        writes.push(Write::Put {
-                            key: key.clone(),
-                            expect: Expect::Absent,
-                            body: records::encode(&KeyCheckBody {
+                        writes.push(records::create(
+                            key.clone(),
+                            &KeyCheckBody {
                                 check: check.to_vec(),
-                            }),
-                        });
+                            },
+                        ));
                     }
                 }
             }
@@ -388,11 +387,7 @@ impl<S: Store> Vault<S> {
             }),
             None => {
                 let keys = UserKeys::generate();
-                let create = Write::Put {
-                    key,
-                    expect: Expect::Absent,
-                    body: records::encode(&keys),
-                };
+                let create = records::create(key, &keys);
                 Ok(KeysFor {
                     sealer: UserCrypto { keys, crypto },
                     create: Some(create),

@@ -9,9 +9,7 @@ use serde::Serialize;
 
 use crate::crypto::{Crypto, UserKeys};
 use crate::environment::SealedReceipt;
-use crate::records::{
-    self, AgentBody, Attachment, ConnectionBody, Deployment, ItemBody, StoredValue,
-};
+use crate::records::{self, AgentBody, Attachment, Body, ConnectionBody, Deployment, StoredValue};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
 use crate::{
     AgentId, AgentStatus, ConnectionId, DeployedEntry, DeploymentReceipt, Environment, Error,
@@ -106,46 +104,12 @@ fn target_key(user: &UserId, target: Target) -> RecordKey {
     }
 }
 
-/// A target's record read for a change of its agent list.
-enum TargetBody {
-    Item(ItemBody),
-    Connection(ConnectionBody),
-}
-
-impl TargetBody {
-    fn read(record: &Record) -> Result<Self> {
-        Ok(match record.key.kind {
-            RecordKind::Connection => Self::Connection(records::decode(record)?),
-            _ => Self::Item(records::decode(record)?),
-        })
-    }
-
-    fn agents_mut(&mut self) -> &mut Vec<AgentId> {
-        match self {
-            Self::Item(body) => &mut body.agents,
-            Self::Connection(body) => &mut body.agents,
-        }
-    }
-
-    fn revision(&self) -> u64 {
-        match self {
-            Self::Item(body) => body.revision,
-            Self::Connection(body) => body.revision,
-        }
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        match self {
-            Self::Item(body) => records::encode(body),
-            Self::Connection(body) => records::encode(body),
-        }
-    }
-}
-
 /// The write that replaces `record` after `change` edits its agent list.
 fn relink(record: Record, change: impl FnOnce(&mut Vec<AgentId>)) -> Result<Write> {
-    let mut body = TargetBody::read(&record)?;
-    let agents = body.agents_mut();
+    let mut body = Body::read_target(&record)?;
+    let agents = body
+        .agents_mut()
+        .ok_or_else(|| records::corrupt(&record.key))?;
     change(agents);
     agents.sort();
     agents.dedup();
@@ -189,11 +153,7 @@ impl<S: Store> Vault<S> {
                 attachments: Vec::new(),
                 deployment: None,
             };
-            writes.push(Write::Put {
-                key: agent_key(user, id),
-                expect: Expect::Absent,
-                body: records::encode(&body),
-            });
+            writes.push(records::create(agent_key(user, id), &body));
             Ok(Plan::new(writes, info(id, &body)))
         })
         .map(|info| (info, GatewayToken::from_secret(token.expose_secret())))
@@ -289,11 +249,7 @@ impl<S: Store> Vault<S> {
             body.attachments = next;
             let answer = info(agent, &body);
             if !writes.is_empty() {
-                writes.push(Write::Put {
-                    key: record.key,
-                    expect: Expect::Version(record.version),
-                    body: records::encode(&body),
-                });
+                writes.push(records::replace(&record, &body));
             }
             Ok(Plan::new(writes, answer))
         })
@@ -333,11 +289,7 @@ impl<S: Store> Vault<S> {
                 }
             }
             let answer = info(agent, &body);
-            writes.push(Write::Put {
-                key: record.key,
-                expect: Expect::Version(record.version),
-                body: records::encode(&body),
-            });
+            writes.push(records::replace(&record, &body));
             Ok(Plan::new(writes, answer))
         })
     }
@@ -447,14 +399,7 @@ impl<S: Store> Vault<S> {
                 token_revision: receipt.token_revision,
                 entries: receipt.entries.clone(),
             });
-            Ok(Plan::new(
-                vec![Write::Put {
-                    key: record.key,
-                    expect: Expect::Version(record.version),
-                    body: records::encode(&body),
-                }],
-                (),
-            ))
+            Ok(Plan::new(vec![records::replace(&record, &body)], ()))
         })
     }
 
@@ -487,8 +432,8 @@ impl<S: Store> Vault<S> {
             // credential) has the address and possibly the revision the
             // deployment recorded: it is stale if connected after the
             // deployment.
-            let (revision, reconnected) = match TargetBody::read(&record)? {
-                TargetBody::Connection(body) => (body.revision, body.connected_at > deployment.at),
+            let (revision, reconnected) = match Body::read_target(&record)? {
+                Body::Connection(body) => (body.revision, body.connected_at > deployment.at),
                 item => (item.revision(), false),
             };
             let deployed = deployment
@@ -553,11 +498,7 @@ impl<S: Store> Vault<S> {
             let keys = self.keys_for(user).await?.push_create(&mut writes);
             body.token = self.seal_token(user, agent, &keys, &token)?;
             body.token_revision += 1;
-            writes.push(Write::Put {
-                key: record.key,
-                expect: Expect::Version(record.version),
-                body: records::encode(&body),
-            });
+            writes.push(records::replace(&record, &body));
             Ok(Plan::new(writes, ()))
         })?;
         Ok(token)
@@ -695,8 +636,8 @@ fn open_target(
     record: &Record,
     vars: &mut BTreeMap<String, SecretString>,
 ) -> Result<u64> {
-    match TargetBody::read(record)? {
-        TargetBody::Item(body) => {
+    match Body::read_target(record)? {
+        Body::Item(body) => {
             let value = match &body.value {
                 StoredValue::Plain(text) => SecretString::from(text.as_str()),
                 StoredValue::Sealed(sealed) => {
@@ -709,13 +650,15 @@ fn open_target(
             vars.insert(body.name.to_string(), value);
             Ok(body.revision)
         }
-        TargetBody::Connection(body) => {
+        Body::Connection(body) => {
             let binding = binding::connection(user, &record.key.id);
             let plain = crypto.open(keys, &binding, &body.sealed)?;
             let decoded = crate::provider::decode_payload(&plain).ok_or(Error::DecryptionFailed)?;
             vars.extend(decoded);
             Ok(body.revision)
         }
+        // `read_target` reads items and connections only.
+        Body::Agent(_) => Err(records::corrupt(&record.key).into()),
     }
 }
 

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::dotenv::{self, ParseOptions};
 use crate::records::{self, ItemBody, StoredValue};
-use crate::store::{Expect, RecordKind, Store, Write};
+use crate::store::{RecordKind, Store, Write};
 use crate::{
     Error, ItemId, Kind, Name, NameError, Result, SecretValue, Timestamp, UserId, ValueError,
 };
@@ -419,11 +419,7 @@ impl<S: Store> Vault<S> {
             }
             body.revision += 1;
             body.updated_at = Timestamp::now();
-            writes.push(Write::Put {
-                key: record.key.clone(),
-                expect: Expect::Version(record.version),
-                body: records::encode(&body),
-            });
+            writes.push(records::replace(&record, &body));
             entries.push(ImportEntry {
                 name: body.name,
                 kind: body.kind,

@@ -1,7 +1,7 @@
 //! Secrets and variables.
 
 use crate::records::{self, ItemBody, NameBody, StoredValue};
-use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
+use crate::store::{Record, RecordKey, RecordKind, Store, Write};
 use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
 
 use super::{Plan, UserCrypto, Vault, binding, transact};
@@ -66,16 +66,11 @@ pub(super) fn push_new_item(
         agents: Vec::new(),
         value,
     };
-    writes.push(Write::Put {
-        key: name_key(user, name),
-        expect: Expect::Absent,
-        body: records::encode(&NameBody { item: id }),
-    });
-    writes.push(Write::Put {
-        key: item_key(user, id),
-        expect: Expect::Absent,
-        body: records::encode(&body),
-    });
+    writes.push(records::create(
+        name_key(user, name),
+        &NameBody { item: id },
+    ));
+    writes.push(records::create(item_key(user, id), &body));
     info(id, &body)
 }
 
@@ -167,11 +162,7 @@ impl<S: Store> Vault<S> {
             .await?;
         body.revision += 1;
         body.updated_at = Timestamp::now();
-        writes.push(Write::Put {
-            key: found.record.key,
-            expect: Expect::Version(found.record.version),
-            body: records::encode(&body),
-        });
+        writes.push(records::replace(&found.record, &body));
         Ok(info(id, &body))
     }
 

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::records::{self, ConnectionBody};
-use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
+use crate::store::{Record, RecordKey, RecordKind, Store, Write};
 use crate::{
     AgentId, ConnectionId, Credential, CredentialKind, Error, Provider, Result, Timestamp, UserId,
 };
@@ -84,11 +84,7 @@ impl<S: Store> Vault<S> {
                 variables,
                 sealed,
             };
-            writes.push(Write::Put {
-                key,
-                expect: Expect::Absent,
-                body: records::encode(&body),
-            });
+            writes.push(records::create(key, &body));
             Ok(Plan::new(writes, info(&body)))
         })
     }
@@ -122,11 +118,7 @@ impl<S: Store> Vault<S> {
             body.sealed = sealed;
             body.revision += 1;
             body.updated_at = Timestamp::now();
-            writes.push(Write::Put {
-                key: record.key,
-                expect: Expect::Version(record.version),
-                body: records::encode(&body),
-            });
+            writes.push(records::replace(&record, &body));
             Ok(Plan::new(writes, info(&body)))
         })
     }

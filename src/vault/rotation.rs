@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::crypto::{Binding, Crypto, CryptoError, KeyId, UserKeys};
-use crate::records::{self, AgentBody, ConnectionBody, ItemBody, StoredValue};
+use crate::records::{self, Body};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Result, UserId};
 
@@ -58,63 +58,12 @@ pub struct RewrapReport {
     pub rewrapped: u64,
 }
 
-/// A record that holds sealed bytes.
-enum Sealed {
-    Agent(AgentBody),
-    Connection(ConnectionBody),
-    Item(ItemBody),
-}
-
-impl Sealed {
-    fn read(record: &Record) -> Result<Option<Self>> {
-        Ok(match record.key.kind {
-            RecordKind::Agent => Some(Self::Agent(records::decode(record)?)),
-            RecordKind::Connection => Some(Self::Connection(records::decode(record)?)),
-            RecordKind::Item => {
-                let body: ItemBody = records::decode(record)?;
-                matches!(body.value, StoredValue::Sealed(_)).then_some(Self::Item(body))
-            }
-            _ => None,
-        })
-    }
-
-    fn sealed(&self) -> &[u8] {
-        match self {
-            Self::Agent(body) => &body.token,
-            Self::Connection(body) => &body.sealed,
-            Self::Item(body) => match &body.value {
-                StoredValue::Sealed(bytes) => bytes,
-                StoredValue::Plain(_) => &[],
-            },
-        }
-    }
-
-    fn sealed_mut(&mut self) -> &mut Vec<u8> {
-        match self {
-            Self::Agent(body) => &mut body.token,
-            Self::Connection(body) => &mut body.sealed,
-            Self::Item(body) => match &mut body.value {
-                StoredValue::Sealed(bytes) => bytes,
-                // `read` keeps sealed items only.
-                StoredValue::Plain(_) => unreachable!("plaintext items are never rewrapped"),
-            },
-        }
-    }
-
-    fn binding<'a>(&'a self, user: &'a UserId, record: &'a RecordKey) -> Binding<'a> {
-        match self {
-            Self::Agent(_) => binding::token(user, &record.id),
-            Self::Connection(_) => binding::connection(user, &record.id),
-            Self::Item(body) => binding::item(user, &record.id, body.name.as_str()),
-        }
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        match self {
-            Self::Agent(body) => records::encode(body),
-            Self::Connection(body) => records::encode(body),
-            Self::Item(body) => records::encode(body),
-        }
+/// What a sealed value of `body` (the record at `record`) is bound to.
+fn binding_of<'a>(body: &'a Body, user: &'a UserId, record: &'a RecordKey) -> Binding<'a> {
+    match body {
+        Body::Agent(_) => binding::token(user, &record.id),
+        Body::Connection(_) => binding::connection(user, &record.id),
+        Body::Item(item) => binding::item(user, &record.id, item.name.as_str()),
     }
 }
 
@@ -127,9 +76,10 @@ impl<S: Store> Vault<S> {
         for user in self.users().await? {
             for kind in SEALED_KINDS {
                 for record in self.store.list(&user, kind).await? {
-                    if let Some(sealed) = Sealed::read(&record)? {
-                        let (key, _) = Crypto::header_of(sealed.sealed())
-                            .map_err(|_| Error::DecryptionFailed)?;
+                    let body = Body::read(&record)?;
+                    if let Some(sealed) = body.as_ref().and_then(Body::sealed) {
+                        let (key, _) =
+                            Crypto::header_of(sealed).map_err(|_| Error::DecryptionFailed)?;
                         *usage.entry(key).or_insert(0) += 1;
                     }
                 }
@@ -412,26 +362,31 @@ fn rewrap_writes(
     let target = (primary, keys.current_generation());
     let mut writes = Vec::new();
     for record in records {
-        let Some(mut sealed) = Sealed::read(record)? else {
+        let Some(mut body) = Body::read(record)? else {
             continue;
         };
-        let resealed = Crypto::header_of(sealed.sealed()).and_then(|header| {
+        let Some(sealed) = body.sealed() else {
+            // A variable: nothing sealed.
+            continue;
+        };
+        let resealed = Crypto::header_of(sealed).and_then(|header| {
             if header == target {
                 return Ok(None);
             }
-            let binding = sealed.binding(user, &record.key);
-            let plain = crypto.open(keys, &binding, sealed.sealed())?;
+            let binding = binding_of(&body, user, &record.key);
+            let plain = crypto.open(keys, &binding, sealed)?;
             crypto.seal(keys, &binding, &plain).map(Some)
         });
-        match resealed {
-            Ok(None) => continue,
-            Ok(Some(resealed)) => *sealed.sealed_mut() = resealed,
-            Err(error) => return Ok(Err(error)),
+        match (resealed, body.sealed_mut()) {
+            (Ok(None), _) => continue,
+            (Ok(Some(resealed)), Some(slot)) => *slot = resealed,
+            (Ok(Some(_)), None) => unreachable!("`sealed` was Some for this body"),
+            (Err(error), _) => return Ok(Err(error)),
         }
         writes.push(Write::Put {
             key: record.key.clone(),
             expect: Expect::Version(record.version),
-            body: sealed.encode(),
+            body: body.encode(),
         });
     }
     Ok(Ok(writes))
