@@ -66,6 +66,22 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Keys per `get_many` query (3 parameters each, far below SQLite's limit).
 const KEYS_PER_QUERY: usize = 300;
 
+/// How often opening a file is retried while another opener holds it
+/// (10 ms more each time: about 2 s in all).
+const OPEN_ATTEMPTS: u32 = 20;
+
+/// Whether SQLite answered "busy" or "locked" (codes 5 and 6, also as
+/// extended codes).
+fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(error) => error
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        _ => false,
+    }
+}
+
 /// Connections of a file-backed store's pool.
 const FILE_CONNECTIONS: u32 = 8;
 
@@ -153,15 +169,29 @@ impl SqliteStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         private_files::secure(path).map_err(StoreError::backend)?;
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(FILE_CONNECTIONS)
-            .connect_with(Self::tune(options))
-            .await
-            .map_err(SqliteError::from)?;
-        Self::migrated(pool).await
+        let options = Self::tune(
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true),
+        );
+        // Several processes opening a new file at once race to switch it to
+        // WAL, and SQLite answers that switch with "database is locked" at
+        // once, without waiting for the busy timeout: try again shortly.
+        let mut attempt = 0;
+        loop {
+            let opened = SqlitePoolOptions::new()
+                .max_connections(FILE_CONNECTIONS)
+                .connect_with(options.clone())
+                .await;
+            match opened {
+                Ok(pool) => return Self::migrated(pool).await,
+                Err(error) if is_busy(&error) && attempt < OPEN_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                }
+                Err(error) => return Err(SqliteError::from(error).into()),
+            }
+        }
     }
 
     /// A private database in memory, gone when the store is dropped: for
