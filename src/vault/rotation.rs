@@ -377,11 +377,14 @@ fn rewrap_writes(
             let plain = crypto.open(keys, &binding, sealed)?;
             crypto.seal(keys, &binding, &plain).map(Some)
         });
-        match (resealed, body.sealed_mut()) {
-            (Ok(None), _) => continue,
-            (Ok(Some(resealed)), Some(slot)) => *slot = resealed,
-            (Ok(Some(_)), None) => unreachable!("`sealed` was Some for this body"),
-            (Err(error), _) => return Ok(Err(error)),
+        match resealed {
+            Ok(None) => continue,
+            Ok(Some(resealed)) => {
+                if let Some(slot) = body.sealed_mut() {
+                    *slot = resealed;
+                }
+            }
+            Err(error) => return Ok(Err(error)),
         }
         writes.push(Write::Put {
             key: record.key.clone(),

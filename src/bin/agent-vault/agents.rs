@@ -167,10 +167,7 @@ async fn exec(ctx: Context, agent: &str, command: &[OsString]) -> Result<u8, Fai
     // Before anything is recorded: a command that cannot be found or run
     // fails here with 127 or 126, leaving the agent's status as it was.
     #[cfg(unix)]
-    let path = resolve_program(program).map_err(|source| Failure::Spawn {
-        program: program.to_string_lossy().into_owned(),
-        source,
-    })?;
+    let path = resolve_program(program).map_err(|source| spawn_failure(program, source))?;
     // Elsewhere the spawn finds it (Windows adds PATHEXT's extensions).
     #[cfg(not(unix))]
     let path = PathBuf::from(program);
@@ -187,6 +184,14 @@ async fn exec(ctx: Context, agent: &str, command: &[OsString]) -> Result<u8, Fai
     environment.apply_to(&mut child);
     drop(environment);
     run_child(ctx, child, &receipt, program).await
+}
+
+/// The command could not be found, run or replaced into.
+fn spawn_failure(program: &OsString, source: std::io::Error) -> Failure {
+    Failure::Spawn {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    }
 }
 
 #[cfg(unix)]
@@ -206,10 +211,7 @@ async fn run_child(
         "warning: the deployment was recorded, but the agent did not start; \
          `agents status` shows it as synced until the next exec"
     );
-    Err(Failure::Spawn {
-        program: program.to_string_lossy().into_owned(),
-        source,
-    })
+    Err(spawn_failure(program, source))
 }
 
 #[cfg(not(unix))]
@@ -219,10 +221,9 @@ async fn run_child(
     receipt: &agent_vault::DeploymentReceipt,
     program: &OsString,
 ) -> Result<u8, Failure> {
-    let mut running = child.spawn().map_err(|source| Failure::Spawn {
-        program: program.to_string_lossy().into_owned(),
-        source,
-    })?;
+    let mut running = child
+        .spawn()
+        .map_err(|source| spawn_failure(program, source))?;
     // `child` holds copies of the values: gone once the child has them.
     drop(child);
     record(&ctx, receipt).await;
