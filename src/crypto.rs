@@ -31,6 +31,8 @@ pub use keyring::{KeyId, Keyring, KeyringError, MasterKey};
 pub use provider::{KeyProvider, WrappedKey};
 
 pub(crate) use derive::len_u32;
+#[cfg(test)]
+pub(crate) use envelope::seal_with_nonce_for_vectors;
 
 use crate::UserId;
 use cache::CipherCache;

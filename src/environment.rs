@@ -103,6 +103,11 @@ pub struct DeployedEntry {
     pub label: String,
     /// The value revision that went into the environment.
     pub revision: u64,
+    /// For a connection, which instance of it was delivered: a connection
+    /// removed and made again is another instance, so the synced indicator
+    /// never mistakes it for the one the agent runs with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) instance: Option<uuid::Uuid>,
 }
 
 /// What [`Vault::environment`](crate::Vault::environment) handed out, to be
@@ -133,19 +138,10 @@ pub struct DeploymentReceipt {
     pub(crate) seal: Vec<u8>,
 }
 
-/// What the seal of a receipt holds: the receipt's fields but the user and
-/// agent (which the seal is bound to instead).
-#[derive(Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct SealedReceipt {
-    pub issued_at: Timestamp,
-    pub token_revision: u64,
-    pub entries: Vec<DeployedEntry>,
-}
-
 impl DeploymentReceipt {
     /// The fields the seal must hold.
-    pub(crate) fn sealed_part(&self) -> SealedReceipt {
-        SealedReceipt {
+    pub(crate) fn sealed_part(&self) -> crate::records::SealedReceipt {
+        crate::records::SealedReceipt {
             issued_at: self.issued_at,
             token_revision: self.token_revision,
             entries: self.entries.clone(),

@@ -12,8 +12,8 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use crate::crypto::{Binding, Crypto, KeyId, Keyring, UserKeys};
-use crate::records::{self, KeyCheckBody};
-use crate::store::{Record, RecordKey, RecordKind, Store, StoreError, Write};
+use crate::records::{self, KeyCheckBody, key_check_key, user_keys_key};
+use crate::store::{Expect, Record, RecordKey, Store, StoreError, Write};
 use crate::{Error, Name, NamePolicy, Result, UserId};
 
 pub use agents::{AgentInfo, Attachable};
@@ -29,8 +29,6 @@ pub const DEFAULT_GATEWAY_TOKEN_VAR: &str = "OPENCLAW_GATEWAY_TOKEN";
 
 /// The longest agent name accepted, in characters.
 pub const MAX_AGENT_NAME_CHARS: usize = 100;
-
-pub(crate) const USER_KEYS_ID: &str = "keys";
 
 /// Tunables of a [`Vault`]. Start from [`VaultConfig::default`].
 #[derive(Clone, Debug)]
@@ -344,12 +342,7 @@ impl<S: Store> Vault<S> {
                     }
                     None => {
                         let check = crypto.check_value(*id).ok_or(Error::NotConfigured)?;
-                        writes.push(records::create(
-                            key.clone(),
-                            &KeyCheckBody {
-                                check: check.to_vec(),
-                            },
-                        ));
+                        writes.push(records::create(key.clone(), &KeyCheckBody { check }));
                     }
                 }
             }
@@ -376,18 +369,18 @@ impl<S: Store> Vault<S> {
     /// The user's key material, or fresh material and the write creating it.
     async fn keys_for(&self, user: &UserId) -> Result<KeysFor> {
         let crypto = self.checked_crypto().await?;
-        let key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
+        let key = user_keys_key(user);
         match self.store.get(&key).await? {
             Some(record) => Ok(KeysFor {
                 sealer: UserCrypto {
-                    keys: records::decode(&record)?,
+                    keys: records::read_user_keys(&record)?,
                     crypto,
                 },
                 create: None,
             }),
             None => {
                 let keys = UserKeys::generate();
-                let create = records::create(key, &keys);
+                let create = records::write_user_keys(key, Expect::Absent, &keys);
                 Ok(KeysFor {
                     sealer: UserCrypto { keys, crypto },
                     create: Some(create),
@@ -417,20 +410,10 @@ impl<S: Store> Vault<S> {
     }
 }
 
-/// The address of master key `id`'s check value (FORMAT.md §9).
-fn key_check_key(id: KeyId) -> RecordKey {
-    RecordKey::new(&UserId::vault(), RecordKind::KeyCheck, id.0.to_string())
-}
-
-/// The address of a user's key material.
-fn user_keys_key(user: &UserId) -> RecordKey {
-    RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID)
-}
-
 /// A user's existing key material, read by whoever fetched its record.
 fn user_keys_of(record: Option<Record>) -> Result<UserKeys> {
     match record {
-        Some(record) => Ok(records::decode(&record)?),
+        Some(record) => Ok(records::read_user_keys(&record)?),
         // Something sealed exists but the user's keys do not: the store lost
         // a record. Report it as the uninformative failure.
         None => Err(Error::DecryptionFailed),

@@ -75,6 +75,21 @@ impl UserKeys {
     pub fn salt(&self, generation: u32) -> Option<&[u8; SALT_LEN]> {
         self.salts.get(&generation)
     }
+
+    /// Every generation and its salt, in ascending order.
+    pub(crate) fn generations(&self) -> impl Iterator<Item = (u32, &[u8; SALT_LEN])> {
+        self.salts
+            .iter()
+            .map(|(generation, salt)| (*generation, salt))
+    }
+
+    /// Key material read from a store; `None` if the current generation has
+    /// no salt.
+    pub(crate) fn from_parts(current: u32, salts: BTreeMap<u32, [u8; SALT_LEN]>) -> Option<Self> {
+        salts
+            .contains_key(&current)
+            .then_some(Self { current, salts })
+    }
 }
 
 impl fmt::Debug for UserKeys {

@@ -219,7 +219,6 @@ pub(crate) fn open(
 /// Seals with a given nonce. Only the known-answer tests may do this: a
 /// repeated nonce under one key breaks AES-GCM.
 #[cfg(test)]
-#[allow(dead_code)] // until the known-answer unit tests land
 pub(crate) fn seal_with_nonce_for_vectors(
     key: &[u8; 32],
     key_id: KeyId,

@@ -8,24 +8,23 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::crypto::{Crypto, UserKeys};
-use crate::environment::SealedReceipt;
-use crate::records::{self, AgentBody, Attachment, Body, ConnectionBody, Deployment, StoredValue};
-use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
+use crate::records::{
+    self, AgentBody, Attachment, Body, ConnectionBody, Deployment, SealedReceipt, StoredValue,
+    agent_key, target_key, user_keys_key,
+};
+use crate::store::{Expect, Record, RecordKind, Store, Write};
 use crate::{
     AgentId, AgentStatus, ConnectionId, DeployedEntry, DeploymentReceipt, Environment, Error,
     GatewayToken, ItemStatus, Name, Provider, ReceiptError, Result, SyncState, Target, Timestamp,
     UserId,
 };
 
-use super::items::{item_id, item_key};
+use super::items::item_id;
 
 /// How far in the future a receipt's `issued_at` may lie: clock skew
 /// between the replica that issued it and the one recording it.
 const MAX_RECEIPT_CLOCK_SKEW_MILLIS: i64 = 60_000;
-use super::providers::connection_key;
-use super::{
-    MAX_AGENT_NAME_CHARS, Plan, UserCrypto, Vault, binding, transact, user_keys_key, user_keys_of,
-};
+use super::{MAX_AGENT_NAME_CHARS, Plan, UserCrypto, Vault, binding, transact, user_keys_of};
 
 /// What an agent looks like in a listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -83,10 +82,6 @@ impl fmt::Display for Attachable {
     }
 }
 
-fn agent_key(user: &UserId, agent: AgentId) -> RecordKey {
-    RecordKey::new(user, RecordKind::Agent, agent.to_string())
-}
-
 fn info(id: AgentId, body: &AgentBody) -> AgentInfo {
     AgentInfo {
         id,
@@ -94,13 +89,6 @@ fn info(id: AgentId, body: &AgentBody) -> AgentInfo {
         created_at: body.created_at,
         attached: body.attachments.iter().map(|a| a.label.clone()).collect(),
         deployed_at: body.deployment.as_ref().map(|d| d.at),
-    }
-}
-
-fn target_key(user: &UserId, target: Target) -> RecordKey {
-    match target {
-        Target::Item(id) => item_key(user, id),
-        Target::Connection(id) => connection_key(user, id),
     }
 }
 
@@ -326,11 +314,12 @@ impl<S: Store> Vault<S> {
                     crate::NameError::Reserved,
                 ));
             }
-            let revision = open_target(&crypto, user, &keys, &target, &mut vars)?;
+            let (revision, instance) = open_target(&crypto, user, &keys, &target, &mut vars)?;
             entries.push(DeployedEntry {
                 target: attachment.target,
                 label: attachment.label.clone(),
                 revision,
+                instance,
             });
         }
         vars.insert(
@@ -430,18 +419,22 @@ impl<S: Store> Vault<S> {
             // A connection is addressed by provider and kind, so one removed
             // and connected again (revision 1 again, maybe another
             // credential) has the address and possibly the revision the
-            // deployment recorded: it is stale if connected after the
-            // deployment.
-            let (revision, reconnected) = match Body::read_target(&record)? {
-                Body::Connection(body) => (body.revision, body.connected_at > deployment.at),
-                item => (item.revision(), false),
+            // deployment recorded: only its instance id tells it apart. A
+            // deployment that recorded no instance (0.1.0) proves nothing
+            // about a connection. Revisions and ids only, never clocks.
+            let body = Body::read_target(&record)?;
+            let instance = match &body {
+                Body::Connection(connection) => Some(connection.instance),
+                _ => None,
             };
             let deployed = deployment
                 .entries
                 .iter()
                 .find(|e| e.target == attachment.target);
             let state = match deployed {
-                Some(entry) if entry.revision == revision && !reconnected => SyncState::Synced,
+                Some(entry) if entry.revision == body.revision() && entry.instance == instance => {
+                    SyncState::Synced
+                }
                 _ => SyncState::Stale,
             };
             items.push(ItemStatus {
@@ -628,14 +621,15 @@ fn open_token(
     Ok(GatewayToken::from_secret(text))
 }
 
-/// Opens one target into `vars`; returns its revision.
+/// Opens one target into `vars`; returns its revision and, for a
+/// connection, its instance.
 fn open_target(
     crypto: &Crypto,
     user: &UserId,
     keys: &UserKeys,
     record: &Record,
     vars: &mut BTreeMap<String, SecretString>,
-) -> Result<u64> {
+) -> Result<(u64, Option<uuid::Uuid>)> {
     match Body::read_target(record)? {
         Body::Item(body) => {
             let value = match &body.value {
@@ -648,14 +642,14 @@ fn open_target(
                 }
             };
             vars.insert(body.name.to_string(), value);
-            Ok(body.revision)
+            Ok((body.revision, None))
         }
         Body::Connection(body) => {
             let binding = binding::connection(user, &record.key.id);
             let plain = crypto.open(keys, &binding, &body.sealed)?;
             let decoded = crate::provider::decode_payload(&plain).ok_or(Error::DecryptionFailed)?;
             vars.extend(decoded);
-            Ok(body.revision)
+            Ok((body.revision, Some(body.instance)))
         }
         // `read_target` reads items and connections only.
         Body::Agent(_) => Err(records::corrupt(&record.key).into()),

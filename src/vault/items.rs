@@ -1,7 +1,7 @@
 //! Secrets and variables.
 
-use crate::records::{self, ItemBody, NameBody, StoredValue};
-use crate::store::{Record, RecordKey, RecordKind, Store, Write};
+use crate::records::{self, ItemBody, NameBody, StoredValue, item_key, name_key};
+use crate::store::{Record, RecordKind, Store, Write};
 use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
 
 use super::{Plan, UserCrypto, Vault, binding, transact};
@@ -21,14 +21,6 @@ impl Found {
 
 pub(super) fn item_id(record: &Record) -> Result<ItemId> {
     ItemId::parse(&record.key.id).ok_or_else(|| records::corrupt(&record.key).into())
-}
-
-pub(super) fn item_key(user: &UserId, id: ItemId) -> RecordKey {
-    RecordKey::new(user, RecordKind::Item, id.to_string())
-}
-
-fn name_key(user: &UserId, name: &Name) -> RecordKey {
-    RecordKey::new(user, RecordKind::Name, name.folded())
 }
 
 pub(super) fn info(id: ItemId, body: &ItemBody) -> ItemInfo {

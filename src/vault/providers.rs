@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::records::{self, ConnectionBody};
-use crate::store::{Record, RecordKey, RecordKind, Store, Write};
+use crate::records::{self, ConnectionBody, connection_key};
+use crate::store::{Record, RecordKind, Store, Write};
 use crate::{
     AgentId, ConnectionId, Credential, CredentialKind, Error, Provider, Result, Timestamp, UserId,
 };
@@ -30,6 +30,9 @@ pub struct ConnectionInfo {
     pub connected_at: Timestamp,
     /// When the credential last changed.
     pub updated_at: Timestamp,
+    /// When the credential expires, if it says so (a Codex token bundle's
+    /// `expires_at`); kept as plain metadata, for listings.
+    pub expires_at: Option<Timestamp>,
 }
 
 fn info(body: &ConnectionBody) -> ConnectionInfo {
@@ -42,11 +45,16 @@ fn info(body: &ConnectionBody) -> ConnectionInfo {
         version: body.revision,
         connected_at: body.connected_at,
         updated_at: body.updated_at,
+        expires_at: body.expires_at,
     }
 }
 
-pub(super) fn connection_key(user: &UserId, id: ConnectionId) -> RecordKey {
-    RecordKey::new(user, RecordKind::Connection, id.record_id())
+/// The expiry a credential states, kept in the clear beside it.
+fn expiry_of(credential: &Credential) -> Option<Timestamp> {
+    match credential {
+        Credential::CodexSubscription(tokens) => Some(tokens.expires_at()),
+        _ => None,
+    }
 }
 
 fn not_found(id: ConnectionId) -> Error {
@@ -77,11 +85,13 @@ impl<S: Store> Vault<S> {
             let (variables, sealed) = self.seal_credential(user, credential, &mut writes).await?;
             let body = ConnectionBody {
                 id,
+                instance: uuid::Uuid::new_v4(),
                 connected_at: now,
                 updated_at: now,
                 revision: 1,
                 agents: Vec::new(),
                 variables,
+                expires_at: expiry_of(credential),
                 sealed,
             };
             writes.push(records::create(key, &body));
@@ -115,6 +125,7 @@ impl<S: Store> Vault<S> {
                 });
             }
             body.variables = variables;
+            body.expires_at = expiry_of(credential);
             body.sealed = sealed;
             body.revision += 1;
             body.updated_at = Timestamp::now();

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::crypto::{Binding, Crypto, CryptoError, KeyId, UserKeys};
-use crate::records::{self, Body};
+use crate::records::{self, Body, user_keys_key};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Result, UserId};
 
-use super::{Plan, USER_KEYS_ID, Vault, binding, transact};
+use super::{Plan, Vault, binding, transact};
 
 /// How [`Vault::rewrap`] works through the records.
 #[derive(Clone, Copy, Debug)]
@@ -53,8 +53,9 @@ pub struct RewrapReport {
     pub users: u64,
     /// Records looked at.
     pub records: u64,
-    /// Records re-sealed (the others were already under the primary key and
-    /// the user's current generation).
+    /// Records rewritten: re-sealed under the primary key and the user's
+    /// current generation, or upgraded to the current record format
+    /// (`docs/FORMAT.md` §6.7). The others were already both.
     pub rewrapped: u64,
 }
 
@@ -68,6 +69,17 @@ fn binding_of<'a>(body: &'a Body, user: &'a UserId, record: &'a RecordKey) -> Bi
 }
 
 const SEALED_KINDS: [RecordKind; 3] = [RecordKind::Item, RecordKind::Connection, RecordKind::Agent];
+
+/// Every kind of record a user has, for rewrap: the sealed ones, and those
+/// it only upgrades to the current format. The user's key record comes
+/// first, so a rewrap that stops half-way has upgraded it already.
+const USER_KINDS: [RecordKind; 5] = [
+    RecordKind::UserKeys,
+    RecordKind::Name,
+    RecordKind::Item,
+    RecordKind::Connection,
+    RecordKind::Agent,
+];
 
 impl<S: Store> Vault<S> {
     /// How many sealed records each master key holds, across all users.
@@ -123,27 +135,24 @@ impl<S: Store> Vault<S> {
     pub async fn rotate_user_key(&self, user: &UserId) -> Result<u32> {
         user.check_acting()?;
         self.require_keyring()?;
-        let key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
+        let key = user_keys_key(user);
         transact!(self, async {
             let (keys, expect) = match self.store.get(&key).await? {
                 Some(record) => {
-                    let mut keys: UserKeys = records::decode(&record)?;
+                    let mut keys = records::read_user_keys(&record)?;
                     keys.rotate()?;
                     (keys, Expect::Version(record.version))
                 }
                 None => (UserKeys::generate(), Expect::Absent),
             };
-            let write = Write::Put {
-                key: key.clone(),
-                expect,
-                body: records::encode(&keys),
-            };
+            let write = records::write_user_keys(key.clone(), expect, &keys);
             Ok(Plan::new(vec![write], keys.current_generation()))
         })
     }
 
     /// Re-seals every record of every user under the primary master key and
-    /// each user's current generation. Online (ordinary calls go on; a
+    /// each user's current generation, and rewrites every record stored in
+    /// an older format in the current one (`docs/FORMAT.md` §6.7). Online (ordinary calls go on; a
     /// record changed meanwhile is re-read and retried), resumable
     /// (idempotent: a rerun skips what is done) and reporting progress after
     /// each batch.
@@ -189,11 +198,42 @@ impl<S: Store> Vault<S> {
         let mut state = RewrapProgress { done: 0, total };
         progress(state);
         let mut report = RewrapReport::default();
+        self.upgrade_vault_records(&mut report).await?;
         for user in &users {
             self.rewrap_one(user, options, &mut state, &mut report, progress)
                 .await?;
         }
         Ok(report)
+    }
+
+    /// Rewrites the vault's own records (key check values) stored in an
+    /// older format. Nothing in them is sealed.
+    async fn upgrade_vault_records(&self, report: &mut RewrapReport) -> Result<()> {
+        for _ in 0..self.config.max_attempts {
+            let mut writes = Vec::new();
+            for record in self
+                .store
+                .list(&UserId::vault(), RecordKind::KeyCheck)
+                .await?
+            {
+                if !records::is_current(&record.body) {
+                    writes.push(Write::Put {
+                        body: records::reencode(&record)?,
+                        key: record.key,
+                        expect: Expect::Version(record.version),
+                    });
+                }
+            }
+            match self.commit_in_parts(writes, report).await {
+                Ok(()) => return Ok(()),
+                // Another rewrap got there first: look again.
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Error::Contention {
+            attempts: self.config.max_attempts,
+        })
     }
 
     /// [`Vault::rewrap`] for one user, for example after
@@ -217,7 +257,7 @@ impl<S: Store> Vault<S> {
 
     async fn count_sealable(&self, user: &UserId) -> Result<u64> {
         let mut count = 0;
-        for kind in SEALED_KINDS {
+        for kind in USER_KINDS {
             count += self.store.list(user, kind).await?.len() as u64;
         }
         Ok(count)
@@ -240,7 +280,7 @@ impl<S: Store> Vault<S> {
         let primary = crypto.keyring().primary_id().ok_or(Error::NotConfigured)?;
         // Never more writes per commit than the store takes.
         let batch_size = options.batch_size.min(self.store.limits().max_writes);
-        for kind in SEALED_KINDS {
+        for kind in USER_KINDS {
             let listed = self.store.list(user, kind).await?;
             for chunk in listed.chunks(batch_size) {
                 let keys_in_chunk: Vec<RecordKey> = chunk.iter().map(|r| r.key.clone()).collect();
@@ -340,18 +380,18 @@ impl<S: Store> Vault<S> {
 
     /// The user's key material, if any.
     async fn user_keys(&self, user: &UserId) -> Result<Option<UserKeys>> {
-        let key = RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID);
-        match self.store.get(&key).await? {
-            Some(record) => Ok(Some(records::decode(&record)?)),
+        match self.store.get(&user_keys_key(user)).await? {
+            Some(record) => Ok(Some(records::read_user_keys(&record)?)),
             None => Ok(None),
         }
     }
 }
 
 /// The writes that re-seal every record of `records` not yet under
-/// `primary` and the user's current generation. The inner error is the
-/// crypto layer's, so a caller can tell an unknown generation (re-read the
-/// keys) from the rest; the outer one is a corrupt record.
+/// `primary` and the user's current generation, and rewrite every record
+/// not yet in the current format. The inner error is the crypto layer's, so
+/// a caller can tell an unknown generation (re-read the keys) from the
+/// rest; the outer one is a corrupt record.
 fn rewrap_writes(
     crypto: &Crypto,
     user: &UserId,
@@ -362,35 +402,49 @@ fn rewrap_writes(
     let target = (primary, keys.current_generation());
     let mut writes = Vec::new();
     for record in records {
-        let Some(mut body) = Body::read(record)? else {
-            continue;
+        let outdated = !records::is_current(&record.body);
+        let rewritten = match Body::read(record)? {
+            // Nothing sealed (a name index entry, the user's keys): only
+            // upgraded.
+            None if outdated => Some(records::reencode(record)?),
+            None => None,
+            Some(mut body) => match reseal(crypto, user, keys, target, &mut body, &record.key) {
+                Ok(resealed) => (resealed || outdated).then(|| body.encode()),
+                Err(error) => return Ok(Err(error)),
+            },
         };
-        let Some(sealed) = body.sealed() else {
-            // A variable: nothing sealed.
-            continue;
-        };
-        let resealed = Crypto::header_of(sealed).and_then(|header| {
-            if header == target {
-                return Ok(None);
-            }
-            let binding = binding_of(&body, user, &record.key);
-            let plain = crypto.open(keys, &binding, sealed)?;
-            crypto.seal(keys, &binding, &plain).map(Some)
-        });
-        match resealed {
-            Ok(None) => continue,
-            Ok(Some(resealed)) => {
-                if let Some(slot) = body.sealed_mut() {
-                    *slot = resealed;
-                }
-            }
-            Err(error) => return Ok(Err(error)),
+        if let Some(body) = rewritten {
+            writes.push(Write::Put {
+                key: record.key.clone(),
+                expect: Expect::Version(record.version),
+                body,
+            });
         }
-        writes.push(Write::Put {
-            key: record.key.clone(),
-            expect: Expect::Version(record.version),
-            body: body.encode(),
-        });
     }
     Ok(Ok(writes))
+}
+
+/// Re-seals the sealed value of `body` unless it is under `target` (key
+/// id, generation) already; whether it did. A variable has nothing sealed.
+fn reseal(
+    crypto: &Crypto,
+    user: &UserId,
+    keys: &UserKeys,
+    target: (KeyId, u32),
+    body: &mut Body,
+    key: &RecordKey,
+) -> std::result::Result<bool, CryptoError> {
+    let Some(sealed) = body.sealed() else {
+        return Ok(false);
+    };
+    if Crypto::header_of(sealed)? == target {
+        return Ok(false);
+    }
+    let binding = binding_of(body, user, key);
+    let plain = crypto.open(keys, &binding, sealed)?;
+    let resealed = crypto.seal(keys, &binding, &plain)?;
+    if let Some(slot) = body.sealed_mut() {
+        *slot = resealed;
+    }
+    Ok(true)
 }

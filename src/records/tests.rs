@@ -1,0 +1,114 @@
+use super::*;
+
+#[test]
+fn bodies_round_trip_and_garbage_is_refused() {
+    let body = NameBody {
+        item: ItemId::new_random(),
+    };
+    let bytes = encode(&body);
+    assert_eq!(bytes[0], FORMAT);
+    assert_eq!(bytes.len(), 1 + 16, "format byte and the 16 id bytes");
+    let back: NameBody = decode_bytes(&bytes).unwrap();
+    assert_eq!(back.item, body.item);
+    assert!(decode_bytes::<NameBody>(&[]).is_none());
+    assert!(
+        decode_bytes::<NameBody>(&[3, 0]).is_none(),
+        "unknown format"
+    );
+    assert!(decode_bytes::<ItemBody>(&bytes).is_none());
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(
+        decode_bytes::<NameBody>(&trailing).is_none(),
+        "trailing bytes"
+    );
+}
+
+/// A test-only copy of [`Provider`] with a provider added in the house's
+/// alphabetical order, before `OpenAi`: every later variant's position moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum ProviderWithGemini {
+    Anthropic,
+    Custom,
+    Gemini,
+    OpenAi,
+    OpenRouter,
+    Pinata,
+    Venice,
+}
+
+codes::stable_codes!("provider", ProviderWithGemini {
+    Anthropic = 1,
+    Custom = 2,
+    Gemini = 7,
+    OpenAi = 3,
+    OpenRouter = 4,
+    Pinata = 5,
+    Venice = 6,
+});
+
+/// An attachment's stored layout over that copy.
+#[derive(Serialize, Deserialize)]
+struct AttachmentWithGemini {
+    #[serde(with = "wire::target")]
+    target: Target,
+    label: String,
+    #[serde(with = "coded_option")]
+    provider: Option<ProviderWithGemini>,
+    variables: Vec<String>,
+}
+
+#[test]
+fn adding_a_variant_leaves_stored_bytes_unchanged() {
+    let openai = ConnectionId::new(Provider::OpenAi, crate::CredentialKind::ApiKey);
+    let real = Attachment {
+        target: Target::Connection(openai),
+        label: "openai:api-key".to_owned(),
+        provider: Some(Provider::OpenAi),
+        variables: vec!["OPENAI_API_KEY".to_owned()],
+    };
+    let with_gemini = AttachmentWithGemini {
+        target: Target::Connection(openai),
+        label: "openai:api-key".to_owned(),
+        provider: Some(ProviderWithGemini::OpenAi),
+        variables: vec!["OPENAI_API_KEY".to_owned()],
+    };
+    let stored = postcard::to_allocvec(&real).unwrap();
+    assert_eq!(postcard::to_allocvec(&with_gemini).unwrap(), stored);
+    let read: AttachmentWithGemini = postcard::from_bytes(&stored).unwrap();
+    assert_eq!(read.provider, Some(ProviderWithGemini::OpenAi));
+
+    // The control: serde's derived encoding writes the position, which the
+    // new variant moved. That is what format 1 did.
+    assert_ne!(
+        postcard::to_allocvec(&Provider::OpenAi).unwrap(),
+        postcard::to_allocvec(&ProviderWithGemini::OpenAi).unwrap()
+    );
+}
+
+#[test]
+fn the_kind_code_decides_how_a_value_reads_and_unknown_codes_do_not() {
+    let body = ItemBody {
+        name: Name::parse("LOG_LEVEL").unwrap(),
+        kind: Kind::Variable,
+        created_at: Timestamp::from_unix_millis(1),
+        updated_at: Timestamp::from_unix_millis(2),
+        revision: 1,
+        agents: Vec::new(),
+        value: StoredValue::Plain("debug".to_owned()),
+    };
+    let bytes = encode(&body);
+    // Layout: format, name (length 9 + text), kind code.
+    assert_eq!(&bytes[..2], &[FORMAT, 9]);
+    assert_eq!(bytes[11], 2, "variable");
+    let mut unknown = bytes.clone();
+    unknown[11] = 9;
+    assert!(decode_bytes::<ItemBody>(&unknown).is_none());
+    let mut secret = bytes.clone();
+    secret[11] = 1;
+    let read: ItemBody = decode_bytes(&secret).unwrap();
+    assert!(
+        matches!(read.value, StoredValue::Sealed(_)),
+        "a secret's bytes are sealed bytes"
+    );
+}
