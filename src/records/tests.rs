@@ -112,3 +112,83 @@ fn the_kind_code_decides_how_a_value_reads_and_unknown_codes_do_not() {
         "a secret's bytes are sealed bytes"
     );
 }
+
+/// `docs/FORMAT.md` §6 gives the codes and constants this module uses.
+#[test]
+fn format_doc_gives_every_code_and_constant() {
+    use codes::{Code, TargetTag};
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md")).unwrap();
+    let says = |text: String| assert!(doc.contains(&text), "docs/FORMAT.md should say {text:?}");
+    for kind in [Kind::Secret, Kind::Variable] {
+        says(format!("| `{}` | `{}` |", kind.as_str(), kind.code()));
+    }
+    for provider in Provider::ALL {
+        says(format!(
+            "| `{}` | `{}` |",
+            provider.as_str(),
+            provider.code()
+        ));
+    }
+    for kind in [
+        crate::CredentialKind::ApiKey,
+        crate::CredentialKind::CodexSubscription,
+        crate::CredentialKind::Custom,
+        crate::CredentialKind::Hosted,
+    ] {
+        says(format!("| `{}` | `{}` |", kind.as_str(), kind.code()));
+    }
+    for (tag, name) in [
+        (TargetTag::Item, "item"),
+        (TargetTag::Connection, "connection"),
+    ] {
+        says(format!("| `{name}` | `{}` |", tag.code()));
+    }
+    says(format!("The current format is **`0x{FORMAT:02x}`**"));
+    says(format!("format byte **`0x{FORMAT_V1:02x}`**"));
+    says(format!("| `user-keys` | `{USER_KEYS_ID}` |"));
+    // Every valid connection pair is listed as valid, and only those.
+    for provider in Provider::ALL {
+        for kind in [
+            crate::CredentialKind::ApiKey,
+            crate::CredentialKind::CodexSubscription,
+            crate::CredentialKind::Custom,
+            crate::CredentialKind::Hosted,
+        ] {
+            let valid = ConnectionId::new(provider, kind).is_valid();
+            let listed = match kind {
+                crate::CredentialKind::ApiKey => [
+                    Provider::Anthropic,
+                    Provider::OpenAi,
+                    Provider::OpenRouter,
+                    Provider::Venice,
+                ]
+                .contains(&provider),
+                crate::CredentialKind::CodexSubscription => provider == Provider::OpenAi,
+                crate::CredentialKind::Hosted => provider == Provider::Pinata,
+                crate::CredentialKind::Custom => provider == Provider::Custom,
+            };
+            assert_eq!(valid, listed, "{provider}:{kind}");
+        }
+    }
+    says("`anthropic`, `openai`, `openrouter`, `venice`\nwith `api-key`; `openai` with `codex-subscription`; `pinata` with `hosted`;\n`custom` with `custom`".to_owned());
+}
+
+/// The fixed instance of a format-1 connection is as FORMAT.md §6.7 says:
+/// 8 zero bytes, then the milliseconds big-endian; never a version 4 UUID.
+#[test]
+fn legacy_instances_are_fixed_and_never_random_ones() {
+    let at = Timestamp::from_unix_millis(0x0102_0304_0506_0708);
+    let instance = v1::legacy_instance(at);
+    assert_eq!(
+        instance.as_bytes(),
+        &[0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]
+    );
+    assert_eq!(instance, v1::legacy_instance(at));
+    assert_ne!(instance.get_version_num(), 4);
+    assert_eq!(
+        Uuid::new_v4().as_bytes()[6] >> 4,
+        4,
+        "byte 6 of a random one"
+    );
+}
