@@ -225,8 +225,10 @@ pub struct ItemStatus {
 /// The synced indicator of a whole agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AgentStatus {
-    /// Whether the gateway must restart to run with the current values:
-    /// never deployed, any item not synced, or the token rotated since.
+    /// Whether the gateway must (re)start to run with the current values:
+    /// `true` when the agent was never deployed (nothing runs with its
+    /// values yet), when any attached thing is not synced, or when the
+    /// token was rotated since the last deployment.
     pub restart_needed: bool,
     /// Whether the gateway token was rotated since the last deployment.
     pub token_stale: bool,

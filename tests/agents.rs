@@ -455,7 +455,10 @@ async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
     };
     let status = vault.status(&user, id).await.unwrap();
     assert_eq!(states(&status), [("A".to_owned(), SyncState::NotDeployed)]);
-    assert!(!status.restart_needed);
+    assert!(
+        status.restart_needed,
+        "never deployed: it has to be started"
+    );
 
     let (_, receipt) = vault.environment(&user, id).await.unwrap();
     vault

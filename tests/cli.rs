@@ -783,7 +783,9 @@ fn status_goes_stale_after_an_update_and_synced_after_exec() {
     vault.ok(&["secrets", "add", "OTHER", "--variable"], "o\n");
     vault.agent("bot");
     vault.ok(&["agents", "attach", "bot", "TOKEN", "OTHER"], "");
-    assert_eq!(state_of(&vault.status("bot"), "TOKEN"), "not-deployed");
+    let status = vault.status("bot");
+    assert_eq!(state_of(&status, "TOKEN"), "not-deployed");
+    assert_eq!(status["restart_needed"], true, "never deployed");
 
     assert_eq!(vault.child_env("bot")["TOKEN"], "v1");
     let status = vault.status("bot");

@@ -408,8 +408,10 @@ impl<S: Store> Vault<S> {
                     state: SyncState::NotDeployed,
                 })
                 .collect();
+            // Nothing runs with the agent's values yet: it has to be
+            // started, which is a restart as far as the host is concerned.
             return Ok(AgentStatus {
-                restart_needed: false,
+                restart_needed: true,
                 token_stale: false,
                 items,
             });

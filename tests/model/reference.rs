@@ -56,6 +56,8 @@ pub struct MConn {
     pub revision: u64,
     /// As the vault answered (the model cannot know the clock).
     pub connected_at: Timestamp,
+    /// Which connection this is: new on every connect, kept by updates.
+    pub instance: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -77,6 +79,8 @@ pub struct MEntry {
     pub target: MTarget,
     pub label: String,
     pub revision: u64,
+    /// For a connection, the instance delivered.
+    pub instance: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -406,6 +410,8 @@ impl Model {
         if !id.is_valid() {
             return Err(E::InvalidInput);
         }
+        let instance = self.next_uid;
+        self.next_uid += 1;
         let conn = MConn {
             id,
             vars,
@@ -413,6 +419,7 @@ impl Model {
             agents: BTreeSet::new(),
             revision: 1,
             connected_at,
+            instance,
         };
         Ok(self.conns.entry(id).or_insert(conn))
     }
@@ -618,6 +625,10 @@ impl Model {
                 target: attachment.target,
                 label: attachment.label.clone(),
                 revision: self.target_revision(attachment.target),
+                instance: match attachment.target {
+                    MTarget::Conn(id) => Some(self.conns[&id].instance),
+                    MTarget::Item(_) => None,
+                },
             });
         }
         vars.insert(TOKEN_VAR.to_owned(), a.token.clone());
@@ -646,8 +657,9 @@ impl Model {
     pub fn status(&self, agent: AgentId) -> R<MStatus> {
         let a = self.agent(agent)?;
         let Some(deployment) = &a.deployment else {
+            // Never deployed: it has to be started.
             return Ok(MStatus {
-                restart_needed: false,
+                restart_needed: true,
                 token_stale: false,
                 items: a
                     .attachments
@@ -661,17 +673,19 @@ impl Model {
             let revision = self.target_revision(attachment.target);
             // A connection removed and connected again after the deployment
             // has the same address and maybe the same revision, but perhaps
-            // another credential.
-            let reconnected = match attachment.target {
-                MTarget::Conn(id) => self.conns[&id].connected_at > deployment.at,
-                MTarget::Item(_) => false,
+            // another credential: it is another instance.
+            let instance = match attachment.target {
+                MTarget::Conn(id) => Some(self.conns[&id].instance),
+                MTarget::Item(_) => None,
             };
             let deployed = deployment
                 .entries
                 .iter()
                 .find(|e| e.target == attachment.target);
             let state = match deployed {
-                Some(entry) if entry.revision == revision && !reconnected => SyncState::Synced,
+                Some(entry) if entry.revision == revision && entry.instance == instance => {
+                    SyncState::Synced
+                }
                 _ => SyncState::Stale,
             };
             items.push((attachment.label.clone(), state));
