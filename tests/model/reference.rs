@@ -293,7 +293,9 @@ impl Model {
     }
 
     pub fn import(&mut self, op: &ImportOp) -> R<MImport> {
-        if op.broken || op.lines.iter().any(|(_, v)| v.text().len() > MAX_VALUE_LEN) {
+        // The grammar takes any value up to the file limit; the vault's
+        // value limit refuses an entry below, by its name.
+        if op.broken {
             return Err(E::Dotenv);
         }
         // The parser: entries in order of first appearance, last value and
@@ -326,6 +328,9 @@ impl Model {
             }
             if !seen.insert(folded(name)) {
                 return refuse("case-duplicate");
+            }
+            if value.text().len() > MAX_VALUE_LEN {
+                return refuse("too-long");
             }
             if *value == Val::Empty {
                 return refuse("empty");

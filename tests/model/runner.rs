@@ -115,6 +115,7 @@ fn error_kind(error: &Error) -> Result<E, String> {
                 ImportEntryError::CaseDuplicate { .. } => "case-duplicate",
                 ImportEntryError::Name(NameError::Reserved) => "reserved",
                 ImportEntryError::Value(ValueError::Empty) => "empty",
+                ImportEntryError::Value(ValueError::TooLong { .. }) => "too-long",
                 other => return Err(format!("unexpected import entry error {other:?}")),
             },
         },

@@ -209,7 +209,9 @@ async fn import(ctx: &Context, file: &Path, options: &ImportOptions) -> Result<(
     ));
     let parse_options = ParseOptions::default()
         .with_max_file_size(options.max_file_size)
-        .with_max_value_size(ctx.vault.config().max_value_len);
+        // As `Vault::import_dotenv` parses: any value up to the file limit;
+        // the vault then refuses an oversized one by its name and line.
+        .with_max_value_size(options.max_file_size);
     let count = parse_dotenv(file, &input, &parse_options)?.len();
     let in_file = |error: Error| Failure::InFile {
         file: file.to_owned(),
