@@ -21,7 +21,7 @@ pub enum Provider {
     OpenAi,
     /// OpenRouter, by API key.
     OpenRouter,
-    /// Pinata-hosted inference: no user key.
+    /// Pinata-hosted inference, by the inference key the host generates.
     Pinata,
     /// Venice, by API key.
     Venice,
@@ -83,7 +83,8 @@ pub enum CredentialKind {
     CodexSubscription,
     /// An OpenAI-compatible endpoint (Custom only).
     Custom,
-    /// Hosted inference with no user key (Pinata only).
+    /// Hosted inference, by a key the hosting platform generated (Pinata
+    /// only).
     Hosted,
 }
 
@@ -204,7 +205,7 @@ pub struct VariableRow {
 /// | openai     | codex-subscription | `OPENAI_OAUTH_TOKEN`      | JSON `{"access_token","refresh_token","expires_at"}` |
 /// | openrouter | api-key            | `OPENROUTER_API_KEY`      | the API key |
 /// | venice     | api-key            | `VENICE_API_KEY`          | the API key |
-/// | pinata     | hosted             | `PINATA_HOSTED_INFERENCE` | `1`: the platform serves inference, no user key |
+/// | pinata     | hosted             | `PINATA_LLM_KEY`          | the inference key the host generated |
 /// | custom     | custom             | `CUSTOM_OPENAI_BASE_URL`  | the endpoint's base URL |
 /// | custom     | custom             | `CUSTOM_OPENAI_API_KEY`   | the API key, set only if one was given |
 /// | custom     | custom             | `CUSTOM_OPENAI_MODELS`    | model ids joined by `,`, set only if any were given |
@@ -246,8 +247,8 @@ pub const VARIABLES: &[VariableRow] = &[
     row(
         Provider::Pinata,
         CredentialKind::Hosted,
-        "PINATA_HOSTED_INFERENCE",
-        "1",
+        "PINATA_LLM_KEY",
+        "the inference key the host generated",
     ),
     row(
         Provider::Custom,
@@ -306,14 +307,32 @@ pub enum Credential {
     CodexSubscription(CodexTokens),
     /// An OpenAI-compatible endpoint.
     Custom(CustomEndpoint),
-    /// Pinata-hosted inference.
-    PinataHosted,
+    /// Pinata-hosted inference: the key the host generated when the user
+    /// enabled inference, which the agent sees as `PINATA_LLM_KEY`.
+    PinataHosted {
+        /// The inference key.
+        key: SecretString,
+    },
 }
 
 impl Credential {
     /// An API key for `provider`.
     pub fn api_key(provider: Provider, key: SecretString) -> Self {
         Self::ApiKey { provider, key }
+    }
+
+    /// Pinata-hosted inference by `key`, the inference key the host
+    /// generated (in the product, enabling inference mints it). The agent
+    /// sees it as `PINATA_LLM_KEY`.
+    ///
+    /// ```
+    /// use agent_vault::{Credential, Provider};
+    /// let pinata = Credential::pinata("pk-demo".into());
+    /// assert_eq!(pinata.connection_id().provider, Provider::Pinata);
+    /// assert!(!format!("{pinata:?}").contains("pk-demo"));
+    /// ```
+    pub fn pinata(key: SecretString) -> Self {
+        Self::PinataHosted { key }
     }
 
     /// The connection this credential makes.
@@ -324,7 +343,9 @@ impl Credential {
                 ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription)
             }
             Self::Custom(_) => ConnectionId::new(Provider::Custom, CredentialKind::Custom),
-            Self::PinataHosted => ConnectionId::new(Provider::Pinata, CredentialKind::Hosted),
+            Self::PinataHosted { .. } => {
+                ConnectionId::new(Provider::Pinata, CredentialKind::Hosted)
+            }
         }
     }
 
@@ -359,7 +380,12 @@ impl Credential {
                     vars.push((variable(id, 2), Zeroizing::new(endpoint.models.join(","))));
                 }
             }
-            Self::PinataHosted => vars.push((variable(id, 0), Zeroizing::new("1".to_owned()))),
+            Self::PinataHosted { key } => {
+                vars.push((
+                    variable(id, 0),
+                    checked_secret("pinata key", key.expose_secret())?,
+                ));
+            }
         }
         encode_payload(&vars)
     }

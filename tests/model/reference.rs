@@ -192,10 +192,10 @@ pub fn credential_vars(cred: Cred) -> (ConnectionId, Vec<(String, String)>, Vec<
                 secrets,
             )
         }
-        Cred::Pinata => (
+        Cred::Pinata(k) => (
             ConnectionId::new(Provider::Pinata, CredentialKind::Hosted),
-            vec![("PINATA_HOSTED_INFERENCE".to_owned(), "1".to_owned())],
-            Vec::new(),
+            vec![("PINATA_LLM_KEY".to_owned(), v(k))],
+            vec![v(k)],
         ),
         Cred::BadPinataKey(k) => (
             ConnectionId::new(Provider::Pinata, CredentialKind::ApiKey),

@@ -238,7 +238,7 @@ fn credential(cred: Cred) -> Credential {
             )
             .expect("a valid endpoint"),
         ),
-        Cred::Pinata => Credential::PinataHosted,
+        Cred::Pinata(k) => Credential::pinata(s(k)),
         Cred::BadPinataKey(k) => Credential::api_key(Provider::Pinata, s(k)),
     }
 }

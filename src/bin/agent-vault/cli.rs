@@ -297,7 +297,8 @@ Example:
 /// `agent-vault providers …`
 #[derive(Debug, Subcommand)]
 pub enum ProvidersCommand {
-    /// Connect an AI provider. API keys are read from standard input.
+    /// Connect an AI provider. API keys (and Pinata's inference key) are
+    /// read from standard input, never from the command line.
     ///
     /// Connecting a provider (and kind) that is already connected replaces
     /// its credential; agents it is attached to show as stale until
@@ -306,7 +307,7 @@ pub enum ProvidersCommand {
 Example:
   printf '%s' \"$ANTHROPIC_KEY\" | agent-vault providers connect anthropic
   agent-vault providers connect openai --codex-oauth codex-tokens.json
-  agent-vault providers connect pinata
+  printf '%s' \"$PINATA_LLM_KEY\" | agent-vault providers connect pinata
   printf '%s' \"$KEY\" | agent-vault providers connect custom \\
       --base-url https://llm.example.com/v1 --model llama-3.1-70b
 
@@ -372,7 +373,8 @@ pub enum ProviderArg {
     Openrouter,
     /// Venice (API key).
     Venice,
-    /// Pinata-hosted inference (no key).
+    /// Pinata-hosted inference (the inference key the host generated, as
+    /// PINATA_LLM_KEY).
     Pinata,
     /// Any OpenAI-compatible endpoint.
     Custom,
