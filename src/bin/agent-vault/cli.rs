@@ -311,8 +311,10 @@ Example:
   printf '%s' \"$KEY\" | agent-vault providers connect custom \\
       --base-url https://llm.example.com/v1 --model llama-3.1-70b
 
-The --codex-oauth FILE holds {\"access_token\", \"refresh_token\", \
-\"expires_at\" (RFC 3339)}. For custom, the API key may be empty.
+The --codex-oauth FILE is either {\"access_token\", \"refresh_token\", \
+\"expires_at\" (RFC 3339)} or the file the Codex CLI writes, ~/.codex/auth.json \
+(its expiry is read from the access token's `exp` claim). For custom, the API key \
+may be empty. Pinata's inference key is the one the host generated.
 
 ", "Exit codes: 0 success, 1 other failure, 2 usage, 3 new variables clash with an attached \
 agent, 5 invalid key, file or URL, 6 not configured."))]
@@ -351,7 +353,8 @@ pub struct ConnectArgs {
     #[arg(value_enum)]
     pub provider: ProviderArg,
     /// OpenAI only: connect a Codex subscription from this OAuth token file
-    /// instead of an API key.
+    /// (the bundle, or the Codex CLI's ~/.codex/auth.json) instead of an API
+    /// key.
     #[arg(long, value_name = "FILE")]
     pub codex_oauth: Option<PathBuf>,
     /// Custom only: the OpenAI-compatible endpoint's base URL.
