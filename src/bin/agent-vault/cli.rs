@@ -473,6 +473,29 @@ Example:
         #[arg(required = true, value_name = "ITEM")]
         items: Vec<String>,
     },
+    /// Check an agent against the secrets its manifest declares: for each
+    /// name, attached, in the vault but not attached, or missing. A provider
+    /// connection counts for the variables it sets (provider:openrouter for
+    /// OPENROUTER_API_KEY). Exit 0 when every required name is attached, 3
+    /// otherwise.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents check support-bot --manifest manifest.json
+  agent-vault agents check support-bot --manifest manifest.json --json
+
+The manifest is JSON; only its \"secrets\" block is read: \
+[{\"name\": \"OPENROUTER_API_KEY\"}, {\"name\": \"TELEGRAM_BOT_TOKEN\", \
+\"description\": \"BotFather token\", \"required\": false}]. \"required\" defaults to true.
+
+", "Exit codes: 0 every required name attached, 1 other failure, 2 usage, 3 some required name \
+not attached (listed), 4 agent not found, 5 invalid manifest or ambiguous agent name."))]
+    Check {
+        /// The agent's id or unique name.
+        agent: String,
+        /// The agent's manifest (`-` for standard input).
+        #[arg(long, value_name = "FILE")]
+        manifest: PathBuf,
+    },
     /// Whether the running agent has the current values (the "Synced"
     /// indicator) and whether it needs a restart.
     #[command(after_help = concat!("\
