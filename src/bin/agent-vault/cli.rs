@@ -85,6 +85,17 @@ pub struct Global {
     /// Print one JSON document on standard output instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The variable an agent's gateway token is given as (`agents exec`).
+    /// The product's newer docs use GATEWAY_TOKEN. The name is reserved: no
+    /// secret or variable may take it.
+    #[arg(
+        long,
+        global = true,
+        env = "AGENT_VAULT_GATEWAY_TOKEN_VAR",
+        default_value = agent_vault::DEFAULT_GATEWAY_TOKEN_VAR,
+        value_name = "NAME"
+    )]
+    pub gateway_token_var: String,
 }
 
 /// The top-level commands.
@@ -101,7 +112,7 @@ Keep the key somewhere safe: without it no secret can be read back.
 ", "\n", "Exit codes: 0 success, 1 other failure, 2 usage."))]
     Keygen,
     /// Secrets (encrypted) and variables (plaintext).
-    #[command(subcommand)]
+    #[command(subcommand, visible_alias = "sec")]
     Secrets(SecretsCommand),
     /// Parse .env files without storing anything.
     #[command(subcommand)]
@@ -198,7 +209,9 @@ Example:
   agent-vault secrets list
   agent-vault secrets list --json
 
-", "Exit codes: 0 success, 1 other failure, 2 usage, 5 invalid input, 6 not configured."))]
+", "Exit codes: 0 success, 1 other failure, 2 usage, 5 invalid input, 6 not configured."),
+        visible_alias = "l"
+    )]
     List,
     /// Add a secret (or, with --variable, a variable). The value is read from
     /// standard input; one trailing newline is removed.
@@ -208,7 +221,9 @@ Example:
   echo https://bot.example | agent-vault secrets add PUBLIC_URL --variable
 
 ", "Exit codes: 0 success, 1 other failure, 2 usage, 3 name exists, 5 invalid name or value, \
-6 not configured."))]
+6 not configured."),
+        visible_aliases = ["create", "c"]
+    )]
     Add {
         /// The name, which is the environment variable the agent sees.
         name: String,
@@ -224,7 +239,9 @@ Example:
   printf '%s' \"$NEW_TOKEN\" | agent-vault secrets update TELEGRAM_BOT_TOKEN
 
 ", "Exit codes: 0 success, 1 other failure, 2 usage, 4 not found, 5 invalid value, \
-6 not configured."))]
+6 not configured."),
+        visible_alias = "u"
+    )]
     Update {
         /// The name.
         name: String,
@@ -235,7 +252,9 @@ Example:
   agent-vault agents detach support-bot OLD_TOKEN
   agent-vault secrets delete OLD_TOKEN
 
-", "Exit codes: 0 success, 1 other failure, 2 usage, 3 attached to an agent, 4 not found."))]
+", "Exit codes: 0 success, 1 other failure, 2 usage, 3 attached to an agent, 4 not found."),
+        visible_alias = "d"
+    )]
     Delete {
         /// The name.
         name: String,
@@ -264,6 +283,27 @@ Example:
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write every variable (never a secret) as a .env file, sorted by name,
+    /// that `secrets import --variables` and `dotenv parse` read back to the
+    /// same values.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault secrets export > variables.env
+  agent-vault secrets export --output variables.env
+
+With --output, --json prints {\"output\", \"variables\"} instead of nothing.
+
+", "Exit codes: 0 success, 1 other failure (cannot write), 2 usage."))]
+    Export(ExportArgs),
+}
+
+/// `secrets export` arguments.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to this file (created with mode 600, replaced if it exists)
+    /// instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `--on-conflict`.
@@ -450,7 +490,9 @@ An agent holds at most one credential per provider: an OPENAI_API_KEY secret and
 provider:openai:codex-subscription on one agent is a conflict.
 
 ", "Exit codes: 0 success, 1 other failure, 2 usage, 3 conflict, 4 not found, \
-5 invalid item or ambiguous agent."))]
+5 invalid item or ambiguous agent."),
+        visible_alias = "a"
+    )]
     Attach {
         /// The agent's id or unique name.
         agent: String,
