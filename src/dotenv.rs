@@ -37,8 +37,10 @@
 //! # Grammar
 //!
 //! The input is UTF-8 (a leading byte-order mark is skipped) without NUL
-//! bytes. Lines end with `\n`, `\r\n` or a lone `\r`; all three count as one
-//! line break. A "blank" is a space or a tab.
+//! bytes (an environment variable cannot carry NUL, so no value may hold
+//! one). Lines end with `\n`, `\r\n` or a lone `\r`; all three count as one
+//! line break. A "blank" is a space or a tab; at the end of a value a
+//! vertical tab (`\x0B`) or form feed (`\x0C`) is trimmed like a blank.
 //!
 //! ```text
 //! file       = { line } ;
@@ -59,7 +61,9 @@
 //! - **Unquoted values** run to the end of the line or to a `#` that follows a
 //!   blank, whichever comes first, with trailing blanks removed.
 //!   `A=abc#def` is `abc#def`; `A=abc #def` and `A= #def` are `abc` and the
-//!   empty string. A backslash is literal, except that `\$` is a literal `$`.
+//!   empty string. Trailing vertical tabs and form feeds are removed too, as
+//!   every mainstream parser does. A backslash is literal, except that `\$`
+//!   is a literal `$`.
 //!   References (below) are expanded. Quote characters inside an unquoted value
 //!   (`A=it's`) are literal.
 //! - **Single-quoted values** (`'...'`) are completely literal: no escapes, no
@@ -68,7 +72,8 @@
 //!   understand the escapes `\n`, `\r`, `\t`, `\"`, `\\`, `\$` and `\'`; any
 //!   other backslash is kept literally (`"C:\dir"` is `C:\dir`). References are
 //!   expanded.
-//! - After a closing quote only blanks and a comment may follow on that line.
+//! - After a closing quote only blanks (or vertical tabs and form feeds) and a
+//!   comment may follow on that line.
 //! - **Line breaks inside quoted values** become `\n` whatever the file uses
 //!   (CRLF files give the same values as LF files). Write `\r` in a
 //!   double-quoted value to get a carriage return.
@@ -114,12 +119,16 @@
 //! returned.
 //!
 //! Limits ([`ParseOptions`]): the input is at most 1 MiB, each value at most
-//! 64 KiB after escapes and references, all values together at most 4 MiB,
-//! and all references together expand to at most 4 MiB over the whole file,
-//! counting values later replaced by a redefinition
-//! ([`ParseErrorKind::ExpansionTooLarge`]). References can otherwise make a
-//! small file expand enormously: 1 MiB of `A=$X` lines, after a 64 KiB `X`,
-//! would copy 13 GB.
+//! 1 MiB after escapes and references (any value the file can hold), all
+//! values together at most 4 MiB, and all references together expand to at
+//! most 4 MiB over the whole file, counting values later replaced by a
+//! redefinition ([`ParseErrorKind::ExpansionTooLarge`]). References can
+//! otherwise make a small file expand enormously: 1 MiB of `A=$X` lines,
+//! after a 64 KiB `X`, would copy 13 GB. How large a *stored* value may be
+//! is the vault's limit, not the grammar's:
+//! [`Vault::import_dotenv`](crate::Vault::import_dotenv) refuses a value over
+//! [`VaultConfig::max_value_len`](crate::VaultConfig::max_value_len) by its
+//! name and line.
 //!
 //! # Cost
 //!
@@ -156,6 +165,7 @@
 //! | `A="x"junk` | dotenvy: `xjunk`; python: line skipped; node: `"x"junk` | error, [`ParseErrorKind::TrailingCharacters`] |
 //! | `A: x` (YAML style) | node, Ruby: `x`; others: error | error, [`ParseErrorKind::InvalidName`] |
 //! | CRLF inside a quoted value | python: `\n`; dotenvy: kept | `\n` |
+//! | a NUL byte in a value | the others: kept in the value | error, [`ParseErrorKind::NulByte`]: an environment variable cannot carry NUL, so the value could never reach an agent intact |
 //!
 //! # What is promised about secrecy
 //!
@@ -180,8 +190,12 @@ pub use write::to_string;
 
 /// Default for [`ParseOptions::max_file_size`]: 1 MiB.
 pub const DEFAULT_MAX_FILE_SIZE: usize = 1024 * 1024;
-/// Default for [`ParseOptions::max_value_size`]: 64 KiB.
-pub const DEFAULT_MAX_VALUE_SIZE: usize = 64 * 1024;
+/// Default for [`ParseOptions::max_value_size`]: 1 MiB, the default file
+/// limit. How large a value may be stored is the vault's rule
+/// ([`VaultConfig::max_value_len`](crate::VaultConfig::max_value_len)), not
+/// the grammar's: [`Vault::import_dotenv`](crate::Vault::import_dotenv)
+/// refuses a larger value by its name and line.
+pub const DEFAULT_MAX_VALUE_SIZE: usize = DEFAULT_MAX_FILE_SIZE;
 /// Default for [`ParseOptions::max_total_value_size`]: 4 MiB.
 pub const DEFAULT_MAX_TOTAL_VALUE_SIZE: usize = 4 * 1024 * 1024;
 /// Default for [`ParseOptions::max_expansion_size`]: 4 MiB, four times the
@@ -206,7 +220,8 @@ pub struct ParseOptions {
     /// Largest accepted input, in bytes (default 1 MiB).
     pub max_file_size: usize,
     /// Largest accepted value, in bytes, after escapes and references
-    /// (default 64 KiB).
+    /// (default 1 MiB, as large as the largest default file). Only
+    /// references can make a value larger than the file.
     pub max_value_size: usize,
     /// Largest accepted sum of the sizes of all values kept, in bytes
     /// (default 4 MiB). References let a small file describe huge values;

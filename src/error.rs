@@ -60,6 +60,11 @@ pub enum Error {
     /// forged, or issued in the future. Nothing was recorded (422).
     #[error("deployment receipt refused: {0}; nothing was recorded")]
     InvalidReceipt(crate::ReceiptError),
+    /// An agent manifest's `"secrets"` block is refused: not JSON, the
+    /// wrong shape (with the line and column) or an invalid or repeated
+    /// name (422).
+    #[error("invalid manifest: {0}")]
+    InvalidManifest(#[from] crate::ManifestError),
     /// The `.env` text does not parse; the error has the line and column (422).
     #[error("invalid .env input: {0}")]
     Dotenv(#[from] crate::dotenv::ParseError),
@@ -216,6 +221,7 @@ impl Error {
             | Self::ProviderConflict { .. } => 409,
             Self::Dotenv(_)
             | Self::InvalidImportEntry { .. }
+            | Self::InvalidManifest(_)
             | Self::InvalidReceipt(_)
             | Self::Keyring(_)
             | Self::InvalidInput { .. }

@@ -21,6 +21,7 @@
 //! | attach something to an agent                  | [`Attachable`] |
 //! | start an agent                                | [`Environment`] and [`DeploymentReceipt`] from [`Vault::environment`] |
 //! | show the "Synced" indicator                   | [`Vault::status`] → [`AgentStatus`] |
+//! | check what an agent's manifest declares        | [`Requirements`] → [`Vault::check_requirements`] |
 //! | configure master keys                         | [`crypto::Keyring`], [`crypto::MasterKey`] |
 //! | answer HTTP                                   | [`Error::http_status`] |
 //!
@@ -121,6 +122,7 @@ mod environment;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod manifest;
 mod model;
 mod provider;
 mod records;
@@ -138,6 +140,7 @@ pub use environment::{
     SyncState, Target,
 };
 pub use error::{Error, Result};
+pub use manifest::{ManifestError, Requirement, Requirements};
 pub use model::{
     AgentId, DEFAULT_MAX_VALUE_LEN, ItemId, ItemInfo, Kind, MAX_NAME_LEN, MAX_USER_ID_LEN, Name,
     NameError, NamePolicy, SecretValue, Timestamp, UserId, UserIdError, ValueError,
@@ -152,8 +155,9 @@ pub use secrecy;
 pub use token::{GatewayToken, TOKEN_PREFIX};
 pub use vault::{
     AgentInfo, Attachable, ConnectionInfo, DEFAULT_GATEWAY_TOKEN_VAR, ImportAction, ImportEntry,
-    ImportEntryError, ImportOptions, ImportReport, MAX_AGENT_NAME_CHARS, OnConflict, RewrapOptions,
-    RewrapProgress, RewrapReport, Vault, VaultConfig,
+    ImportEntryError, ImportOptions, ImportReport, MAX_AGENT_NAME_CHARS, OnConflict, Provision,
+    RequirementState, RequirementStatus, RequirementsReport, RewrapOptions, RewrapProgress,
+    RewrapReport, Vault, VaultConfig,
 };
 
 /// Every Rust snippet of the README compiles (and runs) as a doctest.

@@ -21,7 +21,7 @@ pub enum Provider {
     OpenAi,
     /// OpenRouter, by API key.
     OpenRouter,
-    /// Pinata-hosted inference: no user key.
+    /// Pinata-hosted inference, by the inference key the host generates.
     Pinata,
     /// Venice, by API key.
     Venice,
@@ -83,7 +83,8 @@ pub enum CredentialKind {
     CodexSubscription,
     /// An OpenAI-compatible endpoint (Custom only).
     Custom,
-    /// Hosted inference with no user key (Pinata only).
+    /// Hosted inference, by a key the hosting platform generated (Pinata
+    /// only).
     Hosted,
 }
 
@@ -204,7 +205,7 @@ pub struct VariableRow {
 /// | openai     | codex-subscription | `OPENAI_OAUTH_TOKEN`      | JSON `{"access_token","refresh_token","expires_at"}` |
 /// | openrouter | api-key            | `OPENROUTER_API_KEY`      | the API key |
 /// | venice     | api-key            | `VENICE_API_KEY`          | the API key |
-/// | pinata     | hosted             | `PINATA_HOSTED_INFERENCE` | `1`: the platform serves inference, no user key |
+/// | pinata     | hosted             | `PINATA_LLM_KEY`          | the inference key the host generated |
 /// | custom     | custom             | `CUSTOM_OPENAI_BASE_URL`  | the endpoint's base URL |
 /// | custom     | custom             | `CUSTOM_OPENAI_API_KEY`   | the API key, set only if one was given |
 /// | custom     | custom             | `CUSTOM_OPENAI_MODELS`    | model ids joined by `,`, set only if any were given |
@@ -246,8 +247,8 @@ pub const VARIABLES: &[VariableRow] = &[
     row(
         Provider::Pinata,
         CredentialKind::Hosted,
-        "PINATA_HOSTED_INFERENCE",
-        "1",
+        "PINATA_LLM_KEY",
+        "the inference key the host generated",
     ),
     row(
         Provider::Custom,
@@ -306,14 +307,32 @@ pub enum Credential {
     CodexSubscription(CodexTokens),
     /// An OpenAI-compatible endpoint.
     Custom(CustomEndpoint),
-    /// Pinata-hosted inference.
-    PinataHosted,
+    /// Pinata-hosted inference: the key the host generated when the user
+    /// enabled inference, which the agent sees as `PINATA_LLM_KEY`.
+    PinataHosted {
+        /// The inference key.
+        key: SecretString,
+    },
 }
 
 impl Credential {
     /// An API key for `provider`.
     pub fn api_key(provider: Provider, key: SecretString) -> Self {
         Self::ApiKey { provider, key }
+    }
+
+    /// Pinata-hosted inference by `key`, the inference key the host
+    /// generated (in the product, enabling inference mints it). The agent
+    /// sees it as `PINATA_LLM_KEY`.
+    ///
+    /// ```
+    /// use agent_vault::{Credential, Provider};
+    /// let pinata = Credential::pinata("pk-demo".into());
+    /// assert_eq!(pinata.connection_id().provider, Provider::Pinata);
+    /// assert!(!format!("{pinata:?}").contains("pk-demo"));
+    /// ```
+    pub fn pinata(key: SecretString) -> Self {
+        Self::PinataHosted { key }
     }
 
     /// The connection this credential makes.
@@ -324,7 +343,9 @@ impl Credential {
                 ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription)
             }
             Self::Custom(_) => ConnectionId::new(Provider::Custom, CredentialKind::Custom),
-            Self::PinataHosted => ConnectionId::new(Provider::Pinata, CredentialKind::Hosted),
+            Self::PinataHosted { .. } => {
+                ConnectionId::new(Provider::Pinata, CredentialKind::Hosted)
+            }
         }
     }
 
@@ -359,7 +380,12 @@ impl Credential {
                     vars.push((variable(id, 2), Zeroizing::new(endpoint.models.join(","))));
                 }
             }
-            Self::PinataHosted => vars.push((variable(id, 0), Zeroizing::new("1".to_owned()))),
+            Self::PinataHosted { key } => {
+                vars.push((
+                    variable(id, 0),
+                    checked_secret("pinata key", key.expose_secret())?,
+                ));
+            }
         }
         encode_payload(&vars)
     }
@@ -404,32 +430,113 @@ impl CodexTokens {
         })
     }
 
-    /// Parses the bundle from JSON `{"access_token", "refresh_token",
-    /// "expires_at"}` with `expires_at` in RFC 3339. Errors never echo the
-    /// input.
+    /// Parses either of the two token files a user has at hand. Errors
+    /// never echo the input.
+    ///
+    /// - The product's bundle: `{"access_token", "refresh_token",
+    ///   "expires_at"}`, with `expires_at` in RFC 3339.
+    /// - The file the Codex CLI writes, `~/.codex/auth.json`:
+    ///   `{"OPENAI_API_KEY": null, "tokens": {"id_token", "access_token",
+    ///   "refresh_token", "account_id"}, "last_refresh": ...}`. Only the two
+    ///   tokens are kept. auth.json has no expiry field, so the expiry is the
+    ///   `exp` claim of the access token, which is a JWT: its payload is
+    ///   decoded **without verifying the signature** (the vault only stores
+    ///   the date, for display; OpenAI checks the token), as the Codex CLI
+    ///   itself reads it. `last_refresh` is not used: it says when the tokens
+    ///   were issued, not how long they last. An access token that is not a
+    ///   JWT with an `exp` claim is refused; give the bundle instead.
+    ///
+    /// Other fields are ignored, in either shape; a document holding both
+    /// shapes' tokens, or an auth.json with no `tokens` (an API-key login),
+    /// is refused.
+    ///
+    /// ```
+    /// use agent_vault::CodexTokens;
+    /// let bundle = CodexTokens::from_json(
+    ///     r#"{"access_token":"at","refresh_token":"rt","expires_at":"2030-01-01T00:00:00Z"}"#,
+    /// )?;
+    /// assert_eq!(bundle.expires_at().to_rfc3339(), "2030-01-01T00:00:00Z");
+    ///
+    /// // auth.json: the access token's payload is {"exp":1893456000}.
+    /// let auth_json = r#"{"OPENAI_API_KEY":null,"tokens":{"id_token":"x.y.z",
+    ///     "access_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE4OTM0NTYwMDB9.c2ln",
+    ///     "refresh_token":"rt","account_id":"acc"},"last_refresh":"2029-12-25T00:00:00Z"}"#;
+    /// let tokens = CodexTokens::from_json(auth_json)?;
+    /// assert_eq!(tokens.expires_at().to_rfc3339(), "2030-01-01T00:00:00Z");
+    /// # Ok::<(), agent_vault::Error>(())
+    /// ```
     pub fn from_json(json: &str) -> Result<Self> {
+        /// Both shapes at once; which fields are present says which it is.
         #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
         struct Raw {
+            access_token: Option<Zeroizing<String>>,
+            refresh_token: Option<Zeroizing<String>>,
+            #[serde(default, with = "time::serde::rfc3339::option")]
+            expires_at: Option<time::OffsetDateTime>,
+            /// auth.json's token block (`null` after an API-key login).
+            tokens: Option<AuthJsonTokens>,
+        }
+        #[derive(Deserialize)]
+        struct AuthJsonTokens {
             access_token: Zeroizing<String>,
             refresh_token: Zeroizing<String>,
-            #[serde(with = "time::serde::rfc3339")]
-            expires_at: time::OffsetDateTime,
         }
-        let raw: Raw = serde_json::from_str(json).map_err(|e| Error::InvalidInput {
-            field: "codex oauth bundle",
-            reason: format!(
-                "expected JSON {{access_token, refresh_token, expires_at (RFC 3339)}} ({:?} at line {}, column {})",
+        const FIELD: &str = "codex oauth file";
+        let invalid = |reason: String| Error::InvalidInput {
+            field: FIELD,
+            reason,
+        };
+        let raw: Raw = serde_json::from_str(json).map_err(|e| {
+            invalid(format!(
+                "expected the JSON bundle {{access_token, refresh_token, expires_at (RFC 3339)}} \
+                 or the Codex CLI's auth.json {{tokens: {{access_token, refresh_token}}}} \
+                 ({:?} at line {}, column {})",
                 e.classify(),
                 e.line(),
                 e.column()
-            ),
+            ))
         })?;
-        let millis = raw.expires_at.unix_timestamp_nanos() / 1_000_000;
+        let bundle_fields =
+            raw.access_token.is_some() || raw.refresh_token.is_some() || raw.expires_at.is_some();
+        let (access, refresh, expires_at) = match (raw.tokens, bundle_fields) {
+            (Some(_), true) => {
+                return Err(invalid(
+                    "holds both top-level tokens and an auth.json `tokens` block; give one"
+                        .to_owned(),
+                ));
+            }
+            (Some(tokens), false) => {
+                let expires_at = jwt_expiry(&tokens.access_token).ok_or_else(|| {
+                    invalid(
+                        "auth.json: the access token is not a JWT with an `exp` claim, so its \
+                         expiry is unknown; give the bundle {access_token, refresh_token, \
+                         expires_at} instead"
+                            .to_owned(),
+                    )
+                })?;
+                (tokens.access_token, tokens.refresh_token, expires_at)
+            }
+            (None, _) => match (raw.access_token, raw.refresh_token, raw.expires_at) {
+                (Some(access), Some(refresh), Some(expires_at)) => {
+                    let millis = expires_at.unix_timestamp_nanos() / 1_000_000;
+                    let millis = i64::try_from(millis).unwrap_or(i64::MAX);
+                    (access, refresh, Timestamp::from_unix_millis(millis))
+                }
+                _ => {
+                    return Err(invalid(
+                        "expected the bundle {access_token, refresh_token, expires_at (RFC \
+                         3339)}, all three, or the Codex CLI's auth.json with its `tokens` \
+                         block (an auth.json from an API-key login has none: connect openai \
+                         with the API key instead)"
+                            .to_owned(),
+                    ));
+                }
+            },
+        };
         Self::new(
-            SecretString::from(raw.access_token.as_str()),
-            SecretString::from(raw.refresh_token.as_str()),
-            Timestamp::from_unix_millis(i64::try_from(millis).unwrap_or(i64::MAX)),
+            SecretString::from(access.as_str()),
+            SecretString::from(refresh.as_str()),
+            expires_at,
         )
     }
 
@@ -476,6 +583,40 @@ impl fmt::Debug for CodexTokens {
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
+}
+
+/// The `exp` claim (seconds since the epoch) of a JWT, read from its payload
+/// **without verifying the signature**: the date is shown, never trusted
+/// for access. `None` if `jwt` is not three dot-separated parts whose middle
+/// one is base64url JSON with an integer `exp`. The decoded payload is
+/// wiped after use.
+fn jwt_expiry(jwt: &str) -> Option<Timestamp> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    #[derive(Deserialize)]
+    struct Claims {
+        exp: Option<i64>,
+    }
+    let mut parts = jwt.split('.');
+    let (Some(header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if header.is_empty() || payload.is_empty() {
+        return None;
+    }
+    let payload = payload.trim_end_matches('=');
+    // Reserved at the decoded size, so that decoding never reallocates
+    // (leaving an unwiped copy behind).
+    let mut decoded = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(
+        payload.len(),
+    )));
+    URL_SAFE_NO_PAD.decode_vec(payload, &mut decoded).ok()?;
+    let claims: Claims = serde_json::from_slice(&decoded).ok()?;
+    let millis = claims.exp?.checked_mul(1000)?;
+    Some(Timestamp::from_unix_millis(millis))
 }
 
 /// An OpenAI-compatible endpoint.
@@ -742,5 +883,74 @@ mod tests {
         let err = CodexTokens::from_json(r#"{"access_token":"CANARY-1234","refresh_token":1}"#)
             .unwrap_err();
         assert!(!err.to_string().contains("CANARY-1234"));
+    }
+
+    /// A JWT whose payload is `payload`, unsigned (the signature part is
+    /// never checked).
+    fn jwt(payload: &str) -> String {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.CANARY-sig", b64(r#"{"alg":"RS256"}"#), b64(payload))
+    }
+
+    fn auth_json(access_token: &str) -> String {
+        format!(
+            r#"{{"OPENAI_API_KEY":null,"tokens":{{"id_token":"{id}","access_token":"{access_token}","refresh_token":"CANARY-rt","account_id":"acc-1"}},"last_refresh":"2029-12-25T00:00:00.123Z"}}"#,
+            id = jwt(r#"{"email":"a@b"}"#)
+        )
+    }
+
+    #[test]
+    fn codex_cli_auth_json_takes_its_expiry_from_the_access_token() {
+        let access = jwt(r#"{"exp":1893456000,"sub":"u","https://api.openai.com/auth":{}}"#);
+        let tokens = CodexTokens::from_json(&auth_json(&access)).unwrap();
+        assert_eq!(tokens.expires_at().to_rfc3339(), "2030-01-01T00:00:00Z");
+        assert_eq!(tokens.access_token.expose_secret(), access);
+        assert_eq!(tokens.refresh_token.expose_secret(), "CANARY-rt");
+        // What the agent gets is the product's bundle, whatever was read.
+        let bundle = tokens.to_json().unwrap();
+        let again = CodexTokens::from_json(&bundle).unwrap();
+        assert_eq!(again.expires_at(), tokens.expires_at());
+        assert!(!format!("{tokens:?}").contains("CANARY"));
+    }
+
+    #[test]
+    fn codex_cli_auth_json_without_a_usable_expiry_or_tokens_is_refused_without_echo() {
+        let refused = [
+            // Not a JWT, a JWT without `exp`, a payload that is not base64.
+            auth_json("CANARY-opaque-token"),
+            auth_json(&jwt(r#"{"sub":"CANARY-sub"}"#)),
+            auth_json("CANARY.!!!.sig"),
+            auth_json(&jwt(r#"{"exp":"CANARY-not-a-number"}"#)),
+            // An API-key login: no tokens.
+            r#"{"OPENAI_API_KEY":"sk-CANARY-key","tokens":null,"last_refresh":null}"#.to_owned(),
+            // Both shapes at once.
+            format!(
+                r#"{{"access_token":"CANARY-a","refresh_token":"CANARY-r","expires_at":"2030-01-01T00:00:00Z","tokens":{{"access_token":"{}","refresh_token":"CANARY-r2"}}}}"#,
+                jwt(r#"{"exp":1}"#)
+            ),
+            // A bundle missing its expiry.
+            r#"{"access_token":"CANARY-a","refresh_token":"CANARY-r"}"#.to_owned(),
+            // auth.json tokens of the wrong type.
+            r#"{"tokens":{"access_token":"CANARY-a","refresh_token":7}}"#.to_owned(),
+        ];
+        for input in refused {
+            let err = CodexTokens::from_json(&input).unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("CANARY"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn jwt_expiry_reads_exp_only_from_a_three_part_token() {
+        assert_eq!(
+            jwt_expiry(&jwt(r#"{"exp":0}"#)),
+            Some(Timestamp::from_unix_millis(0))
+        );
+        assert_eq!(jwt_expiry(&jwt(r#"{"exp":9223372036854775807}"#)), None);
+        assert_eq!(jwt_expiry("a.b"), None);
+        assert_eq!(jwt_expiry(&format!("{}.extra", jwt(r#"{"exp":1}"#))), None);
+        assert_eq!(jwt_expiry(".e30.sig"), None);
     }
 }

@@ -6,6 +6,7 @@ mod binding;
 mod import;
 mod items;
 mod providers;
+mod requirements;
 mod rotation;
 
 use std::fmt;
@@ -21,6 +22,7 @@ pub use import::{
     ImportAction, ImportEntry, ImportEntryError, ImportOptions, ImportReport, OnConflict,
 };
 pub use providers::ConnectionInfo;
+pub use requirements::{Provision, RequirementState, RequirementStatus, RequirementsReport};
 pub use rotation::{RewrapOptions, RewrapProgress, RewrapReport};
 
 /// The gateway-token variable every agent's environment carries by default:

@@ -113,7 +113,7 @@ async fn the_environment_holds_exactly_what_is_attached_plus_the_token() {
         .await
         .unwrap();
     vault
-        .connect(&user, &Credential::PinataHosted)
+        .connect(&user, &Credential::pinata(SecretString::from("pk-llm-1")))
         .await
         .unwrap();
     vault
@@ -153,7 +153,7 @@ async fn the_environment_holds_exactly_what_is_attached_plus_the_token() {
         ("CUSTOM_OPENAI_BASE_URL", "https://llm.example.com/v1"),
         ("CUSTOM_OPENAI_MODELS", "llama-3"),
         ("OPENCLAW_GATEWAY_TOKEN", token.expose_secret()),
-        ("PINATA_HOSTED_INFERENCE", "1"),
+        ("PINATA_LLM_KEY", "pk-llm-1"),
         ("PUBLIC_URL", "https://x"),
         ("TELEGRAM_BOT_TOKEN", "tg-1"),
     ]
@@ -380,6 +380,74 @@ async fn one_credential_per_provider_per_agent() {
         )
         .await
         .unwrap();
+}
+
+/// The host generates Pinata's inference key and the agent reads it as
+/// `PINATA_LLM_KEY`; a user secret of that name is the Pinata credential.
+#[tokio::test]
+async fn a_user_pinata_llm_key_counts_as_the_pinata_credential() {
+    assert_eq!(
+        Provider::owning_variable("PINATA_LLM_KEY"),
+        Some(Provider::Pinata)
+    );
+    assert_eq!(Provider::owning_variable("PINATA_HOSTED_INFERENCE"), None);
+    let vault = vault();
+    let user = alice();
+    vault
+        .connect(&user, &Credential::pinata(SecretString::from("pk-host")))
+        .await
+        .unwrap();
+    vault
+        .create(
+            &user,
+            &name("PINATA_LLM_KEY"),
+            Kind::Secret,
+            value("pk-user"),
+        )
+        .await
+        .unwrap();
+    let id = agent(&vault, "a").await;
+    let err = vault
+        .attach(
+            &user,
+            id,
+            &[
+                conn(Provider::Pinata, CredentialKind::Hosted),
+                item("PINATA_LLM_KEY"),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ProviderConflict {
+                provider: "pinata",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Either one alone is fine, and the agent sees the key it holds.
+    vault
+        .attach(&user, id, &[item("PINATA_LLM_KEY")])
+        .await
+        .unwrap();
+    let (env, _) = vault.environment(&user, id).await.unwrap();
+    assert_eq!(
+        env.get("PINATA_LLM_KEY")
+            .map(|v| v.expose_secret().to_owned()),
+        Some("pk-user".to_owned())
+    );
+    // An empty key is refused like any other credential.
+    let err = vault
+        .connect(
+            &UserId::parse("bob").unwrap(),
+            &Credential::pinata(SecretString::from("")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
 }
 
 #[tokio::test]

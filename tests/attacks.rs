@@ -22,6 +22,9 @@ mod hooks;
 mod import;
 #[path = "attacks/keys.rs"]
 mod keys;
+#[cfg(feature = "cli")]
+#[path = "attacks/pinata_key.rs"]
+mod pinata_key;
 #[path = "attacks/receipts.rs"]
 mod receipts;
 #[path = "attacks/revoked.rs"]

@@ -448,7 +448,10 @@ fn providers_connect_list_update_and_disconnect() {
         (again["action"].as_str(), again["version"].as_u64()),
         (Some("updated"), Some(2))
     );
-    vault.ok(&["providers", "connect", "pinata"], "");
+    // Pinata's inference key comes on standard input; without one it is
+    // refused.
+    vault.fails(&["providers", "connect", "pinata"], "", 5);
+    vault.ok(&["providers", "connect", "pinata"], "pk-llm-1\n");
     vault.ok(
         &[
             "providers",

@@ -112,7 +112,8 @@ proptest! {
             4 => format!("SECRET={canary}${{oops\n").into_bytes(),
             5 => format!("SECRET={canary}\0\n").into_bytes(),
             6 => [format!("SECRET={canary}").as_bytes(), b"\xff\n"].concat(),
-            7 => format!("SECRET={canary}{}\n", "x".repeat(64 * 1024)).into_bytes(),
+            // Larger than the 1 MiB value limit, through references.
+            7 => format!("X={}\nSECRET={canary}$X$X\n", "x".repeat(600 * 1024)).into_bytes(),
             _ => format!("SECRET=\"{canary}\\\"{canary}\n").into_bytes(),
         };
         let error = dotenv::parse(&input).expect_err("every input here is broken");

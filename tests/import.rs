@@ -177,6 +177,72 @@ async fn a_bad_line_writes_nothing_and_says_where() {
     }
 }
 
+/// The grammar takes any value up to the file limit; the vault's own value
+/// limit then refuses an oversized one by its key and line, never its value,
+/// and stores nothing.
+#[tokio::test]
+async fn an_oversized_value_is_refused_by_its_key_and_line() {
+    let (store, vault, user) = setup();
+    vault
+        .import_dotenv(&user, b"KEEP=1\n", &ImportOptions::default())
+        .await
+        .unwrap();
+    let before = store.snapshot();
+    let max = vault.config().max_value_len;
+    let big = format!("CANARY-big-{}", "v".repeat(max));
+    let input = format!("OK=1\n# the large one\n  BIG_BLOB={big}\t\x0b\nAFTER=2\n");
+    // The parser alone accepts it (what `dotenv parse` prints).
+    let parsed = dotenv::parse(input.as_bytes()).expect("the grammar has no 64 KiB limit");
+    assert_eq!(parsed.get("BIG_BLOB").map(str::len), Some(big.len()));
+
+    for dry_run in [true, false] {
+        let err = vault
+            .import_dotenv(
+                &user,
+                input.as_bytes(),
+                &ImportOptions::default().dry_run(dry_run),
+            )
+            .await
+            .unwrap_err();
+        match &err {
+            Error::InvalidImportEntry {
+                line,
+                column,
+                name,
+                reason: ImportEntryError::Value(ValueError::TooLong { len, max: limit }),
+            } => {
+                assert_eq!((*line, *column, name.as_str()), (3, 3, "BIG_BLOB"));
+                assert_eq!((*len, *limit), (big.len(), max));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(err.http_status(), 422);
+        let shown = format!("{err} {err:?}");
+        assert!(
+            shown.contains("BIG_BLOB") && shown.contains("line 3"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("CANARY") && !shown.contains("vvvv"),
+            "{shown}"
+        );
+        assert_eq!(store.snapshot(), before);
+    }
+
+    // Exactly at the limit is stored.
+    let at_limit = format!("AT_LIMIT={}\n", "v".repeat(max));
+    vault
+        .import_dotenv(&user, at_limit.as_bytes(), &ImportOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        vault
+            .get(&user, &Name::parse("AT_LIMIT").unwrap())
+            .await
+            .is_ok()
+    );
+}
+
 #[tokio::test]
 async fn existing_names_fail_skip_or_overwrite() {
     let (store, vault, user) = setup();

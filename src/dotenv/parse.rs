@@ -127,6 +127,14 @@ fn is_blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+/// Whitespace that ends a line harmlessly: a blank, a vertical tab or a form
+/// feed. dotenvy, python-dotenv, node, Ruby and Compose all trim the last two
+/// after a value as whitespace; a value must not silently keep an invisible
+/// byte an editor or a copy from a terminal left behind.
+fn is_trailing_space(b: u8) -> bool {
+    is_blank(b) || b == 0x0B || b == 0x0C
+}
+
 fn is_ref_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_'
 }
@@ -252,9 +260,16 @@ impl<'a> Parser<'a> {
             .unwrap_or(rest.len());
     }
 
-    /// After a value: only blanks and a comment may remain on the line.
+    /// After a value: only blanks (and vertical tabs or form feeds, see
+    /// `is_trailing_space`) and a comment may remain on the line.
     fn end_of_line(&mut self) -> Result<(), ParseError> {
-        self.skip_blanks();
+        while self
+            .bytes
+            .get(self.pos)
+            .is_some_and(|&b| is_trailing_space(b))
+        {
+            self.pos += 1;
+        }
         match self.bytes.get(self.pos) {
             None | Some(b'\n' | b'\r') => Ok(()),
             Some(b'#') => {
@@ -416,7 +431,7 @@ impl<'a> Parser<'a> {
             end += 1;
         }
         self.pos = end;
-        while end > start && is_blank(self.bytes[end - 1]) {
+        while end > start && is_trailing_space(self.bytes[end - 1]) {
             end -= 1;
         }
         if plain {

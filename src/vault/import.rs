@@ -211,11 +211,15 @@ impl<S: Store> Vault<S> {
     /// Imports a `.env` file: every entry in one atomic commit, or nothing.
     ///
     /// The text is parsed by [`dotenv::parse_with`] (never touching the
-    /// process environment) with this vault's value limit. A syntax error is
-    /// [`Error::Dotenv`] with its line and column; a name or value the vault
-    /// refuses (reserved, invalid, empty value, two spellings of one name) is
-    /// [`Error::InvalidImportEntry`] with the line and column of the name.
-    /// Neither ever contains a value.
+    /// process environment), which accepts any value up to the file limit. A
+    /// syntax error is [`Error::Dotenv`] with its line and column; a name or
+    /// value the vault refuses (reserved, invalid, empty value, two spellings
+    /// of one name, a value over [`VaultConfig::max_value_len`]
+    /// ([`ImportEntryError::Value`] with [`ValueError::TooLong`])) is
+    /// [`Error::InvalidImportEntry`] with the name and the line and column of
+    /// the name, and nothing is stored. Neither ever contains a value.
+    ///
+    /// [`VaultConfig::max_value_len`]: crate::VaultConfig::max_value_len
     ///
     /// Existing names are handled as the options' [`OnConflict`] says (see
     /// [`OnConflict::Overwrite`] for kinds): an entry imported as a secret is
@@ -228,9 +232,11 @@ impl<S: Store> Vault<S> {
         options: &ImportOptions,
     ) -> Result<ImportReport> {
         user.check_acting()?;
+        // The grammar takes any value the file can hold; the vault's own
+        // limit is applied per entry, so that a refusal names the key.
         let parse_options = ParseOptions::default()
             .with_max_file_size(options.max_file_size)
-            .with_max_value_size(self.config.max_value_len);
+            .with_max_value_size(options.max_file_size);
         let parsed = dotenv::parse_with(input, &parse_options)?;
         let duplicates = parsed
             .duplicates()
@@ -306,6 +312,13 @@ impl<S: Store> Vault<S> {
                 }));
             }
             first_line.insert(name.folded(), line);
+            let max = self.config.max_value_len;
+            if text.len() > max {
+                return Err(refuse(ImportEntryError::Value(ValueError::TooLong {
+                    len: text.len(),
+                    max,
+                })));
+            }
             let value = SecretValue::parse(SecretString::from(text.as_str()))
                 .map_err(|e| refuse(ImportEntryError::Value(e)))?;
             accepted.push(Accepted {

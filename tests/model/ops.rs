@@ -75,8 +75,10 @@ pub enum Cred {
         key: Option<usize>,
         models: bool,
     },
-    Pinata,
-    /// An API key for Pinata, which takes none: refused.
+    /// Pinata-hosted inference, with the key the host generated.
+    Pinata(usize),
+    /// An API key (`api-key` kind) for Pinata, which connects only as
+    /// `hosted`: refused.
     BadPinataKey(usize),
 }
 
@@ -231,7 +233,7 @@ fn cred() -> impl Strategy<Value = Cred> {
         2 => (v.clone(), v.clone()).prop_map(|(a, r)| Cred::Codex(a, r)),
         2 => (prop::option::of(v.clone()), any::<bool>())
             .prop_map(|(key, models)| Cred::Custom { key, models }),
-        1 => Just(Cred::Pinata),
+        1 => v.clone().prop_map(Cred::Pinata),
         1 => v.prop_map(Cred::BadPinataKey),
     ]
 }

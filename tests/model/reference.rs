@@ -196,10 +196,10 @@ pub fn credential_vars(cred: Cred) -> (ConnectionId, Vec<(String, String)>, Vec<
                 secrets,
             )
         }
-        Cred::Pinata => (
+        Cred::Pinata(k) => (
             ConnectionId::new(Provider::Pinata, CredentialKind::Hosted),
-            vec![("PINATA_HOSTED_INFERENCE".to_owned(), "1".to_owned())],
-            Vec::new(),
+            vec![("PINATA_LLM_KEY".to_owned(), v(k))],
+            vec![v(k)],
         ),
         Cred::BadPinataKey(k) => (
             ConnectionId::new(Provider::Pinata, CredentialKind::ApiKey),
@@ -297,7 +297,9 @@ impl Model {
     }
 
     pub fn import(&mut self, op: &ImportOp) -> R<MImport> {
-        if op.broken || op.lines.iter().any(|(_, v)| v.text().len() > MAX_VALUE_LEN) {
+        // The grammar takes any value up to the file limit; the vault's
+        // value limit refuses an entry below, by its name.
+        if op.broken {
             return Err(E::Dotenv);
         }
         // The parser: entries in order of first appearance, last value and
@@ -330,6 +332,9 @@ impl Model {
             }
             if !seen.insert(folded(name)) {
                 return refuse("case-duplicate");
+            }
+            if value.text().len() > MAX_VALUE_LEN {
+                return refuse("too-long");
             }
             if *value == Val::Empty {
                 return refuse("empty");

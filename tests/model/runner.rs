@@ -115,6 +115,7 @@ fn error_kind(error: &Error) -> Result<E, String> {
                 ImportEntryError::CaseDuplicate { .. } => "case-duplicate",
                 ImportEntryError::Name(NameError::Reserved) => "reserved",
                 ImportEntryError::Value(ValueError::Empty) => "empty",
+                ImportEntryError::Value(ValueError::TooLong { .. }) => "too-long",
                 other => return Err(format!("unexpected import entry error {other:?}")),
             },
         },
@@ -237,7 +238,7 @@ fn credential(cred: Cred) -> Credential {
             )
             .expect("a valid endpoint"),
         ),
-        Cred::Pinata => Credential::PinataHosted,
+        Cred::Pinata(k) => Credential::pinata(s(k)),
         Cred::BadPinataKey(k) => Credential::api_key(Provider::Pinata, s(k)),
     }
 }

@@ -1,16 +1,17 @@
 //! `agents …`
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use agent_vault::{AgentInfo, Attachable};
+use agent_vault::{AgentInfo, Attachable, Provision, Requirements};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 use crate::cli::{AgentsCommand, TokenCommand};
 use crate::context::{Context, read_stdin_value};
-use crate::failure::{Failure, OK};
+use crate::failure::{CONFLICT, Failure, OK};
 use crate::output;
+use crate::secrets::read_file;
 
 /// The prefix of the variables that configure this command; `agents exec`
 /// never passes them to the child.
@@ -110,10 +111,87 @@ pub async fn run(ctx: Context, command: AgentsCommand) -> Result<u8, Failure> {
                 }
             }
         }
+        AgentsCommand::Check { agent, manifest } => return check(&ctx, &agent, &manifest).await,
         AgentsCommand::Exec { agent, command } => return exec(ctx, &agent, &command).await,
         AgentsCommand::Token(command) => token(&ctx, command).await?,
     }
     Ok(OK)
+}
+
+/// `agents check`: the manifest's declared names against the agent; exit 0
+/// when every required one is attached, 3 (conflict) otherwise.
+async fn check(ctx: &Context, agent: &str, manifest: &Path) -> Result<u8, Failure> {
+    let bytes = read_file(manifest)?;
+    let in_file = |error: agent_vault::Error| Failure::InFile {
+        file: manifest.to_owned(),
+        error,
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        in_file(agent_vault::Error::InvalidInput {
+            field: "manifest",
+            reason: "not UTF-8".into(),
+        })
+    })?;
+    let requirements = Requirements::from_manifest_json(text).map_err(|e| in_file(e.into()))?;
+    let id = ctx.agent(agent).await?;
+    let report = ctx
+        .vault
+        .check_requirements(&ctx.user, id, &requirements)
+        .await?;
+    let provided_by = |p: &Option<Provision>| match p {
+        None => String::new(),
+        Some(Provision::Item { kind }) => kind.to_string(),
+        Some(Provision::Connection { id }) => format!("provider:{id}"),
+        Some(Provision::GatewayToken) => "gateway token".to_owned(),
+        // `Provision` may grow; name it generically until the CLI learns it.
+        Some(_) => "vault".to_owned(),
+    };
+    if ctx.json {
+        let entries: Vec<Value> = report
+            .entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "name": e.name.as_str(),
+                    "required": e.required,
+                    "description": e.description,
+                    "state": e.state.as_str(),
+                    "provided_by": e.provided_by.as_ref().map(|_| provided_by(&e.provided_by)),
+                })
+            })
+            .collect();
+        output::json(&json!({
+            "agent": id.to_string(),
+            "satisfied": report.is_satisfied(),
+            "entries": entries,
+        }))?;
+    } else {
+        let rows: Vec<Vec<String>> = report
+            .entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.name.to_string(),
+                    if e.required { "yes" } else { "no" }.to_owned(),
+                    e.state.as_str().to_owned(),
+                    provided_by(&e.provided_by),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            eprintln!("the manifest declares no secrets");
+        } else {
+            output::table(&["NAME", "REQUIRED", "STATE", "PROVIDED BY"], &rows)?;
+        }
+        let unsatisfied: Vec<&str> = report.unsatisfied().map(|e| e.name.as_str()).collect();
+        if !unsatisfied.is_empty() {
+            eprintln!(
+                "not attached, but required: {} (attach with `agent-vault agents attach`)",
+                unsatisfied.join(" ")
+            );
+        }
+    }
+    Ok(if report.is_satisfied() { OK } else { CONFLICT })
 }
 
 fn parse_items(items: &[String]) -> Result<Vec<Attachable>, Failure> {

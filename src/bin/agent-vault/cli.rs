@@ -85,6 +85,17 @@ pub struct Global {
     /// Print one JSON document on standard output instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The variable an agent's gateway token is given as (`agents exec`).
+    /// The product's newer docs use GATEWAY_TOKEN. The name is reserved: no
+    /// secret or variable may take it.
+    #[arg(
+        long,
+        global = true,
+        env = "AGENT_VAULT_GATEWAY_TOKEN_VAR",
+        default_value = agent_vault::DEFAULT_GATEWAY_TOKEN_VAR,
+        value_name = "NAME"
+    )]
+    pub gateway_token_var: String,
 }
 
 /// The top-level commands.
@@ -101,7 +112,7 @@ Keep the key somewhere safe: without it no secret can be read back.
 ", "\n", "Exit codes: 0 success, 1 other failure, 2 usage."))]
     Keygen,
     /// Secrets (encrypted) and variables (plaintext).
-    #[command(subcommand)]
+    #[command(subcommand, visible_alias = "sec")]
     Secrets(SecretsCommand),
     /// Parse .env files without storing anything.
     #[command(subcommand)]
@@ -198,7 +209,9 @@ Example:
   agent-vault secrets list
   agent-vault secrets list --json
 
-", "Exit codes: 0 success, 1 other failure, 2 usage, 5 invalid input, 6 not configured."))]
+", "Exit codes: 0 success, 1 other failure, 2 usage, 5 invalid input, 6 not configured."),
+        visible_alias = "l"
+    )]
     List,
     /// Add a secret (or, with --variable, a variable). The value is read from
     /// standard input; one trailing newline is removed.
@@ -208,7 +221,9 @@ Example:
   echo https://bot.example | agent-vault secrets add PUBLIC_URL --variable
 
 ", "Exit codes: 0 success, 1 other failure, 2 usage, 3 name exists, 5 invalid name or value, \
-6 not configured."))]
+6 not configured."),
+        visible_aliases = ["create", "c"]
+    )]
     Add {
         /// The name, which is the environment variable the agent sees.
         name: String,
@@ -224,7 +239,9 @@ Example:
   printf '%s' \"$NEW_TOKEN\" | agent-vault secrets update TELEGRAM_BOT_TOKEN
 
 ", "Exit codes: 0 success, 1 other failure, 2 usage, 4 not found, 5 invalid value, \
-6 not configured."))]
+6 not configured."),
+        visible_alias = "u"
+    )]
     Update {
         /// The name.
         name: String,
@@ -235,7 +252,9 @@ Example:
   agent-vault agents detach support-bot OLD_TOKEN
   agent-vault secrets delete OLD_TOKEN
 
-", "Exit codes: 0 success, 1 other failure, 2 usage, 3 attached to an agent, 4 not found."))]
+", "Exit codes: 0 success, 1 other failure, 2 usage, 3 attached to an agent, 4 not found."),
+        visible_alias = "d"
+    )]
     Delete {
         /// The name.
         name: String,
@@ -264,6 +283,27 @@ Example:
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write every variable (never a secret) as a .env file, sorted by name,
+    /// that `secrets import --variables` and `dotenv parse` read back to the
+    /// same values.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault secrets export > variables.env
+  agent-vault secrets export --output variables.env
+
+With --output, --json prints {\"output\", \"variables\"} instead of nothing.
+
+", "Exit codes: 0 success, 1 other failure (cannot write), 2 usage."))]
+    Export(ExportArgs),
+}
+
+/// `secrets export` arguments.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to this file (created with mode 600, replaced if it exists)
+    /// instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `--on-conflict`.
@@ -297,7 +337,8 @@ Example:
 /// `agent-vault providers …`
 #[derive(Debug, Subcommand)]
 pub enum ProvidersCommand {
-    /// Connect an AI provider. API keys are read from standard input.
+    /// Connect an AI provider. API keys (and Pinata's inference key) are
+    /// read from standard input, never from the command line.
     ///
     /// Connecting a provider (and kind) that is already connected replaces
     /// its credential; agents it is attached to show as stale until
@@ -306,12 +347,14 @@ pub enum ProvidersCommand {
 Example:
   printf '%s' \"$ANTHROPIC_KEY\" | agent-vault providers connect anthropic
   agent-vault providers connect openai --codex-oauth codex-tokens.json
-  agent-vault providers connect pinata
+  printf '%s' \"$PINATA_LLM_KEY\" | agent-vault providers connect pinata
   printf '%s' \"$KEY\" | agent-vault providers connect custom \\
       --base-url https://llm.example.com/v1 --model llama-3.1-70b
 
-The --codex-oauth FILE holds {\"access_token\", \"refresh_token\", \
-\"expires_at\" (RFC 3339)}. For custom, the API key may be empty.
+The --codex-oauth FILE is either {\"access_token\", \"refresh_token\", \
+\"expires_at\" (RFC 3339)} or the file the Codex CLI writes, ~/.codex/auth.json \
+(its expiry is read from the access token's `exp` claim). For custom, the API key \
+may be empty. Pinata's inference key is the one the host generated.
 
 ", "Exit codes: 0 success, 1 other failure, 2 usage, 3 new variables clash with an attached \
 agent, 5 invalid key, file or URL, 6 not configured."))]
@@ -350,7 +393,8 @@ pub struct ConnectArgs {
     #[arg(value_enum)]
     pub provider: ProviderArg,
     /// OpenAI only: connect a Codex subscription from this OAuth token file
-    /// instead of an API key.
+    /// (the bundle, or the Codex CLI's ~/.codex/auth.json) instead of an API
+    /// key.
     #[arg(long, value_name = "FILE")]
     pub codex_oauth: Option<PathBuf>,
     /// Custom only: the OpenAI-compatible endpoint's base URL.
@@ -372,7 +416,8 @@ pub enum ProviderArg {
     Openrouter,
     /// Venice (API key).
     Venice,
-    /// Pinata-hosted inference (no key).
+    /// Pinata-hosted inference (the inference key the host generated, as
+    /// PINATA_LLM_KEY).
     Pinata,
     /// Any OpenAI-compatible endpoint.
     Custom,
@@ -445,7 +490,9 @@ An agent holds at most one credential per provider: an OPENAI_API_KEY secret and
 provider:openai:codex-subscription on one agent is a conflict.
 
 ", "Exit codes: 0 success, 1 other failure, 2 usage, 3 conflict, 4 not found, \
-5 invalid item or ambiguous agent."))]
+5 invalid item or ambiguous agent."),
+        visible_alias = "a"
+    )]
     Attach {
         /// The agent's id or unique name.
         agent: String,
@@ -467,6 +514,29 @@ Example:
         /// A secret or variable name, or provider:NAME[:KIND].
         #[arg(required = true, value_name = "ITEM")]
         items: Vec<String>,
+    },
+    /// Check an agent against the secrets its manifest declares: for each
+    /// name, attached, in the vault but not attached, or missing. A provider
+    /// connection counts for the variables it sets (provider:openrouter for
+    /// OPENROUTER_API_KEY). Exit 0 when every required name is attached, 3
+    /// otherwise.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault agents check support-bot --manifest manifest.json
+  agent-vault agents check support-bot --manifest manifest.json --json
+
+The manifest is JSON; only its \"secrets\" block is read: \
+[{\"name\": \"OPENROUTER_API_KEY\"}, {\"name\": \"TELEGRAM_BOT_TOKEN\", \
+\"description\": \"BotFather token\", \"required\": false}]. \"required\" defaults to true.
+
+", "Exit codes: 0 every required name attached, 1 other failure, 2 usage, 3 some required name \
+not attached (listed), 4 agent not found, 5 invalid manifest or ambiguous agent name."))]
+    Check {
+        /// The agent's id or unique name.
+        agent: String,
+        /// The agent's manifest (`-` for standard input).
+        #[arg(long, value_name = "FILE")]
+        manifest: PathBuf,
     },
     /// Whether the running agent has the current values (the "Synced"
     /// indicator) and whether it needs a restart.

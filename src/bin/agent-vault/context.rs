@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use agent_vault::crypto::{Keyring, MasterKey};
 use agent_vault::store::{SqliteStore, Store};
-use agent_vault::{AgentId, UserId, Vault};
+use agent_vault::{AgentId, Name, UserId, Vault, VaultConfig};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
@@ -179,9 +179,17 @@ impl Context {
     pub async fn open(global: &Global) -> Result<Self, Failure> {
         let keyring = keyring_from_env()?;
         let user = UserId::parse(&global.user).map_err(agent_vault::Error::from)?;
+        let token_var = Name::parse(&global.gateway_token_var).map_err(|reason| {
+            Failure::Usage(format!(
+                "--gateway-token-var (AGENT_VAULT_GATEWAY_TOKEN_VAR) {:?} is not a variable \
+                 name: {reason}",
+                global.gateway_token_var
+            ))
+        })?;
+        let config = VaultConfig::default().with_gateway_token_var(token_var);
         let store = open_store(&global.db).await?;
         Ok(Self {
-            vault: Vault::new(store, keyring),
+            vault: Vault::with_config(store, keyring, config),
             user,
             json: global.json,
         })

@@ -1,5 +1,6 @@
 //! `secrets …` and `dotenv parse`.
 
+use std::io::Write as _;
 use std::path::Path;
 
 use agent_vault::dotenv::{self, ParseOptions};
@@ -66,6 +67,47 @@ pub async fn run(ctx: &Context, command: SecretsCommand) -> Result<(), Failure> 
             }
             import(ctx, &file, &options).await
         }
+        SecretsCommand::Export(args) => export(ctx, args.output.as_deref()).await,
+    }
+}
+
+/// `secrets export`: the variables as `.env` text (`Vault::export_variables`),
+/// on standard output or into a new mode-600 file.
+async fn export(ctx: &Context, output: Option<&Path>) -> Result<(), Failure> {
+    if ctx.json && output.is_none() {
+        return Err(Failure::Usage(
+            "`secrets export` writes .env text; --json applies with --output FILE only".into(),
+        ));
+    }
+    let text = ctx.vault.export_variables(&ctx.user).await?;
+    let Some(path) = output else {
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::io("writing standard output", e));
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })
+        .map_err(|e| Failure::io(format!("cannot write {}", path.display()), e))?;
+    // The text was written by the serialiser that `parse` reads back, so
+    // counting its entries counts the variables exported.
+    let count = dotenv::parse(text.as_bytes())
+        .map(|parsed| parsed.len())
+        .unwrap_or_default();
+    if ctx.json {
+        output::json(&json!({ "output": path.display().to_string(), "variables": count }))
+    } else {
+        eprintln!("exported {count} variables to {}", path.display());
+        Ok(())
     }
 }
 
@@ -209,7 +251,9 @@ async fn import(ctx: &Context, file: &Path, options: &ImportOptions) -> Result<(
     ));
     let parse_options = ParseOptions::default()
         .with_max_file_size(options.max_file_size)
-        .with_max_value_size(ctx.vault.config().max_value_len);
+        // As `Vault::import_dotenv` parses: any value up to the file limit;
+        // the vault then refuses an oversized one by its name and line.
+        .with_max_value_size(options.max_file_size);
     let count = parse_dotenv(file, &input, &parse_options)?.len();
     let in_file = |error: Error| Failure::InFile {
         file: file.to_owned(),
