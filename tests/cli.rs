@@ -147,6 +147,7 @@ fn state_of<'a>(status: &'a Value, name: &str) -> &'a str {
 }
 
 const CODEX: &str = r#"{"access_token":"at-canary","refresh_token":"rt-canary","expires_at":"2030-01-01T00:00:00Z"}"#;
+const CODEX_EXPIRES_AT: &str = "2030-01-01T00:00:00Z";
 
 #[test]
 fn keygen_prints_a_fresh_base64_key() {
@@ -408,6 +409,21 @@ fn two_credentials_for_one_provider_are_a_conflict() {
             "codex.json",
         ],
         "",
+    );
+    // The listing shows when the Codex token expires, from metadata kept
+    // in the clear beside the sealed bundle.
+    let listed = vault.json(&["providers", "list"], "");
+    let codex = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "codex-subscription")
+        .unwrap();
+    assert_eq!(codex["expires_at"], CODEX_EXPIRES_AT);
+    let table = vault.ok(&["providers", "list"], "");
+    assert!(
+        table.contains("EXPIRES") && table.contains(CODEX_EXPIRES_AT),
+        "{table}"
     );
     vault.agent("bot");
     let stderr = vault.fails(

@@ -140,6 +140,7 @@ fn connection_json(info: &ConnectionInfo) -> Value {
         "version": info.version,
         "connected_at": info.connected_at.to_rfc3339(),
         "updated_at": info.updated_at.to_rfc3339(),
+        "expires_at": info.expires_at.map(|at| at.to_rfc3339()),
     })
 }
 
@@ -162,12 +163,21 @@ async fn list(ctx: &Context) -> Result<(), Failure> {
                 c.kind.to_string(),
                 c.agents.len().to_string(),
                 c.connected_at.to_rfc3339(),
+                c.expires_at
+                    .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339()),
                 c.variables.join(","),
             ]
         })
         .collect();
     output::table(
-        &["PROVIDER", "KIND", "AGENTS", "CONNECTED", "VARIABLES"],
+        &[
+            "PROVIDER",
+            "KIND",
+            "AGENTS",
+            "CONNECTED",
+            "EXPIRES",
+            "VARIABLES",
+        ],
         &rows,
     )
 }
