@@ -154,10 +154,10 @@ pub use provider::{
 pub use secrecy;
 pub use token::{GatewayToken, TOKEN_PREFIX};
 pub use vault::{
-    AgentInfo, Attachable, ConnectionInfo, DEFAULT_GATEWAY_TOKEN_VAR, ImportAction, ImportEntry,
-    ImportEntryError, ImportOptions, ImportReport, MAX_AGENT_NAME_CHARS, OnConflict, Provision,
-    RequirementState, RequirementStatus, RequirementsReport, RewrapOptions, RewrapProgress,
-    RewrapReport, Vault, VaultConfig,
+    AgentInfo, Attachable, ConnectionInfo, DEFAULT_GATEWAY_TOKEN_VAR, DEFAULT_HISTORY_LEN,
+    ImportAction, ImportEntry, ImportEntryError, ImportOptions, ImportReport, MAX_AGENT_NAME_CHARS,
+    OnConflict, Provision, RequirementState, RequirementStatus, RequirementsReport, RewrapOptions,
+    RewrapProgress, RewrapReport, ValueVersion, Vault, VaultConfig,
 };
 
 /// Every Rust snippet of the README compiles (and runs) as a doctest.

@@ -167,6 +167,23 @@ pub(crate) struct ItemBody {
     /// too, so a delete racing an attach always collides with it.
     pub agents: Vec<AgentId>,
     pub value: StoredValue,
+    /// Earlier values, newest first, at most the vault's history length.
+    /// Of the item's kind: sealed (purpose 5, bound to their revision) for
+    /// a secret, plaintext for a variable.
+    pub history: Vec<PastValue>,
+}
+
+/// An earlier value of an item (FORMAT.md §6.3).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct PastValue {
+    /// The revision it had while it was current.
+    pub revision: u64,
+    /// When it became current.
+    #[serde(with = "wire::millis")]
+    pub since: Timestamp,
+    /// Sealed for a secret, UTF-8 for a variable.
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
 }
 
 /// An item's value: sealed for a secret, plaintext for a variable.
@@ -209,6 +226,7 @@ struct ItemRef<'a> {
     agents: &'a [AgentId],
     #[serde(with = "serde_bytes")]
     value: &'a [u8],
+    history: &'a [PastValue],
 }
 
 #[derive(Deserialize)]
@@ -226,6 +244,7 @@ struct ItemOwned {
     agents: Vec<AgentId>,
     #[serde(with = "serde_bytes")]
     value: Vec<u8>,
+    history: Vec<PastValue>,
 }
 
 impl Serialize for ItemBody {
@@ -241,6 +260,7 @@ impl Serialize for ItemBody {
             revision: self.revision,
             agents: &self.agents,
             value: self.value.bytes(),
+            history: &self.history,
         }
         .serialize(s)
     }
@@ -264,6 +284,7 @@ impl<'de> Deserialize<'de> for ItemBody {
             revision: owned.revision,
             agents: owned.agents,
             value,
+            history: owned.history,
         })
     }
 }
@@ -515,15 +536,14 @@ impl Body {
         }
     }
 
-    /// The sealed bytes, to replace; `None` for a variable.
-    pub fn sealed_mut(&mut self) -> Option<&mut Vec<u8>> {
+    /// Every sealed value it holds, an item's earlier values included.
+    pub fn sealed_all(&self) -> Vec<&[u8]> {
         match self {
-            Self::Agent(body) => Some(&mut body.token),
-            Self::Connection(body) => Some(&mut body.sealed),
-            Self::Item(body) => match &mut body.value {
-                StoredValue::Sealed(bytes) => Some(bytes),
-                StoredValue::Plain(_) => None,
-            },
+            Self::Item(body) if matches!(body.value, StoredValue::Sealed(_)) => {
+                let past = body.history.iter().map(|p| p.value.as_slice());
+                self.sealed().into_iter().chain(past).collect()
+            }
+            _ => self.sealed().into_iter().collect(),
         }
     }
 

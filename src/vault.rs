@@ -21,6 +21,7 @@ pub use agents::{AgentInfo, Attachable};
 pub use import::{
     ImportAction, ImportEntry, ImportEntryError, ImportOptions, ImportReport, OnConflict,
 };
+pub use items::ValueVersion;
 pub use providers::ConnectionInfo;
 pub use requirements::{Provision, RequirementState, RequirementStatus, RequirementsReport};
 pub use rotation::{RewrapOptions, RewrapProgress, RewrapReport};
@@ -47,7 +48,14 @@ pub struct VaultConfig {
     pub max_attempts: u32,
     /// How many derived per-user ciphers are cached (default 10,000).
     pub cipher_cache_capacity: usize,
+    /// How many earlier values each secret and variable keeps for
+    /// [`Vault::history`] and [`Vault::rollback`], besides the current one
+    /// (default [`DEFAULT_HISTORY_LEN`]; 0 keeps none).
+    pub history_len: usize,
 }
+
+/// How many earlier values an item keeps by default.
+pub const DEFAULT_HISTORY_LEN: usize = 10;
 
 impl Default for VaultConfig {
     fn default() -> Self {
@@ -58,6 +66,7 @@ impl Default for VaultConfig {
                 .unwrap_or_else(|_| unreachable!("the default token variable is a valid name")),
             max_attempts: 64,
             cipher_cache_capacity: crate::crypto::DEFAULT_CACHE_CAPACITY,
+            history_len: DEFAULT_HISTORY_LEN,
         }
     }
 }
@@ -79,6 +88,12 @@ impl VaultConfig {
     pub fn with_gateway_token_var(mut self, name: Name) -> Self {
         self.names = self.names.reserve(name.as_str());
         self.gateway_token_var = name;
+        self
+    }
+
+    /// Sets how many earlier values each item keeps (0 keeps none).
+    pub fn with_history_len(mut self, values: usize) -> Self {
+        self.history_len = values;
         self
     }
 

@@ -1098,3 +1098,47 @@ fn keys_rotate_user_keeps_values() {
     );
     assert_eq!(out, "user-secret");
 }
+
+#[test]
+fn secrets_history_and_rollback() {
+    let vault = Vault::new();
+    vault.ok(&["secrets", "add", "TOKEN"], "first-value\n");
+    vault.ok(&["secrets", "update", "TOKEN"], "second-value\n");
+    vault.agent("bot");
+    vault.ok(&["agents", "attach", "bot", "TOKEN"], "");
+
+    let history = vault.json(&["secrets", "history", "TOKEN"], "");
+    let versions: Vec<(u64, bool)> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["current"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(versions, [(2, true), (1, false)]);
+    let table = vault.ok(&["secrets", "history", "TOKEN"], "");
+    assert!(
+        table.contains("VERSION") && table.contains("current"),
+        "{table}"
+    );
+    for shown in [history.to_string(), table] {
+        assert!(!shown.contains("first-value") && !shown.contains("second-value"));
+    }
+
+    let rolled = vault.json(&["secrets", "rollback", "TOKEN", "1"], "");
+    assert_eq!(rolled["version"], 3);
+    assert!(
+        rolled.get("value").is_none(),
+        "a secret's value is never shown"
+    );
+    assert_eq!(vault.child_env("bot")["TOKEN"], "first-value");
+
+    // The current version: invalid (5); one never kept: not found (4).
+    vault.fails(&["secrets", "rollback", "TOKEN", "3"], "", 5);
+    vault.fails(&["secrets", "rollback", "TOKEN", "99"], "", 4);
+    vault.fails(&["secrets", "history", "NOPE"], "", 4);
+}

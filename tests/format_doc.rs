@@ -74,6 +74,10 @@ fn purpose_codes_are_the_crates() {
         (Purpose::Connection, "provider connection (its credential)"),
         (Purpose::GatewayToken, "agent gateway token"),
         (Purpose::Receipt, "deployment receipt seal"),
+        (
+            Purpose::PastItem,
+            "an earlier value of a secret (its history, §6.3)",
+        ),
     ] {
         assert_says(&doc, &format!("| `0x{:02x}` | {what} |", purpose.code()));
     }

@@ -31,6 +31,10 @@ pub enum Purpose {
     GatewayToken,
     /// A secret's value.
     Item,
+    /// An earlier value of a secret, kept in its history: bound to the
+    /// revision it had, so it can't be put back as the current value or as
+    /// another revision.
+    PastItem,
     /// A deployment receipt's seal: what [`Vault::environment`](crate::Vault::environment)
     /// handed out, so that [`Vault::record_deployment`](crate::Vault::record_deployment)
     /// can tell a genuine receipt from a forged one.
@@ -45,6 +49,7 @@ impl Purpose {
             Self::Connection => 2,
             Self::GatewayToken => 3,
             Self::Receipt => 4,
+            Self::PastItem => 5,
         }
     }
 }
@@ -300,6 +305,7 @@ mod tests {
             Purpose::Connection => "connection",
             Purpose::GatewayToken => "gateway-token",
             Purpose::Receipt => "receipt",
+            Purpose::PastItem => "past-item",
         }
     }
 

@@ -96,6 +96,7 @@ fn the_kind_code_decides_how_a_value_reads_and_unknown_codes_do_not() {
         revision: 1,
         agents: Vec::new(),
         value: StoredValue::Plain("debug".to_owned()),
+        history: Vec::new(),
     };
     let bytes = encode(&body);
     // Layout: format, name (length 9 + text), kind code.

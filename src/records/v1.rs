@@ -231,6 +231,7 @@ pub(super) fn item(bytes: &[u8]) -> Option<ItemBody> {
         revision: v1.revision,
         agents: agent_ids(v1.agents)?,
         value,
+        history: Vec::new(),
     })
 }
 

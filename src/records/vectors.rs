@@ -116,6 +116,20 @@ fn fields(kind: RecordKind, bytes: &[u8]) -> Value {
                 StoredValue::Sealed(sealed) => (hex(sealed), "value_hex"),
                 StoredValue::Plain(text) => (text.clone(), "value_utf8"),
             };
+            let history: Vec<Value> = body
+                .history
+                .iter()
+                .map(|past| {
+                    let value = match body.kind {
+                        Kind::Secret => ("value_hex", json!(hex(&past.value))),
+                        Kind::Variable => (
+                            "value_utf8",
+                            json!(String::from_utf8(past.value.clone()).unwrap()),
+                        ),
+                    };
+                    json!({"revision": past.revision, "since": millis(past.since), value.0: value.1})
+                })
+                .collect();
             json!({
                 "name": body.name.as_str(),
                 "kind": body.kind.as_str(),
@@ -125,6 +139,7 @@ fn fields(kind: RecordKind, bytes: &[u8]) -> Value {
                 "revision": body.revision,
                 "agents": agents(&body.agents),
                 key: value,
+                "history": history,
             })
         }
         RecordKind::Name => {
@@ -231,6 +246,7 @@ fn cases() -> Vec<Case> {
     salts.insert(2, unhex(SALT_2));
 
     let secret_value = "sk-test-0123456789abcdef";
+    let previous_value = "sk-test-previous";
     let secret = ItemBody {
         name: Name::parse("OPENAI_PROJECT_KEY").unwrap(),
         kind: Kind::Secret,
@@ -245,15 +261,31 @@ fn cases() -> Vec<Case> {
             0x11,
             secret_value.as_bytes(),
         )),
+        history: vec![PastValue {
+            revision: 1,
+            since: at(0),
+            value: seal(
+                Purpose::PastItem,
+                &format!("{ITEM_SECRET}@1"),
+                "OPENAI_PROJECT_KEY",
+                0x12,
+                previous_value.as_bytes(),
+            ),
+        }],
     };
     let variable = ItemBody {
         name: Name::parse("LOG_LEVEL").unwrap(),
         kind: Kind::Variable,
         created_at: at(1_000),
         updated_at: at(1_000),
-        revision: 1,
+        revision: 2,
         agents: Vec::new(),
         value: StoredValue::Plain("debug".to_owned()),
+        history: vec![PastValue {
+            revision: 1,
+            since: at(500),
+            value: b"info".to_vec(),
+        }],
     };
     let api_key = Credential::api_key(Provider::OpenAi, "sk-openai-vector".into());
     let payload = api_key.to_payload().unwrap();
@@ -373,14 +405,14 @@ fn cases() -> Vec<Case> {
         },
         Case {
             id: "item-secret",
-            comment: "a secret, attached to one agent, updated once; its value is an envelope (purpose 1) sealed under generation 1",
+            comment: "a secret, attached to one agent, updated once; its value is an envelope (purpose 1) sealed under generation 1, its earlier value one of purpose 5 bound to revision 1",
             key: item_key(&user, secret_id),
             body: encode(&secret),
-            opened: json!({"value_utf8": secret_value}),
+            opened: json!({"value_utf8": secret_value, "history_utf8": {"1": previous_value}}),
         },
         Case {
             id: "item-variable",
-            comment: "a variable: its value is plaintext UTF-8",
+            comment: "a variable changed once: its value and its history are plaintext UTF-8",
             key: item_key(&user, variable_id),
             body: encode(&variable),
             opened: Value::Null,

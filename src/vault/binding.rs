@@ -30,3 +30,14 @@ const RECEIPT_NAME: &str = "deployment-receipt";
 pub(super) fn receipt<'a>(user: &'a UserId, agent: &'a str) -> Binding<'a> {
     Binding::new(user, Purpose::Receipt, agent, RECEIPT_NAME)
 }
+
+/// The record id an earlier value of a secret is bound to: the item's id,
+/// `@` and the revision the value had (`docs/FORMAT.md` §4).
+pub(super) fn past_item_record(item: &str, revision: u64) -> String {
+    format!("{item}@{revision}")
+}
+
+/// An earlier value of a secret: [`past_item_record`] and the item's name.
+pub(super) fn past_item<'a>(user: &'a UserId, record: &'a str, name: &'a str) -> Binding<'a> {
+    Binding::new(user, Purpose::PastItem, record, name)
+}

@@ -10,9 +10,7 @@ use zeroize::Zeroizing;
 use crate::dotenv::{self, ParseOptions};
 use crate::records::{self, ItemBody, StoredValue};
 use crate::store::{RecordKind, Store, Write};
-use crate::{
-    Error, ItemId, Kind, Name, NameError, Result, SecretValue, Timestamp, UserId, ValueError,
-};
+use crate::{Error, ItemId, Kind, Name, NameError, Result, SecretValue, UserId, ValueError};
 
 use super::items::{item_id, push_new_item};
 use super::{Plan, Vault, transact};
@@ -418,7 +416,7 @@ impl<S: Store> Vault<S> {
             let id = item_id(&record)?;
             let converted_to_secret = seal && body.kind != Kind::Secret;
             let mut body = body;
-            body.value = match (seal, &keys) {
+            let next = match (seal, &keys) {
                 (true, Some(keys)) => {
                     StoredValue::Sealed(self.seal_item(keys, user, id, &body.name, plain)?)
                 }
@@ -427,11 +425,15 @@ impl<S: Store> Vault<S> {
                 (true, None) => return Err(Error::NotConfigured),
                 (false, _) => StoredValue::Plain(plain.to_owned()),
             };
+            self.replace_value(keys.as_ref(), user, id, &mut body, next)?;
             if seal {
                 body.kind = Kind::Secret;
             }
-            body.revision += 1;
-            body.updated_at = Timestamp::now();
+            if converted_to_secret {
+                // A secret keeps no plaintext beside it: its history starts
+                // afresh.
+                body.history.clear();
+            }
             writes.push(records::replace(&record, &body));
             entries.push(ImportEntry {
                 name: body.name,

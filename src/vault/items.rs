@@ -1,10 +1,25 @@
 //! Secrets and variables.
 
-use crate::records::{self, ItemBody, NameBody, StoredValue, item_key, name_key};
+use serde::Serialize;
+
+use crate::records::{self, ItemBody, NameBody, PastValue, StoredValue, item_key, name_key};
 use crate::store::{Record, RecordKind, Store, Write};
 use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
 
 use super::{Plan, UserCrypto, Vault, binding, transact};
+
+/// One value of a secret or variable, as [`Vault::history`] lists it:
+/// its version and since when, never the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ValueVersion {
+    /// The item's version while this value was (or is) current.
+    pub version: u64,
+    /// When it became current.
+    pub since: Timestamp,
+    /// Whether it is the current value.
+    pub current: bool,
+}
 
 /// An item found by name: its index record, its record and its body.
 pub(super) struct Found {
@@ -57,6 +72,7 @@ pub(super) fn push_new_item(
         revision: 1,
         agents: Vec::new(),
         value,
+        history: Vec::new(),
     };
     writes.push(records::create(
         name_key(user, name),
@@ -149,13 +165,125 @@ impl<S: Store> Vault<S> {
     ) -> Result<ItemInfo> {
         let id = found.id()?;
         let mut body = found.body;
-        body.value = self
-            .stored_value(user, id, &body.name, body.kind, value, writes)
-            .await?;
-        body.revision += 1;
-        body.updated_at = Timestamp::now();
+        let keys = match body.kind {
+            Kind::Secret => Some(self.keys_for(user).await?.push_create(writes)),
+            Kind::Variable => None,
+        };
+        let plain = value.expose_secret();
+        let next = match &keys {
+            Some(keys) => StoredValue::Sealed(self.seal_item(keys, user, id, &body.name, plain)?),
+            None => StoredValue::Plain(plain.to_owned()),
+        };
+        self.replace_value(keys.as_ref(), user, id, &mut body, next)?;
         writes.push(records::replace(&found.record, &body));
         Ok(info(id, &body))
+    }
+
+    /// Makes `next` the value of item `id`: the current one moves into the
+    /// history (resealed for its revision, for a secret), the oldest beyond
+    /// the configured length are dropped, and the revision goes up by one.
+    pub(super) fn replace_value(
+        &self,
+        keys: Option<&UserCrypto>,
+        user: &UserId,
+        id: ItemId,
+        body: &mut ItemBody,
+        next: StoredValue,
+    ) -> Result<()> {
+        let current = std::mem::replace(&mut body.value, next);
+        if self.config.history_len > 0 {
+            let value = match (current, keys) {
+                (StoredValue::Plain(text), _) => text.into_bytes(),
+                (StoredValue::Sealed(sealed), Some(keys)) => {
+                    let record = id.to_string();
+                    let name = body.name.as_str();
+                    let plain = keys.open(&binding::item(user, &record, name), &sealed)?;
+                    let past = binding::past_item_record(&record, body.revision);
+                    keys.seal(&binding::past_item(user, &past, name), &plain)?
+                }
+                // A secret is only ever replaced with its keys at hand.
+                (StoredValue::Sealed(_), None) => return Err(Error::NotConfigured),
+            };
+            body.history.insert(
+                0,
+                PastValue {
+                    revision: body.revision,
+                    since: body.updated_at,
+                    value,
+                },
+            );
+        }
+        body.history.truncate(self.config.history_len);
+        body.revision += 1;
+        body.updated_at = Timestamp::now();
+        Ok(())
+    }
+
+    /// The versions of `name`'s value the vault keeps, newest (the current
+    /// one) first, with when each became current. Never a value.
+    pub async fn history(&self, user: &UserId, name: &Name) -> Result<Vec<ValueVersion>> {
+        user.check_acting()?;
+        let found = self.find_item(user, name).await?;
+        let body = &found.body;
+        let current = ValueVersion {
+            version: body.revision,
+            since: body.updated_at,
+            current: true,
+        };
+        let past = body.history.iter().map(|p| ValueVersion {
+            version: p.revision,
+            since: p.since,
+            current: false,
+        });
+        Ok(std::iter::once(current).chain(past).collect())
+    }
+
+    /// Makes the value `name` had at `version` current again, as a new
+    /// version (the one it replaces joins the history). Agents running with
+    /// the replaced value become stale, as after [`Vault::update`]. One
+    /// commit. A version the history no longer holds is
+    /// [`Error::NotFound`] (404); the current version is
+    /// [`Error::InvalidInput`].
+    pub async fn rollback(&self, user: &UserId, name: &Name, version: u64) -> Result<ItemInfo> {
+        user.check_acting()?;
+        transact!(self, async {
+            let found = self.find_item(user, name).await?;
+            let id = found.id()?;
+            let mut body = found.body;
+            if version == body.revision {
+                return Err(Error::InvalidInput {
+                    field: "version",
+                    reason: format!("{version} is the current version of {name}"),
+                });
+            }
+            let Some(past) = body.history.iter().find(|p| p.revision == version) else {
+                return Err(Error::NotFound {
+                    what: "version",
+                    name: format!("{name} version {version}"),
+                });
+            };
+            let mut writes = Vec::with_capacity(2);
+            let (keys, next) = match body.kind {
+                Kind::Variable => {
+                    let text = String::from_utf8(past.value.clone())
+                        .map_err(|_| records::corrupt(&found.record.key))?;
+                    (None, StoredValue::Plain(text))
+                }
+                Kind::Secret => {
+                    let keys = self.keys_for(user).await?.push_create(&mut writes);
+                    let record = id.to_string();
+                    let past_record = binding::past_item_record(&record, version);
+                    let stored_name = body.name.as_str();
+                    let binding = binding::past_item(user, &past_record, stored_name);
+                    let plain = keys.open(&binding, &past.value)?;
+                    let sealed = keys.seal(&binding::item(user, &record, stored_name), &plain)?;
+                    (Some(keys), StoredValue::Sealed(sealed))
+                }
+            };
+            self.replace_value(keys.as_ref(), user, id, &mut body, next)?;
+            writes.push(records::replace(&found.record, &body));
+            Ok(Plan::new(writes, info(id, &body)))
+        })
     }
 
     /// Deletes `name`. Refused while it is attached to an agent

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::crypto::{Binding, Crypto, CryptoError, KeyId, UserKeys};
-use crate::records::{self, Body, user_keys_key};
+use crate::records::{self, Body, StoredValue, user_keys_key};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Result, UserId};
 
@@ -59,15 +59,6 @@ pub struct RewrapReport {
     pub rewrapped: u64,
 }
 
-/// What a sealed value of `body` (the record at `record`) is bound to.
-fn binding_of<'a>(body: &'a Body, user: &'a UserId, record: &'a RecordKey) -> Binding<'a> {
-    match body {
-        Body::Agent(_) => binding::token(user, &record.id),
-        Body::Connection(_) => binding::connection(user, &record.id),
-        Body::Item(item) => binding::item(user, &record.id, item.name.as_str()),
-    }
-}
-
 const SEALED_KINDS: [RecordKind; 3] = [RecordKind::Item, RecordKind::Connection, RecordKind::Agent];
 
 /// Every kind of record a user has, for rewrap: the sealed ones, and those
@@ -88,10 +79,18 @@ impl<S: Store> Vault<S> {
         for user in self.users().await? {
             for kind in SEALED_KINDS {
                 for record in self.store.list(&user, kind).await? {
-                    let body = Body::read(&record)?;
-                    if let Some(sealed) = body.as_ref().and_then(Body::sealed) {
+                    let Some(body) = Body::read(&record)? else {
+                        continue;
+                    };
+                    // A record counts once per key it holds a value under
+                    // (an item's history may span keys).
+                    let mut keys = std::collections::BTreeSet::new();
+                    for sealed in body.sealed_all() {
                         let (key, _) =
                             Crypto::header_of(sealed).map_err(|_| Error::DecryptionFailed)?;
+                        keys.insert(key);
+                    }
+                    for key in keys {
                         *usage.entry(key).or_insert(0) += 1;
                     }
                 }
@@ -424,8 +423,9 @@ fn rewrap_writes(
     Ok(Ok(writes))
 }
 
-/// Re-seals the sealed value of `body` unless it is under `target` (key
-/// id, generation) already; whether it did. A variable has nothing sealed.
+/// Re-seals every sealed value of `body` (an item's earlier values too)
+/// that is not under `target` (key id, generation) already; whether it
+/// changed anything. A variable has nothing sealed.
 fn reseal(
     crypto: &Crypto,
     user: &UserId,
@@ -434,17 +434,30 @@ fn reseal(
     body: &mut Body,
     key: &RecordKey,
 ) -> std::result::Result<bool, CryptoError> {
-    let Some(sealed) = body.sealed() else {
-        return Ok(false);
+    let one = |binding: &Binding<'_>, sealed: &mut Vec<u8>| {
+        if Crypto::header_of(sealed)? == target {
+            return Ok(false);
+        }
+        let plain = crypto.open(keys, binding, sealed)?;
+        *sealed = crypto.seal(keys, binding, &plain)?;
+        Ok::<_, CryptoError>(true)
     };
-    if Crypto::header_of(sealed)? == target {
-        return Ok(false);
-    }
-    let binding = binding_of(body, user, key);
-    let plain = crypto.open(keys, &binding, sealed)?;
-    let resealed = crypto.seal(keys, &binding, &plain)?;
-    if let Some(slot) = body.sealed_mut() {
-        *slot = resealed;
-    }
-    Ok(true)
+    Ok(match body {
+        Body::Agent(agent) => one(&binding::token(user, &key.id), &mut agent.token)?,
+        Body::Connection(connection) => {
+            one(&binding::connection(user, &key.id), &mut connection.sealed)?
+        }
+        Body::Item(item) => {
+            let StoredValue::Sealed(sealed) = &mut item.value else {
+                return Ok(false);
+            };
+            let name = item.name.as_str();
+            let mut changed = one(&binding::item(user, &key.id, name), sealed)?;
+            for past in &mut item.history {
+                let record = binding::past_item_record(&key.id, past.revision);
+                changed |= one(&binding::past_item(user, &record, name), &mut past.value)?;
+            }
+            changed
+        }
+    })
 }

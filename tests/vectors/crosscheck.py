@@ -36,7 +36,7 @@ HEADER_LEN = 9
 NONCE_LEN = 12
 TAG_LEN = 16
 MIN_LEN = HEADER_LEN + NONCE_LEN + TAG_LEN  # 37
-PURPOSES = {"item": 1, "connection": 2, "gateway-token": 3, "deployment-receipt": 4}
+PURPOSES = {"item": 1, "connection": 2, "gateway-token": 3, "deployment-receipt": 4, "past-item": 5}
 
 
 def u32be(n):
@@ -220,6 +220,17 @@ def decode_body(kind, body):
             fields["value_hex"] = value.hex()
         else:
             fields["value_utf8"] = value.decode("utf-8")
+
+        def past():
+            entry = {"revision": r.varint(), "since": r.time()}
+            data = r.bytes()
+            if code == 1:
+                entry["value_hex"] = data.hex()
+            else:
+                entry["value_utf8"] = data.decode("utf-8")
+            return entry
+
+        fields["history"] = r.list(past)
     elif kind == "name":
         fields = {"item": r.uuid()}
     elif kind == "connection":
@@ -313,6 +324,20 @@ def check_records(check):
                                       bytes.fromhex(fields["value_hex"]))
                 check(plain.decode("utf-8") == v["opened"]["value_utf8"], f"{v['id']}: secret value")
                 opened += 1
+                for past in fields["history"]:
+                    # §4 purpose 5: bound to the revision it had.
+                    bound = f"{rid}@{past['revision']}"
+                    plain = open_envelope(keyring, salts[user], user, PURPOSES["past-item"], bound,
+                                          fields["name"], bytes.fromhex(past["value_hex"]))
+                    check(plain.decode("utf-8") == v["opened"]["history_utf8"][str(past["revision"])],
+                          f"{v['id']}: past value {past['revision']}")
+                    opened += 1
+                    try:
+                        open_envelope(keyring, salts[user], user, PURPOSES["item"], rid, fields["name"],
+                                      bytes.fromhex(past["value_hex"]))
+                        check(False, f"{v['id']}: a past value opened as the current one")
+                    except OpenError:
+                        pass
             elif kind == "connection":
                 plain = open_envelope(keyring, salts[user], user, PURPOSES["connection"], rid, rid,
                                       bytes.fromhex(fields["sealed_hex"]))

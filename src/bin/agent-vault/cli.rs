@@ -259,6 +259,35 @@ Example:
         /// The name.
         name: String,
     },
+    /// List the versions of a secret's or variable's value the vault keeps
+    /// (the current one first), with when each became current. Never a
+    /// value.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault secrets history TELEGRAM_BOT_TOKEN
+  agent-vault secrets history TELEGRAM_BOT_TOKEN --json
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 4 not found."))]
+    History {
+        /// The name.
+        name: String,
+    },
+    /// Make an earlier value current again, as a new version. Agents running
+    /// with the value it replaces show as stale until restarted.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault secrets history TELEGRAM_BOT_TOKEN
+  agent-vault secrets rollback TELEGRAM_BOT_TOKEN 3
+
+", "Exit codes: 0 success, 1 other failure, 2 usage, 4 name or version not found, \
+5 the current version, 6 not configured."))]
+    Rollback {
+        /// The name.
+        name: String,
+        /// The version to restore (from `secrets history`).
+        #[arg(value_name = "VERSION", id = "target_version")]
+        version: u64,
+    },
     /// Import every entry of a .env file, all or nothing, as secrets (or, with
     /// --variables, as variables). A syntax error names FILE:LINE:COLUMN and
     /// stores nothing.

@@ -68,7 +68,48 @@ pub async fn run(ctx: &Context, command: SecretsCommand) -> Result<(), Failure> 
             import(ctx, &file, &options).await
         }
         SecretsCommand::Export(args) => export(ctx, args.output.as_deref()).await,
+        SecretsCommand::History { name } => history(ctx, &parse_name(&name)?).await,
+        SecretsCommand::Rollback { name, version } => {
+            let name = parse_name(&name)?;
+            let item = ctx.vault.rollback(&ctx.user, &name, version).await?;
+            if ctx.json {
+                return output::json(&item_json(&item));
+            }
+            output::line(format_args!(
+                "rolled {name} back to the value of version {version}, now version {}",
+                item.version
+            ))
+        }
     }
+}
+
+/// `secrets history`: versions and times, never values.
+async fn history(ctx: &Context, name: &Name) -> Result<(), Failure> {
+    let versions = ctx.vault.history(&ctx.user, name).await?;
+    if ctx.json {
+        let rows: Vec<Value> = versions
+            .iter()
+            .map(|v| {
+                json!({
+                    "version": v.version,
+                    "since": v.since.to_rfc3339(),
+                    "current": v.current,
+                })
+            })
+            .collect();
+        return output::json(&json!({ "name": name.as_str(), "versions": rows }));
+    }
+    let rows: Vec<Vec<String>> = versions
+        .iter()
+        .map(|v| {
+            vec![
+                v.version.to_string(),
+                v.since.to_rfc3339(),
+                if v.current { "current" } else { "" }.to_owned(),
+            ]
+        })
+        .collect();
+    output::table(&["VERSION", "SINCE", ""], &rows)
 }
 
 /// `secrets export`: the variables as `.env` text (`Vault::export_variables`),
