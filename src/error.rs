@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 
 use crate::crypto::{CryptoError, KeyId};
-use crate::{AgentId, NameError, UserIdError, ValueError};
+use crate::{AgentId, Name, NameError, UserIdError, ValueError};
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -160,6 +160,13 @@ pub enum Error {
         /// The name or id that was looked up.
         name: String,
     },
+    /// A manifest requires variables that nothing in the vault provides, so
+    /// the agent was not created (409). Every such name is listed.
+    #[error("required by the manifest but not in the vault: {}", names.iter().map(Name::as_str).collect::<Vec<_>>().join(", "))]
+    RequirementsMissing {
+        /// The required names nothing provides.
+        names: Vec<Name>,
+    },
     /// The agent already holds a credential for this provider (409).
     #[error("agent {agent} already has a credential for {provider}")]
     ProviderConflict {
@@ -218,7 +225,8 @@ impl Error {
             | Self::GenerationsExhausted
             | Self::ImportConflict { .. }
             | Self::KeyInUse { .. }
-            | Self::ProviderConflict { .. } => 409,
+            | Self::ProviderConflict { .. }
+            | Self::RequirementsMissing { .. } => 409,
             Self::Dotenv(_)
             | Self::InvalidImportEntry { .. }
             | Self::InvalidManifest(_)

@@ -1142,3 +1142,35 @@ fn secrets_history_and_rollback() {
     vault.fails(&["secrets", "rollback", "TOKEN", "99"], "", 4);
     vault.fails(&["secrets", "history", "NOPE"], "", 4);
 }
+
+#[test]
+fn agents_create_with_a_manifest_attaches_or_lists_what_is_missing() {
+    let vault = Vault::new();
+    vault.ok(&["secrets", "add", "TELEGRAM_BOT_TOKEN"], "t\n");
+    vault.write(
+        "manifest.json",
+        r#"{"name": "bot", "secrets": [{"name": "TELEGRAM_BOT_TOKEN"}, {"name": "DISCORD_TOKEN"}, {"name": "OPTIONAL_X", "required": false}]}"#,
+    );
+    let stderr = vault.fails(
+        &["agents", "create", "bot", "--manifest", "manifest.json"],
+        "",
+        3,
+    );
+    assert!(
+        stderr.contains("DISCORD_TOKEN") && !stderr.contains("OPTIONAL_X"),
+        "{stderr}"
+    );
+    assert_eq!(vault.json(&["agents", "list"], ""), serde_json::json!([]));
+
+    vault.ok(&["secrets", "add", "DISCORD_TOKEN"], "d\n");
+    vault.ok(
+        &["agents", "create", "bot", "--manifest", "manifest.json"],
+        "",
+    );
+    let agent = vault.json(&["agents", "get", "bot"], "");
+    assert_eq!(
+        agent["attached"],
+        serde_json::json!(["TELEGRAM_BOT_TOKEN", "DISCORD_TOKEN"]),
+        "in manifest order"
+    );
+}

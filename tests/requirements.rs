@@ -266,3 +266,139 @@ fn a_manifest_error_is_a_422_vault_error() {
     assert_eq!(err.http_status(), 422);
     assert!(err.to_string().contains("1X"), "{err}");
 }
+
+#[tokio::test]
+async fn create_agent_for_attaches_what_the_manifest_declares_in_one_commit() {
+    let vault = vault();
+    let user = alice();
+    vault
+        .create(&user, &name("TELEGRAM_BOT_TOKEN"), Kind::Secret, value("t"))
+        .await
+        .unwrap();
+    vault
+        .connect(
+            &user,
+            &Credential::api_key(Provider::OpenRouter, SecretString::from("sk-or")),
+        )
+        .await
+        .unwrap();
+    let requirements = Requirements::from_manifest_json(
+        r#"{"secrets": [
+            {"name": "OPENROUTER_API_KEY"},
+            {"name": "TELEGRAM_BOT_TOKEN"},
+            {"name": "OPENCLAW_GATEWAY_TOKEN"},
+            {"name": "SENTRY_DSN", "required": false}
+        ]}"#,
+    )
+    .unwrap();
+    let (agent, _token) = vault
+        .create_agent_for(&user, "support-bot", &requirements)
+        .await
+        .unwrap();
+    assert_eq!(agent.attached, ["openrouter:api-key", "TELEGRAM_BOT_TOKEN"]);
+    let report = vault
+        .check_requirements(&user, agent.id, &requirements)
+        .await
+        .unwrap();
+    assert!(report.is_satisfied(), "{report:?}");
+    // The items know their agent (the attachment is real, not a label).
+    let item = vault.get(&user, &name("TELEGRAM_BOT_TOKEN")).await.unwrap();
+    assert_eq!(item.agents, [agent.id]);
+}
+
+#[tokio::test]
+async fn create_agent_for_refuses_listing_every_missing_required_name() {
+    let vault = vault();
+    let user = alice();
+    vault
+        .create(&user, &name("TELEGRAM_BOT_TOKEN"), Kind::Secret, value("t"))
+        .await
+        .unwrap();
+    let requirements = Requirements::from_manifest_json(
+        r#"{"secrets": [
+            {"name": "OPENROUTER_API_KEY"},
+            {"name": "TELEGRAM_BOT_TOKEN"},
+            {"name": "DISCORD_TOKEN"},
+            {"name": "SENTRY_DSN", "required": false}
+        ]}"#,
+    )
+    .unwrap();
+    let error = vault
+        .create_agent_for(&user, "support-bot", &requirements)
+        .await
+        .unwrap_err();
+    match &error {
+        Error::RequirementsMissing { names } => {
+            let names: Vec<&str> = names.iter().map(Name::as_str).collect();
+            assert_eq!(names, ["OPENROUTER_API_KEY", "DISCORD_TOKEN"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(error.http_status(), 409);
+    assert!(
+        error
+            .to_string()
+            .contains("OPENROUTER_API_KEY, DISCORD_TOKEN"),
+        "{error}"
+    );
+    assert!(
+        vault.agents(&user).await.unwrap().is_empty(),
+        "nothing created"
+    );
+    let item = vault.get(&user, &name("TELEGRAM_BOT_TOKEN")).await.unwrap();
+    assert!(item.agents.is_empty());
+}
+
+#[tokio::test]
+async fn create_agent_with_is_all_or_nothing() {
+    let vault = vault();
+    let user = alice();
+    vault
+        .create(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("sk"))
+        .await
+        .unwrap();
+    vault
+        .connect(
+            &user,
+            &Credential::api_key(Provider::OpenAi, SecretString::from("sk-2")),
+        )
+        .await
+        .unwrap();
+    // Two credentials for one provider: refused, and no agent exists.
+    let openai = ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey);
+    let error = vault
+        .create_agent_with(
+            &user,
+            "bot",
+            &[
+                Attachable::Item(name("OPENAI_API_KEY")),
+                Attachable::Connection(openai),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::ProviderConflict { .. }), "{error:?}");
+    // A target that does not exist: refused too.
+    let error = vault
+        .create_agent_with(&user, "bot", &[Attachable::Item(name("NOPE"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+    assert!(vault.agents(&user).await.unwrap().is_empty());
+    assert!(
+        vault
+            .get(&user, &name("OPENAI_API_KEY"))
+            .await
+            .unwrap()
+            .agents
+            .is_empty()
+    );
+
+    let (agent, _) = vault
+        .create_agent_with(&user, "bot", &[Attachable::Connection(openai)])
+        .await
+        .unwrap();
+    assert_eq!(agent.attached, ["openai:api-key"]);
+    let (env, _) = vault.environment(&user, agent.id).await.unwrap();
+    assert!(env.get("OPENAI_API_KEY").is_some());
+}

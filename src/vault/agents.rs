@@ -117,6 +117,19 @@ impl<S: Store> Vault<S> {
         user: &UserId,
         name: &str,
     ) -> Result<(AgentInfo, GatewayToken)> {
+        self.create_agent_with(user, name, &[]).await
+    }
+
+    /// Creates an agent with `targets` already attached, in one commit: the
+    /// agent exists with all of them or not at all. The rules of
+    /// [`Vault::attach`] apply ([`Error::ProviderConflict`],
+    /// [`Error::DuplicateVariable`], [`Error::NotFound`]).
+    pub async fn create_agent_with(
+        &self,
+        user: &UserId,
+        name: &str,
+        targets: &[Attachable],
+    ) -> Result<(AgentInfo, GatewayToken)> {
         user.check_acting()?;
         let chars = name.chars().count();
         if chars == 0 || chars > MAX_AGENT_NAME_CHARS || name.chars().any(char::is_control) {
@@ -131,20 +144,104 @@ impl<S: Store> Vault<S> {
         let id = AgentId::new_random();
         let token = GatewayToken::generate();
         transact!(self, async {
-            let mut writes = Vec::with_capacity(2);
+            let mut writes = Vec::with_capacity(2 + targets.len());
             let keys = self.keys_for(user).await?.push_create(&mut writes);
+            let attachments = self
+                .plan_attach(user, id, &[], targets, &mut writes)
+                .await?;
             let body = AgentBody {
                 name: name.to_owned(),
                 created_at: Timestamp::now(),
                 token: self.seal_token(user, id, &keys, &token)?,
                 token_revision: 1,
-                attachments: Vec::new(),
+                attachments,
                 deployment: None,
             };
             writes.push(records::create(agent_key(user, id), &body));
             Ok(Plan::new(writes, info(id, &body)))
         })
         .map(|info| (info, GatewayToken::from_secret(token.expose_secret())))
+    }
+
+    /// Creates an agent for a manifest's declared variables
+    /// ([`Requirements`](crate::Requirements)), the way the product's deploy
+    /// flow does: every declared name the vault provides is attached at
+    /// creation, in one commit (a secret or variable of exactly that name,
+    /// else a provider connection that sets it). If a *required* name is
+    /// provided by nothing, nothing is created: [`Error::RequirementsMissing`]
+    /// (409) lists every such name.
+    pub async fn create_agent_for(
+        &self,
+        user: &UserId,
+        name: &str,
+        requirements: &crate::Requirements,
+    ) -> Result<(AgentInfo, GatewayToken)> {
+        user.check_acting()?;
+        let items = self.list(user).await?;
+        let connections = self.connections(user).await?;
+        let mut targets: Vec<Attachable> = Vec::new();
+        let mut missing = Vec::new();
+        for requirement in requirements.iter() {
+            let wanted = requirement.name.as_str();
+            let target = if wanted == self.config.gateway_token_var.as_str() {
+                // The vault provides it to every agent.
+                continue;
+            } else if let Some(item) = items.iter().find(|i| i.name.as_str() == wanted) {
+                Attachable::Item(item.name.clone())
+            } else if let Some(connection) = connections
+                .iter()
+                .find(|c| c.variables.iter().any(|v| v == wanted))
+            {
+                Attachable::Connection(connection.id)
+            } else {
+                if requirement.required {
+                    missing.push(requirement.name.clone());
+                }
+                continue;
+            };
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::RequirementsMissing { names: missing });
+        }
+        self.create_agent_with(user, name, &targets).await
+    }
+
+    /// Resolves `targets`, applies the attachment rules to `current`, adds
+    /// the writes that link each newly attached target to `agent`, and
+    /// returns the agent's attachments after the change.
+    async fn plan_attach(
+        &self,
+        user: &UserId,
+        agent: AgentId,
+        current: &[Attachment],
+        targets: &[Attachable],
+        writes: &mut Vec<Write>,
+    ) -> Result<Vec<Attachment>> {
+        let mut additions = Vec::with_capacity(targets.len());
+        let mut target_records = Vec::with_capacity(targets.len());
+        for target in targets {
+            let (attachment, target_record) = self.resolve(user, target).await?;
+            additions.push(attachment);
+            target_records.push(target_record);
+        }
+        let (next, added) = crate::rules::attach(
+            agent,
+            current,
+            additions,
+            self.config.gateway_token_var.as_str(),
+        )?;
+        for target_record in target_records {
+            let target = target_of(&target_record)?;
+            let newly = added.iter().any(|a| a.target == target);
+            let first = !writes.iter().any(|w: &Write| w.key() == &target_record.key);
+            if newly && first {
+                writes.push(relink(target_record, |agents| agents.push(agent))?);
+            }
+        }
+        Ok(next)
     }
 
     /// The user's agents, sorted by name then id.
@@ -212,29 +309,10 @@ impl<S: Store> Vault<S> {
         user.check_acting()?;
         transact!(self, async {
             let (record, mut body) = self.find_agent(user, agent).await?;
-            let mut additions = Vec::with_capacity(targets.len());
-            let mut target_records = Vec::with_capacity(targets.len());
-            for target in targets {
-                let (attachment, target_record) = self.resolve(user, target).await?;
-                additions.push(attachment);
-                target_records.push(target_record);
-            }
-            let (next, added) = crate::rules::attach(
-                agent,
-                &body.attachments,
-                additions,
-                self.config.gateway_token_var.as_str(),
-            )?;
-            let mut writes = Vec::with_capacity(added.len() + 1);
-            for target_record in target_records {
-                let target = target_of(&target_record)?;
-                let newly = added.iter().any(|a| a.target == target);
-                let first = !writes.iter().any(|w: &Write| w.key() == &target_record.key);
-                if newly && first {
-                    writes.push(relink(target_record, |agents| agents.push(agent))?);
-                }
-            }
-            body.attachments = next;
+            let mut writes = Vec::with_capacity(targets.len() + 1);
+            body.attachments = self
+                .plan_attach(user, agent, &body.attachments, targets, &mut writes)
+                .await?;
             let answer = info(agent, &body);
             if !writes.is_empty() {
                 writes.push(records::replace(&record, &body));

@@ -20,8 +20,16 @@ const OWN_PREFIX: &str = "AGENT_VAULT_";
 /// Runs an `agents` command; returns the exit code (the child's, for `exec`).
 pub async fn run(ctx: Context, command: AgentsCommand) -> Result<u8, Failure> {
     match command {
-        AgentsCommand::Create { name } => {
-            let (info, token) = ctx.vault.create_agent(&ctx.user, &name).await?;
+        AgentsCommand::Create { name, manifest } => {
+            let (info, token) = match manifest {
+                Some(manifest) => {
+                    let requirements = read_manifest(&manifest)?;
+                    ctx.vault
+                        .create_agent_for(&ctx.user, &name, &requirements)
+                        .await?
+                }
+                None => ctx.vault.create_agent(&ctx.user, &name).await?,
+            };
             if ctx.json {
                 output::json(&json!({
                     "id": info.id.to_string(),
@@ -121,18 +129,7 @@ pub async fn run(ctx: Context, command: AgentsCommand) -> Result<u8, Failure> {
 /// `agents check`: the manifest's declared names against the agent; exit 0
 /// when every required one is attached, 3 (conflict) otherwise.
 async fn check(ctx: &Context, agent: &str, manifest: &Path) -> Result<u8, Failure> {
-    let bytes = read_file(manifest)?;
-    let in_file = |error: agent_vault::Error| Failure::InFile {
-        file: manifest.to_owned(),
-        error,
-    };
-    let text = std::str::from_utf8(&bytes).map_err(|_| {
-        in_file(agent_vault::Error::InvalidInput {
-            field: "manifest",
-            reason: "not UTF-8".into(),
-        })
-    })?;
-    let requirements = Requirements::from_manifest_json(text).map_err(|e| in_file(e.into()))?;
+    let requirements = read_manifest(manifest)?;
     let id = ctx.agent(agent).await?;
     let report = ctx
         .vault
@@ -192,6 +189,22 @@ async fn check(ctx: &Context, agent: &str, manifest: &Path) -> Result<u8, Failur
         }
     }
     Ok(if report.is_satisfied() { OK } else { CONFLICT })
+}
+
+/// The declared variables of a manifest file.
+fn read_manifest(manifest: &Path) -> Result<Requirements, Failure> {
+    let bytes = read_file(manifest)?;
+    let in_file = |error: agent_vault::Error| Failure::InFile {
+        file: manifest.to_owned(),
+        error,
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        in_file(agent_vault::Error::InvalidInput {
+            field: "manifest",
+            reason: "not UTF-8".into(),
+        })
+    })?;
+    Requirements::from_manifest_json(text).map_err(|e| in_file(e.into()))
 }
 
 fn parse_items(items: &[String]) -> Result<Vec<Attachable>, Failure> {

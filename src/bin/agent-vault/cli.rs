@@ -473,11 +473,18 @@ pub enum AgentsCommand {
     #[command(after_help = concat!("\
 Example:
   agent-vault agents create support-bot --json
+  agent-vault agents create support-bot --manifest manifest.json
 
-", "Exit codes: 0 success, 1 other failure, 2 usage, 5 invalid name, 6 not configured."))]
+", "Exit codes: 0 success, 1 other failure, 2 usage, 3 a required secret is missing or \
+two credentials for one provider, 5 invalid name or manifest, 6 not configured."))]
     Create {
         /// The agent's name (1 to 100 characters).
         name: String,
+        /// Attach, at creation, every variable this manifest's `"secrets"`
+        /// block declares that the vault has; refuse (creating nothing) if a
+        /// required one is missing, listing them all.
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
     },
     /// List agents.
     #[command(after_help = concat!("\
