@@ -2,7 +2,8 @@
 //! create-secret and list-100 against one raw 64-byte AES-GCM seal (issue:
 //! vault core), and an agent's
 //! environment with 50 attached 64-byte secrets against 50 raw AES-GCM opens
-//! with a prebuilt cipher (issue: agents; target within 1.5x).
+//! with a prebuilt cipher (issue: agents; target within 1.5x); and a create
+//! with the store-backed audit log against one without (goal 1.3x).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use agent_vault::crypto::{Keyring, MasterKey};
 use agent_vault::store::MemoryStore;
-use agent_vault::{Attachable, Kind, Name, SecretValue, UserId, Vault};
+use agent_vault::{Attachable, Kind, Name, SecretValue, UserId, Vault, VaultConfig};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::RngCore;
 use secrecy::SecretString;
@@ -142,5 +143,35 @@ fn bench_environment(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_items, bench_environment);
+/// A create with the store-backed audit log (its event in the same commit)
+/// against the same create without it (issue: audit; goal 1.3x or less).
+fn bench_audit(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("audit");
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    let key = MasterKey::generate();
+    for (label, audited) in [
+        ("create-secret-no-audit", false),
+        ("create-secret-audit-log", true),
+    ] {
+        let config = VaultConfig::default().with_audit_log(audited);
+        let vault = Vault::with_config(MemoryStore::new(), Keyring::single(key.clone()), config);
+        let user = UserId::parse("bench").expect("valid user");
+        let mut n = 0u64;
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                n += 1;
+                let name = Name::parse(&format!("SECRET_{n}")).expect("valid name");
+                rt.block_on(vault.create(&user, &name, Kind::Secret, value(64)))
+                    .expect("created")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_items, bench_environment, bench_audit);
 criterion_main!(benches);

@@ -46,12 +46,15 @@ pub enum RecordKind {
     KeyCheck,
     /// The user's key-derivation salts.
     UserKeys,
+    /// An entry of the store-backed audit log (`docs/FORMAT.md` §6.10).
+    Audit,
 }
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RecordKind; 6] = [
+    pub const ALL: [RecordKind; 7] = [
         Self::Agent,
+        Self::Audit,
         Self::Connection,
         Self::Item,
         Self::KeyCheck,
@@ -63,6 +66,7 @@ impl RecordKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Agent => "agent",
+            Self::Audit => "audit",
             Self::Connection => "connection",
             Self::Item => "item",
             Self::KeyCheck => "key-check",

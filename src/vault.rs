@@ -12,9 +12,10 @@ mod rotation;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use crate::audit::{AuditEvent, AuditOutcome, AuditSink};
 use crate::crypto::{Binding, Crypto, KeyId, Keyring, UserKeys};
 use crate::records::{self, KeyCheckBody, key_check_key, user_keys_key};
-use crate::store::{Expect, Record, RecordKey, Store, StoreError, Write};
+use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Name, NamePolicy, Result, UserId};
 
 pub use agents::{AgentInfo, Attachable};
@@ -52,6 +53,11 @@ pub struct VaultConfig {
     /// [`Vault::history`] and [`Vault::rollback`], besides the current one
     /// (default [`DEFAULT_HISTORY_LEN`]; 0 keeps none).
     pub history_len: usize,
+    /// Whether every change writes its [`AuditEvent`] into the store, in
+    /// the change's own commit (default off; [`Vault::audit_log`] reads it).
+    pub audit_log: bool,
+    /// Where else events go (default none).
+    pub audit_sink: Option<Arc<dyn AuditSink>>,
 }
 
 /// How many earlier values an item keeps by default.
@@ -67,6 +73,8 @@ impl Default for VaultConfig {
             max_attempts: 64,
             cipher_cache_capacity: crate::crypto::DEFAULT_CACHE_CAPACITY,
             history_len: DEFAULT_HISTORY_LEN,
+            audit_log: false,
+            audit_sink: None,
         }
     }
 }
@@ -94,6 +102,20 @@ impl VaultConfig {
     /// Sets how many earlier values each item keeps (0 keeps none).
     pub fn with_history_len(mut self, values: usize) -> Self {
         self.history_len = values;
+        self
+    }
+
+    /// Turns the store-backed audit log on or off: with it, each change
+    /// commits its [`AuditEvent`] with itself (fail closed: no change without
+    /// its event).
+    pub fn with_audit_log(mut self, on: bool) -> Self {
+        self.audit_log = on;
+        self
+    }
+
+    /// Sends every [`AuditEvent`] to `sink` too, once it is committed.
+    pub fn with_audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit_sink = Some(sink);
         self
     }
 
@@ -140,7 +162,8 @@ macro_rules! transact {
                         break;
                     }
                     Ok(plan) => match vault.commit_plan(plan).await {
-                        Ok(Some(answer)) => {
+                        Ok(Some((answer, event))) => {
+                            vault.emit(event.as_ref());
                             outcome = Ok(answer);
                             break;
                         }
@@ -158,15 +181,28 @@ macro_rules! transact {
 }
 pub(crate) use transact;
 
-/// A batch to commit and the answer to give once it is committed.
+/// A batch to commit, the answer to give once it is committed, and the
+/// audit event that describes it.
 struct Plan<T> {
     writes: Vec<Write>,
     answer: T,
+    event: Option<AuditEvent>,
 }
 
 impl<T> Plan<T> {
     fn new(writes: Vec<Write>, answer: T) -> Self {
-        Self { writes, answer }
+        Self {
+            writes,
+            answer,
+            event: None,
+        }
+    }
+
+    /// With the event the change is audited as (dropped if nothing is
+    /// written: no change, no event).
+    fn audited(mut self, event: AuditEvent) -> Self {
+        self.event = Some(event);
+        self
     }
 }
 
@@ -272,16 +308,111 @@ impl<S: Store> Vault<S> {
 
     /// Commits a plan: `Some(answer)` when it applied, `None` when a
     /// concurrent writer got there first and the caller should re-read.
-    async fn commit_plan<T>(&self, plan: Plan<T>) -> Result<Option<T>> {
-        if plan.writes.is_empty() {
-            return Ok(Some(plan.answer));
+    /// Commits a plan, with its audit event as one more write when the
+    /// store-backed log is on; `None` on a version conflict (retry).
+    async fn commit_plan<T>(&self, plan: Plan<T>) -> Result<Option<(T, Option<AuditEvent>)>> {
+        let Plan {
+            mut writes,
+            answer,
+            event,
+        } = plan;
+        if writes.is_empty() {
+            return Ok(Some((answer, None)));
         }
-        self.check_fits(&plan.writes)?;
-        match self.store.commit(plan.writes).await {
-            Ok(()) => Ok(Some(plan.answer)),
+        if let (true, Some(event)) = (self.config.audit_log, &event) {
+            writes.push(audit_write(event));
+        }
+        self.check_fits(&writes)?;
+        match self.store.commit(writes).await {
+            Ok(()) => Ok(Some((answer, event))),
             Err(StoreError::Conflict { .. }) => Ok(None),
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Hands a committed event to the configured sink.
+    fn emit(&self, event: Option<&AuditEvent>) {
+        if let (Some(sink), Some(event)) = (&self.config.audit_sink, event) {
+            sink.record(event);
+        }
+    }
+
+    /// Records an event that goes with no change of its own (a refusal, a
+    /// rejected token, a keyring change): in its own commit when the
+    /// store-backed log is on, and to the sink.
+    async fn record_event(&self, event: AuditEvent) -> Result<()> {
+        if self.config.audit_log {
+            self.store.commit(vec![audit_write(&event)]).await?;
+        }
+        self.emit(Some(&event));
+        Ok(())
+    }
+
+    /// Passes `result` through; a conflict (409) is recorded first as a
+    /// refused `event()`. A refusal that can't be recorded is still
+    /// answered as the refusal.
+    async fn audit_refusal<T>(
+        &self,
+        result: Result<T>,
+        event: impl FnOnce() -> AuditEvent,
+    ) -> Result<T> {
+        if let Err(error) = &result {
+            let status = error.http_status();
+            if status == 409 && (self.config.audit_log || self.config.audit_sink.is_some()) {
+                let mut event = event();
+                event.outcome = AuditOutcome::Refused {
+                    status,
+                    reason: error.to_string(),
+                };
+                // The answer stays the refusal; a log fault is the store's to
+                // report on the next call.
+                let _ = self.record_event(event).await;
+            }
+        }
+        result
+    }
+
+    /// The store-backed audit log of `user` ([`VaultConfig::audit_log`]):
+    /// events at or after `since`, oldest first, at most `limit`.
+    pub async fn audit_log(
+        &self,
+        user: &UserId,
+        since: crate::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>> {
+        user.check_acting()?;
+        self.read_audit_log(user, since, limit).await
+    }
+
+    /// The vault-wide events (master keys, rewrap) of the store-backed log,
+    /// as [`Vault::audit_log`] gives a user's.
+    pub async fn vault_audit_log(
+        &self,
+        since: crate::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>> {
+        self.read_audit_log(&UserId::vault(), since, limit).await
+    }
+
+    async fn read_audit_log(
+        &self,
+        user: &UserId,
+        since: crate::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>> {
+        let mut entries = self
+            .store
+            .list(user, RecordKind::Audit)
+            .await?
+            .into_iter()
+            .map(|record| match crate::audit::decode(&record.body) {
+                Some(event) => Ok((record.key.id, event)),
+                None => Err(Error::from(records::corrupt(&record.key))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        entries.retain(|(_, event)| event.at >= since);
+        entries.sort_by(|a, b| (a.1.at, &a.0).cmp(&(b.1.at, &b.0)));
+        Ok(entries.into_iter().take(limit).map(|(_, e)| e).collect())
     }
 
     /// Refuses a batch the store can't take ([`Error::TooLarge`]), before
@@ -443,5 +574,18 @@ impl<S> fmt::Debug for Vault<S> {
             .field("crypto", &self.crypto)
             .field("config", &self.config)
             .finish_non_exhaustive()
+    }
+}
+
+/// The write that stores `event` in its user's log (FORMAT.md §6.10).
+fn audit_write(event: &AuditEvent) -> Write {
+    Write::Put {
+        key: RecordKey::new(
+            &event.user,
+            RecordKind::Audit,
+            crate::audit::entry_id(event.at),
+        ),
+        expect: Expect::Absent,
+        body: crate::audit::encode(event),
     }
 }

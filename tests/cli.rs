@@ -1174,3 +1174,35 @@ fn agents_create_with_a_manifest_attaches_or_lists_what_is_missing() {
         "in manifest order"
     );
 }
+
+#[test]
+fn audit_lists_changes_refusals_and_never_a_value() {
+    let vault = Vault::new();
+    vault.ok(&["secrets", "add", "TOKEN"], "audit-canary-value\n");
+    vault.fails(&["secrets", "add", "token"], "other-canary\n", 3);
+    vault.agent("bot");
+    vault.ok(&["agents", "attach", "bot", "TOKEN"], "");
+    let events = vault.json(&["audit"], "");
+    let actions: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["item-created", "item-created", "agent-created", "attached"]
+    );
+    assert_eq!(events[1]["outcome"]["result"], "refused");
+    let table = vault.ok(&["audit"], "");
+    assert!(
+        table.contains("refused (409)") && table.contains("agent:bot"),
+        "{table}"
+    );
+    for shown in [events.to_string(), table] {
+        assert!(!shown.contains("canary"), "{shown}");
+    }
+    let later = vault.json(&["audit", "--since", "2999-01-01T00:00:00Z"], "");
+    assert_eq!(later, serde_json::json!([]));
+    vault.fails(&["audit", "--since", "yesterday"], "", 2);
+}

@@ -8,7 +8,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// The id of a master key, written into every envelope sealed under it so
 /// that opening never needs trial decryption.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct KeyId(pub u32);
 
 impl fmt::Display for KeyId {

@@ -211,6 +211,10 @@ fn fields(kind: RecordKind, bytes: &[u8]) -> Value {
             let body: KeyCheckBody = decode_bytes(bytes).unwrap();
             json!({"check_hex": hex(&body.check)})
         }
+        RecordKind::Audit => {
+            let event = crate::audit::decode(bytes).unwrap();
+            serde_json::to_value(event).unwrap()
+        }
     }
 }
 
@@ -453,6 +457,13 @@ fn cases() -> Vec<Case> {
             opened: json!({"token": TOKEN}),
         },
         Case {
+            id: "audit",
+            comment: "a store-backed audit log entry: format byte 02, then the event as JSON (§6.10)",
+            key: RecordKey::new(&user, RecordKind::Audit, AUDIT_ID),
+            body: crate::audit::encode(&audit_event(&user, agent_id, secret_id)),
+            opened: Value::Null,
+        },
+        Case {
             id: "key-check",
             comment: "the check value of master key 1 (§9), under the reserved user",
             key: key_check_key(crate::crypto::KeyId(KEY_ID)),
@@ -460,6 +471,20 @@ fn cases() -> Vec<Case> {
             opened: Value::Null,
         },
     ]
+}
+
+/// The id of the vectors' audit entry (FORMAT.md §6.1).
+const AUDIT_ID: &str = "000001a222bc4b53-0000000000000007-5d1c9b2a7e3f4c81";
+
+fn audit_event(user: &UserId, agent: AgentId, item: ItemId) -> crate::audit::AuditEvent {
+    use crate::audit::{AuditAction, AuditEvent, AuditSubject};
+    let subjects = vec![
+        AuditSubject::agent(agent, Some("support-bot")),
+        AuditSubject::item(item, &Name::parse("OPENAI_PROJECT_KEY").unwrap()),
+    ];
+    let mut event = AuditEvent::done(user, AuditAction::Attached, subjects);
+    event.at = at(8_000);
+    event
 }
 
 fn build() -> Value {
@@ -522,15 +547,8 @@ fn committed_bodies_decode_to_their_fields_and_back() {
         .collect();
     assert_eq!(
         kinds.into_iter().collect::<Vec<_>>(),
-        [
-            "agent",
-            "connection",
-            "item",
-            "key-check",
-            "name",
-            "user-keys"
-        ],
-        "one entry per body kind at least"
+        RecordKind::ALL.map(RecordKind::as_str),
+        "one entry per record kind at least"
     );
     for record in records {
         let kind = RecordKind::parse(record["key"]["kind"].as_str().unwrap()).unwrap();
@@ -547,6 +565,7 @@ fn committed_bodies_decode_to_their_fields_and_back() {
             RecordKind::Agent => encode(&decode_bytes::<AgentBody>(&bytes).unwrap()),
             RecordKind::UserKeys => encode(&decode_bytes::<UserKeysBody>(&bytes).unwrap()),
             RecordKind::KeyCheck => encode(&decode_bytes::<KeyCheckBody>(&bytes).unwrap()),
+            RecordKind::Audit => crate::audit::encode(&crate::audit::decode(&bytes).unwrap()),
         };
         assert_eq!(reencoded, bytes, "{}", record["id"]);
         let record_ok = |b: &[u8]| match kind {
@@ -555,6 +574,7 @@ fn committed_bodies_decode_to_their_fields_and_back() {
             RecordKind::Connection => decode_bytes::<ConnectionBody>(b).is_some(),
             RecordKind::Agent => decode_bytes::<AgentBody>(b).is_some(),
             RecordKind::UserKeys => decode_bytes::<UserKeysBody>(b).is_some(),
+            RecordKind::Audit => crate::audit::decode(b).is_some(),
             _ => decode_bytes::<KeyCheckBody>(b).is_some(),
         };
         let mut longer = bytes.clone();

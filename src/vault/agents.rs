@@ -7,6 +7,7 @@ use std::fmt;
 use secrecy::SecretString;
 use serde::Serialize;
 
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome, AuditSubject};
 use crate::crypto::{Crypto, UserKeys};
 use crate::records::{
     self, AgentBody, Attachment, Body, ConnectionBody, Deployment, SealedReceipt, StoredValue,
@@ -82,6 +83,24 @@ impl fmt::Display for Attachable {
     }
 }
 
+/// An event about an agent and some of its attachments.
+fn agent_event(
+    user: &UserId,
+    action: AuditAction,
+    agent: AgentId,
+    name: &str,
+    attachments: &[Attachment],
+) -> AuditEvent {
+    let subjects = std::iter::once(AuditSubject::agent(agent, Some(name)))
+        .chain(
+            attachments
+                .iter()
+                .map(|a| AuditSubject::target(a.target, &a.label)),
+        )
+        .collect();
+    AuditEvent::done(user, action, subjects)
+}
+
 fn info(id: AgentId, body: &AgentBody) -> AgentInfo {
     AgentInfo {
         id,
@@ -143,7 +162,7 @@ impl<S: Store> Vault<S> {
         self.require_keyring()?;
         let id = AgentId::new_random();
         let token = GatewayToken::generate();
-        transact!(self, async {
+        let result = transact!(self, async {
             let mut writes = Vec::with_capacity(2 + targets.len());
             let keys = self.keys_for(user).await?.push_create(&mut writes);
             let attachments = self
@@ -158,8 +177,23 @@ impl<S: Store> Vault<S> {
                 deployment: None,
             };
             writes.push(records::create(agent_key(user, id), &body));
-            Ok(Plan::new(writes, info(id, &body)))
+            let event = agent_event(
+                user,
+                AuditAction::AgentCreated,
+                id,
+                &body.name,
+                &body.attachments,
+            );
+            Ok(Plan::new(writes, info(id, &body)).audited(event))
+        });
+        self.audit_refusal(result, || {
+            AuditEvent::done(
+                user,
+                AuditAction::AgentCreated,
+                vec![AuditSubject::agent(id, Some(name))],
+            )
         })
+        .await
         .map(|info| (info, GatewayToken::from_secret(token.expose_secret())))
     }
 
@@ -288,7 +322,8 @@ impl<S: Store> Vault<S> {
                 key: record.key,
                 expect: record.version,
             });
-            Ok(Plan::new(writes, ()))
+            let event = agent_event(user, AuditAction::AgentDeleted, agent, &body.name, &[]);
+            Ok(Plan::new(writes, ()).audited(event))
         })
     }
 
@@ -307,18 +342,29 @@ impl<S: Store> Vault<S> {
         targets: &[Attachable],
     ) -> Result<AgentInfo> {
         user.check_acting()?;
-        transact!(self, async {
+        let result = transact!(self, async {
             let (record, mut body) = self.find_agent(user, agent).await?;
             let mut writes = Vec::with_capacity(targets.len() + 1);
+            let before = body.attachments.len();
             body.attachments = self
                 .plan_attach(user, agent, &body.attachments, targets, &mut writes)
                 .await?;
             let answer = info(agent, &body);
+            let added = body.attachments.get(before..).unwrap_or_default();
+            let event = agent_event(user, AuditAction::Attached, agent, &body.name, added);
             if !writes.is_empty() {
                 writes.push(records::replace(&record, &body));
             }
-            Ok(Plan::new(writes, answer))
+            Ok(Plan::new(writes, answer).audited(event))
+        });
+        self.audit_refusal(result, || {
+            AuditEvent::done(
+                user,
+                AuditAction::Attached,
+                vec![AuditSubject::agent(agent, None)],
+            )
         })
+        .await
     }
 
     /// Detaches from an agent, all or none; a target that is not attached is
@@ -334,6 +380,7 @@ impl<S: Store> Vault<S> {
         transact!(self, async {
             let (record, mut body) = self.find_agent(user, agent).await?;
             let mut writes = Vec::with_capacity(targets.len() + 1);
+            let mut detached = Vec::with_capacity(targets.len());
             for target in targets {
                 let position = body
                     .attachments
@@ -346,6 +393,7 @@ impl<S: Store> Vault<S> {
                     });
                 };
                 let removed = body.attachments.remove(position);
+                detached.push(removed.clone());
                 if let Some(target_record) =
                     self.store.get(&target_key(user, removed.target)).await?
                 {
@@ -356,7 +404,8 @@ impl<S: Store> Vault<S> {
             }
             let answer = info(agent, &body);
             writes.push(records::replace(&record, &body));
-            Ok(Plan::new(writes, answer))
+            let event = agent_event(user, AuditAction::Detached, agent, &body.name, &detached);
+            Ok(Plan::new(writes, answer).audited(event))
         })
     }
 
@@ -466,7 +515,14 @@ impl<S: Store> Vault<S> {
                 token_revision: receipt.token_revision,
                 entries: receipt.entries.clone(),
             });
-            Ok(Plan::new(vec![records::replace(&record, &body)], ()))
+            let event = agent_event(
+                user,
+                AuditAction::DeploymentRecorded,
+                agent,
+                &body.name,
+                &[],
+            );
+            Ok(Plan::new(vec![records::replace(&record, &body)], ()).audited(event))
         })
     }
 
@@ -572,7 +628,9 @@ impl<S: Store> Vault<S> {
             body.token = self.seal_token(user, agent, &keys, &token)?;
             body.token_revision += 1;
             writes.push(records::replace(&record, &body));
-            Ok(Plan::new(writes, ()))
+            let event = agent_event(user, AuditAction::TokenRotated, agent, &body.name, &[])
+                .detail("token_revision", body.token_revision);
+            Ok(Plan::new(writes, ()).audited(event))
         })?;
         Ok(token)
     }
@@ -588,10 +646,17 @@ impl<S: Store> Vault<S> {
         user.check_acting()?;
         let token = self.gateway_token(user, agent).await?;
         if token.verify(presented) {
-            Ok(())
-        } else {
-            Err(Error::TokenRejected)
+            return Ok(());
         }
+        let mut event = AuditEvent::done(
+            user,
+            AuditAction::TokenRejected,
+            vec![AuditSubject::agent(agent, None)],
+        );
+        event.agent = Some(agent);
+        event.outcome = AuditOutcome::Rejected;
+        self.record_event(event).await?;
+        Err(Error::TokenRejected)
     }
 
     /// The agent and the record of everything attached, as one consistent

@@ -7,6 +7,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
+use crate::audit::{AuditAction, AuditEvent, AuditSubject};
 use crate::dotenv::{self, ParseOptions};
 use crate::records::{self, ItemBody, StoredValue};
 use crate::store::{RecordKind, Store, Write};
@@ -248,7 +249,7 @@ impl<S: Store> Vault<S> {
             self.require_keyring()?;
         }
 
-        let entries = transact!(self, async {
+        let result = transact!(self, async {
             let mut writes = Vec::new();
             let entries = self
                 .plan_import(user, &accepted, options.on_conflict, &mut writes)
@@ -256,8 +257,12 @@ impl<S: Store> Vault<S> {
             if options.dry_run {
                 writes.clear();
             }
-            Ok(Plan::new(writes, entries))
-        })?;
+            let event = import_event(user, &entries);
+            Ok(Plan::new(writes, entries).audited(event))
+        });
+        let entries = self
+            .audit_refusal(result, || import_event(user, &[]))
+            .await?;
         Ok(ImportReport {
             dry_run: options.dry_run,
             entries,
@@ -445,6 +450,22 @@ impl<S: Store> Vault<S> {
         }
         Ok(entries)
     }
+}
+
+/// An import's event: what it created and updated, by name, and the count
+/// of each action.
+fn import_event(user: &UserId, entries: &[ImportEntry]) -> AuditEvent {
+    let subjects = entries
+        .iter()
+        .filter(|e| matches!(e.action, ImportAction::Create | ImportAction::Update))
+        .map(|e| AuditSubject::name(&e.name))
+        .collect();
+    let count = |action: ImportAction| entries.iter().filter(|e| e.action == action).count() as u64;
+    AuditEvent::done(user, AuditAction::Imported, subjects)
+        .detail("created", count(ImportAction::Create))
+        .detail("updated", count(ImportAction::Update))
+        .detail("unchanged", count(ImportAction::Unchanged))
+        .detail("skipped", count(ImportAction::Skip))
 }
 
 /// Whether overwriting `existing` with `entry` stores a sealed value: when

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::audit::{AuditAction, AuditEvent, AuditSubject};
 use crate::records::{self, ItemBody, NameBody, PastValue, StoredValue, item_key, name_key};
 use crate::store::{Record, RecordKind, Store, Write};
 use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
@@ -111,13 +112,21 @@ impl<S: Store> Vault<S> {
             self.require_keyring()?;
         }
         let id = ItemId::new_random();
-        transact!(self, async {
+        let event = || {
+            AuditEvent::done(
+                user,
+                AuditAction::ItemCreated,
+                vec![AuditSubject::item(id, name)],
+            )
+        };
+        let result = transact!(self, async {
             let mut writes = Vec::with_capacity(3);
             let info = self
                 .plan_create(user, id, name, kind, &value, &mut writes)
                 .await?;
-            Ok(Plan::new(writes, info))
-        })
+            Ok(Plan::new(writes, info).audited(event()))
+        });
+        self.audit_refusal(result, event).await
     }
 
     /// Adds the writes that create item `id` to `writes`.
@@ -151,7 +160,9 @@ impl<S: Store> Vault<S> {
             let found = self.find_item(user, name).await?;
             let mut writes = Vec::with_capacity(2);
             let answer = self.plan_update(user, found, &value, &mut writes).await?;
-            Ok(Plan::new(writes, answer))
+            let subject = AuditSubject::item(answer.id, &answer.name);
+            let event = AuditEvent::done(user, AuditAction::ItemUpdated, vec![subject]);
+            Ok(Plan::new(writes, answer).audited(event))
         })
     }
 
@@ -282,7 +293,11 @@ impl<S: Store> Vault<S> {
             };
             self.replace_value(keys.as_ref(), user, id, &mut body, next)?;
             writes.push(records::replace(&found.record, &body));
-            Ok(Plan::new(writes, info(id, &body)))
+            let subject = AuditSubject::item(id, &body.name);
+            let event = AuditEvent::done(user, AuditAction::ItemRolledBack, vec![subject])
+                .detail("version", version)
+                .detail("new_version", body.revision);
+            Ok(Plan::new(writes, info(id, &body)).audited(event))
         })
     }
 
@@ -290,8 +305,9 @@ impl<S: Store> Vault<S> {
     /// ([`Error::Attached`], 409, naming the agents): detach it first.
     pub async fn delete(&self, user: &UserId, name: &Name) -> Result<()> {
         user.check_acting()?;
-        transact!(self, async {
+        let result = transact!(self, async {
             let found = self.find_item(user, name).await?;
+            let subject = AuditSubject::item(found.id()?, &found.body.name);
             let what = found.body.kind.as_str();
             crate::rules::check_deletable(what, name.as_str(), &found.body.agents)?;
             let writes = vec![
@@ -304,8 +320,17 @@ impl<S: Store> Vault<S> {
                     expect: found.name_record.version,
                 },
             ];
-            Ok(Plan::new(writes, ()))
+            let event = AuditEvent::done(user, AuditAction::ItemDeleted, vec![subject]);
+            Ok(Plan::new(writes, ()).audited(event))
+        });
+        self.audit_refusal(result, || {
+            AuditEvent::done(
+                user,
+                AuditAction::ItemDeleted,
+                vec![AuditSubject::name(name)],
+            )
         })
+        .await
     }
 
     /// The metadata of `name` (and the value, for a variable).

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::audit::{AuditAction, AuditEvent, AuditSubject};
 use crate::records::{self, ConnectionBody, connection_key};
 use crate::store::{Record, RecordKind, Store, Write};
 use crate::{
@@ -72,7 +73,8 @@ impl<S: Store> Vault<S> {
         user.check_acting()?;
         self.require_keyring()?;
         let id = credential.connection_id();
-        transact!(self, async {
+        let event = |action| AuditEvent::done(user, action, vec![AuditSubject::Connection { id }]);
+        let result = transact!(self, async {
             let key = connection_key(user, id);
             if self.store.get(&key).await?.is_some() {
                 return Err(Error::AlreadyExists {
@@ -95,8 +97,10 @@ impl<S: Store> Vault<S> {
                 sealed,
             };
             writes.push(records::create(key, &body));
-            Ok(Plan::new(writes, info(&body)))
-        })
+            Ok(Plan::new(writes, info(&body)).audited(event(AuditAction::Connected)))
+        });
+        self.audit_refusal(result, || event(AuditAction::Connected))
+            .await
     }
 
     /// Replaces a connection's credential. Agents running with the old one
@@ -110,7 +114,14 @@ impl<S: Store> Vault<S> {
         user.check_acting()?;
         self.require_keyring()?;
         let id = credential.connection_id();
-        transact!(self, async {
+        let event = || {
+            AuditEvent::done(
+                user,
+                AuditAction::ConnectionUpdated,
+                vec![AuditSubject::Connection { id }],
+            )
+        };
+        let result = transact!(self, async {
             let (record, mut body) = self.find_connection(user, id).await?;
             let mut writes = Vec::with_capacity(2);
             let (variables, sealed) = self.seal_credential(user, credential, &mut writes).await?;
@@ -130,24 +141,31 @@ impl<S: Store> Vault<S> {
             body.revision += 1;
             body.updated_at = Timestamp::now();
             writes.push(records::replace(&record, &body));
-            Ok(Plan::new(writes, info(&body)))
-        })
+            Ok(Plan::new(writes, info(&body)).audited(event()))
+        });
+        self.audit_refusal(result, event).await
     }
 
     /// Removes a connection; refused while attached ([`Error::Attached`], 409).
     pub async fn disconnect(&self, user: &UserId, id: ConnectionId) -> Result<()> {
         user.check_acting()?;
-        transact!(self, async {
+        let event = || {
+            AuditEvent::done(
+                user,
+                AuditAction::Disconnected,
+                vec![AuditSubject::Connection { id }],
+            )
+        };
+        let result = transact!(self, async {
             let (record, body) = self.find_connection(user, id).await?;
             crate::rules::check_deletable("connection", &id.to_string(), &body.agents)?;
-            Ok(Plan::new(
-                vec![Write::Delete {
-                    key: record.key,
-                    expect: record.version,
-                }],
-                (),
-            ))
-        })
+            let writes = vec![Write::Delete {
+                key: record.key,
+                expect: record.version,
+            }];
+            Ok(Plan::new(writes, ()).audited(event()))
+        });
+        self.audit_refusal(result, event).await
     }
 
     /// The user's connections, sorted by provider and kind.

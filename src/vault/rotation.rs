@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::audit::{AuditAction, AuditEvent, AuditSubject};
 use crate::crypto::{Binding, Crypto, CryptoError, KeyId, UserKeys};
 use crate::records::{self, Body, StoredValue, user_keys_key};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
@@ -57,6 +58,14 @@ pub struct RewrapReport {
     /// current generation, or upgraded to the current record format
     /// (`docs/FORMAT.md` §6.7). The others were already both.
     pub rewrapped: u64,
+}
+
+/// A rewrap's event, with its totals.
+fn rewrap_event(user: &UserId, report: &RewrapReport) -> AuditEvent {
+    AuditEvent::done(user, AuditAction::Rewrapped, Vec::new())
+        .detail("users", report.users)
+        .detail("records", report.records)
+        .detail("rewrapped", report.rewrapped)
 }
 
 const SEALED_KINDS: [RecordKind; 3] = [RecordKind::Item, RecordKind::Connection, RecordKind::Agent];
@@ -119,7 +128,33 @@ impl<S: Store> Vault<S> {
             // added or promoted meanwhile must not be undone by a stale
             // copy. Otherwise start over from the new keyring.
             if self.replace_keyring_if(&snapshot, keyring) {
-                return Ok(());
+                let subject = AuditSubject::Key { id };
+                let event =
+                    AuditEvent::done(&UserId::vault(), AuditAction::KeyRetired, vec![subject]);
+                return self.record_event(event).await;
+            }
+        }
+        Err(Error::Contention {
+            attempts: self.config.max_attempts,
+        })
+    }
+
+    /// Makes master key `id`, already in the keyring, the primary one on
+    /// this vault: new seals use it (see [`Vault::rewrap`] for the whole
+    /// rotation). Like [`Vault::set_keyring`], it changes this vault only;
+    /// every replica must be given the same keyring. Audited as
+    /// [`AuditAction::KeyPromoted`].
+    pub async fn promote_key(&self, id: KeyId) -> Result<()> {
+        for _ in 0..self.config.max_attempts {
+            let snapshot = self.crypto();
+            let mut keyring = snapshot.keyring().clone();
+            keyring.promote(id)?;
+            if self.replace_keyring_if(&snapshot, keyring) {
+                self.check_keyring().await?;
+                let subject = AuditSubject::Key { id };
+                let event =
+                    AuditEvent::done(&UserId::vault(), AuditAction::KeyPromoted, vec![subject]);
+                return self.record_event(event).await;
             }
         }
         Err(Error::Contention {
@@ -145,7 +180,9 @@ impl<S: Store> Vault<S> {
                 None => (UserKeys::generate(), Expect::Absent),
             };
             let write = records::write_user_keys(key.clone(), expect, &keys);
-            Ok(Plan::new(vec![write], keys.current_generation()))
+            let event = AuditEvent::done(user, AuditAction::UserKeyRotated, Vec::new())
+                .detail("generation", u64::from(keys.current_generation()));
+            Ok(Plan::new(vec![write], keys.current_generation()).audited(event))
         })
     }
 
@@ -202,6 +239,8 @@ impl<S: Store> Vault<S> {
             self.rewrap_one(user, options, &mut state, &mut report, progress)
                 .await?;
         }
+        self.record_event(rewrap_event(&UserId::vault(), &report))
+            .await?;
         Ok(report)
     }
 
@@ -251,6 +290,7 @@ impl<S: Store> Vault<S> {
         let mut report = RewrapReport::default();
         self.rewrap_one(user, options, &mut state, &mut report, progress)
             .await?;
+        self.record_event(rewrap_event(user, &report)).await?;
         Ok(report)
     }
 

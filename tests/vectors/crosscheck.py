@@ -8,7 +8,7 @@ top of the standard library's HMAC, and compared with the `cryptography`
 package's HKDF), rebuilds the associated data, opens every positive vector
 and checks every negative one is refused. Then it decodes every record body
 of records_v2.json (§6), compares the fields, and opens every sealed part
-with the master key and the user-keys record's salts (§6.11).
+with the master key and the user-keys record's salts (§6.12).
 
     pip install cryptography
     python3 tests/vectors/crosscheck.py
@@ -209,6 +209,12 @@ def decode_body(kind, body):
     """§6.3 to §6.6: the fields of a format-2 body, as the vectors give them."""
     if not body or body[0] != RECORD_FORMAT:
         raise Corrupt("unknown format")
+    if kind == "audit":
+        # §6.10: the event as UTF-8 JSON.
+        try:
+            return json.loads(body[1:].decode("utf-8"))
+        except ValueError as e:
+            raise Corrupt(f"not an audit event: {e}") from None
     r = Reader(body[1:])
     if kind == "item":
         fields = {"name": r.str()}
@@ -310,7 +316,7 @@ def check_records(check):
             except (Corrupt, UnicodeDecodeError, struct.error):
                 pass
         decoded.append((v, fields))
-    # §6.11: the user's salts come from the user-keys record.
+    # §6.12: the user's salts come from the user-keys record.
     salts = {}
     for v, fields in decoded:
         if v["key"]["kind"] == "user-keys":

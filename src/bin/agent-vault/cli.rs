@@ -135,6 +135,27 @@ Keep the key somewhere safe: without it no secret can be read back.
     /// database.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The audit trail: every change, refused conflict and rejected gateway
+    /// token, oldest first. Events name things; they never hold a value, a
+    /// key or a token.
+    #[command(after_help = concat!("\
+Example:
+  agent-vault audit
+  agent-vault audit --since 2026-11-30T00:00:00Z --json
+  agent-vault audit --vault          # master keys and rewraps
+
+", "Exit codes: 0 success, 1 other failure, 2 usage."))]
+    Audit {
+        /// Only events at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// The vault-wide events (master keys, rewrap) instead of the user's.
+        #[arg(long)]
+        vault: bool,
+    },
 }
 
 /// `agent-vault keys …`

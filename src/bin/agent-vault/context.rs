@@ -186,7 +186,10 @@ impl Context {
                 global.gateway_token_var
             ))
         })?;
-        let config = VaultConfig::default().with_gateway_token_var(token_var);
+        // The command keeps the store-backed audit trail (`agent-vault audit`).
+        let config = VaultConfig::default()
+            .with_gateway_token_var(token_var)
+            .with_audit_log(true);
         let store = open_store(&global.db).await?;
         Ok(Self {
             vault: Vault::with_config(store, keyring, config),

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod agents;
+mod audit;
 mod cli;
 mod context;
 mod failure;
@@ -101,6 +102,15 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Keys(command) => {
             let ctx = Context::open(&cli.global).await?;
             keys::run(&ctx, command).await?;
+            Ok(OK)
+        }
+        Command::Audit {
+            since,
+            limit,
+            vault,
+        } => {
+            let ctx = Context::open(&cli.global).await?;
+            audit::run(&ctx, since.as_deref(), limit, vault).await?;
             Ok(OK)
         }
     }
