@@ -347,7 +347,7 @@ macro_rules! conformance_tests {
 /// The most writes any behaviour other than [`declared_limits_are_honoured`]
 /// puts in one batch (a store declaring fewer [`Limits::max_writes`] can't
 /// pass them).
-pub const LARGEST_OTHER_BATCH: usize = 18;
+pub const LARGEST_OTHER_BATCH: usize = 3 * RecordKind::ALL.len();
 
 /// A fresh user id no other run uses.
 pub fn unique_user(label: &str) -> UserId {

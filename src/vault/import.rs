@@ -252,7 +252,13 @@ impl<S: Store> Vault<S> {
         let result = transact!(self, async {
             let mut writes = Vec::new();
             let entries = self
-                .plan_import(user, &accepted, options.on_conflict, &mut writes)
+                .plan_import(
+                    user,
+                    &accepted,
+                    options.on_conflict,
+                    options.dry_run,
+                    &mut writes,
+                )
                 .await?;
             if options.dry_run {
                 writes.clear();
@@ -339,6 +345,7 @@ impl<S: Store> Vault<S> {
         user: &UserId,
         accepted: &[Accepted],
         on_conflict: OnConflict,
+        dry_run: bool,
         writes: &mut Vec<Write>,
     ) -> Result<Vec<ImportEntry>> {
         let mut existing = HashMap::new();
@@ -430,7 +437,9 @@ impl<S: Store> Vault<S> {
                 (true, None) => return Err(Error::NotConfigured),
                 (false, _) => StoredValue::Plain(plain.to_owned()),
             };
-            self.replace_value(keys.as_ref(), user, id, &mut body, next)?;
+            // A dry run opens nothing: its answer never depends on a stored
+            // secret.
+            self.replace_value(keys.as_ref(), user, id, &mut body, next, !dry_run)?;
             if seal {
                 body.kind = Kind::Secret;
             }

@@ -185,7 +185,7 @@ impl<S: Store> Vault<S> {
             Some(keys) => StoredValue::Sealed(self.seal_item(keys, user, id, &body.name, plain)?),
             None => StoredValue::Plain(plain.to_owned()),
         };
-        self.replace_value(keys.as_ref(), user, id, &mut body, next)?;
+        self.replace_value(keys.as_ref(), user, id, &mut body, next, true)?;
         writes.push(records::replace(&found.record, &body));
         Ok(info(id, &body))
     }
@@ -193,6 +193,12 @@ impl<S: Store> Vault<S> {
     /// Makes `next` the value of item `id`: the current one moves into the
     /// history (resealed for its revision, for a secret), the oldest beyond
     /// the configured length are dropped, and the revision goes up by one.
+    ///
+    /// A current secret that does not open (damaged, or under a key no
+    /// longer in the ring) is replaced all the same, and not kept: nothing
+    /// could ever restore it, and refusing would leave overwriting it, the
+    /// repair, impossible. So the outcome of a replace never depends on the
+    /// stored value. With `keep` false (a dry run) nothing is opened.
     pub(super) fn replace_value(
         &self,
         keys: Option<&UserCrypto>,
@@ -200,21 +206,27 @@ impl<S: Store> Vault<S> {
         id: ItemId,
         body: &mut ItemBody,
         next: StoredValue,
+        keep: bool,
     ) -> Result<()> {
         let current = std::mem::replace(&mut body.value, next);
-        if self.config.history_len > 0 {
-            let value = match (current, keys) {
-                (StoredValue::Plain(text), _) => text.into_bytes(),
-                (StoredValue::Sealed(sealed), Some(keys)) => {
-                    let record = id.to_string();
-                    let name = body.name.as_str();
-                    let plain = keys.open(&binding::item(user, &record, name), &sealed)?;
-                    let past = binding::past_item_record(&record, body.revision);
-                    keys.seal(&binding::past_item(user, &past, name), &plain)?
+        let kept = match (current, keys) {
+            _ if !keep || self.config.history_len == 0 => None,
+            (StoredValue::Plain(text), _) => Some(text.into_bytes()),
+            (StoredValue::Sealed(sealed), Some(keys)) => {
+                let record = id.to_string();
+                let name = body.name.as_str();
+                match keys.open(&binding::item(user, &record, name), &sealed) {
+                    Ok(plain) => {
+                        let past = binding::past_item_record(&record, body.revision);
+                        Some(keys.seal(&binding::past_item(user, &past, name), &plain)?)
+                    }
+                    Err(_) => None,
                 }
-                // A secret is only ever replaced with its keys at hand.
-                (StoredValue::Sealed(_), None) => return Err(Error::NotConfigured),
-            };
+            }
+            // A secret is only ever replaced with its keys at hand.
+            (StoredValue::Sealed(_), None) => return Err(Error::NotConfigured),
+        };
+        if let Some(value) = kept {
             body.history.insert(
                 0,
                 PastValue {
@@ -291,7 +303,7 @@ impl<S: Store> Vault<S> {
                     (Some(keys), StoredValue::Sealed(sealed))
                 }
             };
-            self.replace_value(keys.as_ref(), user, id, &mut body, next)?;
+            self.replace_value(keys.as_ref(), user, id, &mut body, next, true)?;
             writes.push(records::replace(&found.record, &body));
             let subject = AuditSubject::item(id, &body.name);
             let event = AuditEvent::done(user, AuditAction::ItemRolledBack, vec![subject])

@@ -87,10 +87,12 @@ async fn overwrite_import_cannot_confirm_a_guessed_secret() {
     }
 }
 
-/// The import never opens a stored secret: an overwrite succeeds even when
-/// the stored envelope would not decrypt (here: its tag is damaged).
+/// An import's answer never depends on a stored secret: a dry run opens
+/// nothing, and an overwrite succeeds even when the stored envelope would
+/// not decrypt (here: its tag is damaged; the value it replaces can't be
+/// kept in the history, so it is dropped).
 #[tokio::test]
-async fn overwrite_import_never_decrypts_the_stored_secret() {
+async fn overwrite_import_answer_never_depends_on_the_stored_secret() {
     let (store, vault) = setup();
     let alice = user("alice");
     vault
@@ -104,8 +106,11 @@ async fn overwrite_import_never_decrypts_the_stored_secret() {
         .pop()
         .expect("the item's record");
     let mut body = record.body.clone();
-    // The sealed value is the body's last field, and its tag its last bytes.
-    *body.last_mut().expect("a non-empty body") ^= 1;
+    // FORMAT.md §6.3: the sealed value (its tag last) is followed only by
+    // the history, here empty (one `00` byte).
+    assert_eq!(body.last(), Some(&0), "an empty history ends the body");
+    let tag_end = body.len() - 2;
+    body[tag_end] ^= 1;
     store
         .commit(vec![Write::Put {
             key: record.key.clone(),

@@ -43,6 +43,29 @@ pub struct MItem {
     pub value: String,
     pub agents: BTreeSet<AgentId>,
     pub revision: u64,
+    /// A variable's earlier values, newest first: kept in clear by the
+    /// vault's history (the default ten).
+    pub plain_history: Vec<String>,
+}
+
+/// How many earlier values the vault keeps (its default).
+const HISTORY_LEN: usize = agent_vault::DEFAULT_HISTORY_LEN;
+
+impl MItem {
+    /// Replaces the value, as the vault does: a variable's old value joins
+    /// its (plaintext) history; a variable made a secret keeps none.
+    fn replace(&mut self, value: String, becomes_secret: bool) {
+        let old = std::mem::replace(&mut self.value, value);
+        if self.kind == Kind::Variable {
+            self.plain_history.insert(0, old);
+            self.plain_history.truncate(HISTORY_LEN);
+        }
+        if becomes_secret {
+            self.kind = Kind::Secret;
+            self.plain_history.clear();
+        }
+        self.revision += 1;
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -253,6 +276,7 @@ impl Model {
             value: value.text().to_owned(),
             agents: BTreeSet::new(),
             revision: 1,
+            plain_history: Vec::new(),
         };
         Ok(self.items.entry(folded(name)).or_insert(item))
     }
@@ -263,8 +287,7 @@ impl Model {
             return Err(E::InvalidValue);
         }
         let item = self.items.get_mut(&folded(name)).ok_or(E::NotFound)?;
-        item.value = value.text().to_owned();
-        item.revision += 1;
+        item.replace(value.text().to_owned(), false);
         Ok(item)
     }
 
@@ -372,6 +395,7 @@ impl Model {
                             value: text,
                             agents: BTreeSet::new(),
                             revision: 1,
+                            plain_history: Vec::new(),
                         },
                     );
                     report.push((name.to_owned(), kind, ImportAction::Create, line));
@@ -385,11 +409,8 @@ impl Model {
                     } else if !seal && item.value == text {
                         ImportAction::Unchanged
                     } else {
-                        item.value = text;
-                        item.revision += 1;
-                        if seal {
-                            item.kind = Kind::Secret;
-                        }
+                        let becomes_secret = seal && item.kind != Kind::Secret;
+                        item.replace(text, becomes_secret);
                         ImportAction::Update
                     };
                     report.push((item.name.clone(), item.kind, action, line));
@@ -725,12 +746,18 @@ impl Model {
     /// values (unless a variable holds the same text), credentials' secret
     /// parts and gateway tokens, current and past.
     pub fn canaries(&self) -> Vec<String> {
-        let variables: BTreeSet<&str> = self
+        // What the vault keeps in clear: variables' values and their history.
+        let mut variables: BTreeSet<&str> = self
             .items
             .values()
             .filter(|i| i.kind == Kind::Variable)
             .map(|i| i.value.as_str())
             .collect();
+        variables.extend(
+            self.items
+                .values()
+                .flat_map(|i| i.plain_history.iter().map(String::as_str)),
+        );
         let mut out: Vec<String> = self
             .items
             .values()
