@@ -657,3 +657,24 @@ pub fn check_batch(writes: &[Write]) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// `docs/FORMAT.md` §6.9 gives every statement of every migration of an
+/// SQL store; returns the document, whitespace collapsed, for more checks.
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+pub(crate) fn check_format_doc_migrations(migrations: &[&[&str]]) -> String {
+    let squeeze = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md"))
+        .unwrap_or_else(|e| panic!("docs/FORMAT.md: {e}"));
+    let doc = squeeze(&doc);
+    for (index, migration) in migrations.iter().enumerate() {
+        for statement in *migration {
+            let wanted = format!("{};", squeeze(statement));
+            assert!(
+                doc.contains(&wanted),
+                "docs/FORMAT.md §6.9 should give migration {} as {wanted:?}",
+                index + 1
+            );
+        }
+    }
+    doc
+}

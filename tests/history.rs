@@ -34,6 +34,14 @@ fn vault() -> Vault<MemoryStore> {
     vault_with(VaultConfig::default())
 }
 
+/// Adds master key 2 and makes it primary.
+fn promote_a_second_key(vault: &Vault<MemoryStore>) {
+    let mut ring = Keyring::single(key(7));
+    ring.add(KeyId(2), key(8)).unwrap();
+    ring.promote(KeyId(2)).unwrap();
+    vault.set_keyring(ring);
+}
+
 /// The value an agent with `item` attached gets.
 async fn delivered(vault: &Vault<MemoryStore>, item: &str) -> String {
     let user = alice();
@@ -266,10 +274,7 @@ async fn rewrap_and_user_key_rotation_reseal_history_too() {
 
     // Master key rotation: the old key can be retired only because history
     // was resealed too.
-    let mut ring = Keyring::single(key(7));
-    ring.add(KeyId(2), key(8)).unwrap();
-    ring.promote(KeyId(2)).unwrap();
-    vault.set_keyring(ring);
+    promote_a_second_key(&vault);
     vault
         .rewrap(&RewrapOptions::default(), &mut |_| {})
         .await
@@ -291,10 +296,7 @@ async fn key_usage_counts_history_so_a_key_in_use_there_is_not_retired() {
         .await
         .unwrap();
     vault.update(&user, &token, value("two")).await.unwrap();
-    let mut ring = Keyring::single(key(7));
-    ring.add(KeyId(2), key(8)).unwrap();
-    ring.promote(KeyId(2)).unwrap();
-    vault.set_keyring(ring);
+    promote_a_second_key(&vault);
     // The next update seals under key 2, and reseals the value it replaces
     // as it moves into the history; version 1, deeper in the history, stays
     // under key 1 until a rewrap.
