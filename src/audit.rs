@@ -314,8 +314,42 @@ pub(crate) fn entry_id(at: Timestamp) -> String {
     static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let millis = u64::try_from(at.unix_millis()).unwrap_or(0);
     let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!(
-        "{millis:016x}-{sequence:016x}-{:016x}",
-        rand::random::<u64>()
-    )
+    let mut id = String::with_capacity(3 * 16 + 2);
+    for (index, part) in [millis, sequence, rand::random::<u64>()]
+        .into_iter()
+        .enumerate()
+    {
+        if index > 0 {
+            id.push('-');
+        }
+        push_hex(&mut id, part);
+    }
+    id
+}
+
+/// Appends `value` as 16 lowercase hex digits (what `{:016x}` writes,
+/// without the formatting machinery: this is on every audited commit).
+fn push_hex(out: &mut String, value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        let nibble = (value >> (shift * 4)) & 0xf;
+        out.push(char::from(DIGITS[nibble as usize]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_ids_sort_by_time_then_sequence() {
+        let early = entry_id(Timestamp::from_unix_millis(0x1a2_22bc_4b53));
+        let late = entry_id(Timestamp::from_unix_millis(0x1a2_22bc_4b54));
+        assert_eq!(early.len(), 50);
+        assert!(early.starts_with("000001a222bc4b53-"), "{early}");
+        assert!(early < late);
+        let mut hex = String::new();
+        push_hex(&mut hex, 0x0123_4567_89ab_cdef);
+        assert_eq!(hex, format!("{:016x}", 0x0123_4567_89ab_cdef_u64));
+    }
 }
