@@ -1048,6 +1048,17 @@ fn keys_add_promote_rewrap_retire() {
         ],
     );
     assert_eq!(stdout_ok(output, "exec"), "rotated-value/venice-key");
+    // The vault-wide audit trail has the promotion, the rewrap and the
+    // retirement, in that order.
+    let output = with_keys(&vault, &retired, &["--json", "audit", "--vault"]);
+    let events: serde_json::Value = serde_json::from_str(&stdout_ok(output, "audit")).unwrap();
+    let actions: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["key-promoted", "rewrapped", "key-retired"]);
     // The primary can't be retired (5), an unknown id is 4 for promote.
     assert_eq!(
         with_keys(&vault, &retired, &["keys", "retire", "2"])

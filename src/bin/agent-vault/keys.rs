@@ -82,11 +82,15 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<(), Failure> {
             print_keyring(ctx, &keyring, ("added", next))?;
         }
         KeysCommand::Promote { id } => {
-            let mut keyring = vault.keyring();
-            keyring
-                .promote(KeyId(id))
-                .map_err(|_| Failure::NotFound(format!("master key {id} is not in the keyring")))?;
-            print_keyring(ctx, &keyring, ("primary", id))?;
+            if !vault.keyring().ids().any(|known| known == KeyId(id)) {
+                return Err(Failure::NotFound(format!(
+                    "master key {id} is not in the keyring"
+                )));
+            }
+            // Promoted through the vault, so the promotion is in the audit
+            // trail (`agent-vault audit --vault`).
+            vault.promote_key(KeyId(id)).await?;
+            print_keyring(ctx, &vault.keyring(), ("primary", id))?;
         }
         KeysCommand::Retire { id } => {
             vault.retire_key(KeyId(id)).await?;
