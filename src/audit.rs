@@ -93,7 +93,8 @@ pub enum AuditAction {
     KeyPromoted,
     /// A master key was removed from the keyring.
     KeyRetired,
-    /// Records were re-sealed and upgraded (`details`: counts).
+    /// Records were re-sealed and upgraded: one event per commit of a
+    /// rewrap (`details.rewritten`), then one with the totals.
     Rewrapped,
 }
 
@@ -231,7 +232,8 @@ pub struct AuditEvent {
     /// rewrap) the vault's reserved id `~vault`.
     #[serde(deserialize_with = "stored_user")]
     pub user: UserId,
-    /// The agent whose gateway token acted, when one did.
+    /// The agent whose gateway token acted or was presented (a rejected
+    /// check), when one was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentId>,
     /// What.

@@ -194,7 +194,8 @@ pub(crate) enum StoredValue {
 }
 
 impl StoredValue {
-    fn kind(&self) -> Kind {
+    /// A sealed value is a secret's, plaintext a variable's.
+    pub fn kind(&self) -> Kind {
         match self {
             Self::Sealed(_) => Kind::Secret,
             Self::Plain(_) => Kind::Variable,

@@ -154,8 +154,12 @@ async fn every_operation_is_audited_and_no_event_carries_a_secret() {
     vault.delete(&user, &name("LOG_LEVEL")).await.unwrap();
 
     use AuditAction::*;
+    // A rewrap's commits each carry an event, then a summary follows:
+    // consecutive ones are one step here.
+    let mut actions = sink.actions();
+    actions.dedup();
     assert_eq!(
-        sink.actions(),
+        actions,
         [
             ItemCreated,
             ItemUpdated,

@@ -1048,17 +1048,30 @@ fn keys_add_promote_rewrap_retire() {
         ],
     );
     assert_eq!(stdout_ok(output, "exec"), "rotated-value/venice-key");
-    // The vault-wide audit trail has the promotion, the rewrap and the
-    // retirement, in that order.
+    // The vault-wide audit trail has the promotion, the refused early
+    // retirement, the rewrap and the retirement, in that order.
     let output = with_keys(&vault, &retired, &["--json", "audit", "--vault"]);
     let events: serde_json::Value = serde_json::from_str(&stdout_ok(output, "audit")).unwrap();
-    let actions: Vec<&str> = events
+    let actions: Vec<(&str, &str)> = events
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["action"].as_str().unwrap())
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"]["result"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(actions, ["key-promoted", "rewrapped", "key-retired"]);
+    assert_eq!(
+        actions,
+        [
+            ("key-promoted", "done"),
+            ("key-retired", "refused"),
+            ("rewrapped", "done"),
+            ("key-retired", "done")
+        ]
+    );
     // The primary can't be retired (5), an unknown id is 4 for promote.
     assert_eq!(
         with_keys(&vault, &retired, &["keys", "retire", "2"])

@@ -406,3 +406,82 @@ async fn import_overwrites_keep_history_and_a_variable_made_secret_keeps_no_plai
         );
     }
 }
+
+#[tokio::test]
+async fn a_lowered_history_length_is_honoured_by_rollback_and_rewrap() {
+    let store = MemoryStore::new();
+    let user = alice();
+    let token = name("API_TOKEN");
+    let long = Vault::new(store.clone(), Keyring::single(key(7)));
+    long.create(&user, &token, Kind::Secret, value("v1"))
+        .await
+        .unwrap();
+    for n in 2..=4 {
+        long.update(&user, &token, value(&format!("v{n}")))
+            .await
+            .unwrap();
+    }
+    // The same store, configured to keep one earlier value.
+    let short = Vault::with_config(
+        store.clone(),
+        Keyring::single(key(7)),
+        VaultConfig::default().with_history_len(1),
+    );
+    assert!(matches!(
+        short.rollback(&user, &token, 1).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    short
+        .rewrap_user(&user, &RewrapOptions::default(), &mut |_| {})
+        .await
+        .unwrap();
+    // Now gone from the record too, also for the vault that kept more.
+    assert!(matches!(
+        long.rollback(&user, &token, 2).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    long.rollback(&user, &token, 3).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_damaged_past_value_is_dropped_by_rewrap_not_a_blocker() {
+    let vault = vault();
+    let user = alice();
+    let token = name("API_TOKEN");
+    vault
+        .create(&user, &token, Kind::Secret, value("aaaa"))
+        .await
+        .unwrap();
+    vault.update(&user, &token, value("bbbb")).await.unwrap();
+    vault.update(&user, &token, value("cccc")).await.unwrap();
+    let record = item_record(&vault).await;
+    let offsets = envelope_offsets(&record.body, 41, 1);
+    assert_eq!(offsets.len(), 3, "current, then versions 2 and 1");
+    let mut body = record.body.clone();
+    body[offsets[2] + 40] ^= 1; // the last tag byte of version 1
+    vault
+        .store()
+        .commit(vec![Write::Put {
+            key: record.key.clone(),
+            expect: agent_vault::store::Expect::Version(record.version),
+            body,
+        }])
+        .await
+        .unwrap();
+    promote_a_second_key(&vault);
+    vault
+        .rewrap(&RewrapOptions::default(), &mut |_| {})
+        .await
+        .unwrap();
+    let versions: Vec<u64> = vault
+        .history(&user, &token)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(versions, [3, 2], "the damaged value was dropped");
+    vault.retire_key(KeyId(1)).await.unwrap();
+    vault.rollback(&user, &token, 2).await.unwrap();
+    assert_eq!(delivered(&vault, "API_TOKEN").await, "bbbb");
+}

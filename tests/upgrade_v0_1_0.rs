@@ -145,6 +145,26 @@ async fn every_value_of_a_0_1_0_vault_reads() {
         Some("sk-custom-alice")
     );
 
+    // A user with variables only had no key record in 0.1.0.
+    let carol = user("carol");
+    let carols: Vec<(String, Option<String>)> = vault
+        .list(&carol)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.name.to_string(), i.value))
+        .collect();
+    assert_eq!(
+        carols,
+        [
+            ("LOG_LEVEL".to_owned(), Some("info".to_owned())),
+            (
+                "PUBLIC_URL".to_owned(),
+                Some("https://carol.example".to_owned())
+            ),
+        ]
+    );
+
     let bot = agent_named(&vault, &bob, "bob-bot").await;
     let (env, _) = vault.environment(&bob, bot).await.unwrap();
     let value = |n: &str| env.get(n).map(|v| v.expose_secret().to_owned());
@@ -219,6 +239,26 @@ async fn the_rules_hold_on_a_0_1_0_vault() {
         .unwrap_err();
     assert!(matches!(error, Error::AlreadyExists { .. }), "{error:?}");
     // Users stay apart: bob's agent is not alice's.
+    // A user with variables only had no key record in 0.1.0.
+    let carol = user("carol");
+    let carols: Vec<(String, Option<String>)> = vault
+        .list(&carol)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.name.to_string(), i.value))
+        .collect();
+    assert_eq!(
+        carols,
+        [
+            ("LOG_LEVEL".to_owned(), Some("info".to_owned())),
+            (
+                "PUBLIC_URL".to_owned(),
+                Some("https://carol.example".to_owned())
+            ),
+        ]
+    );
+
     let bot = agent_named(&vault, &bob, "bob-bot").await;
     assert!(matches!(
         vault.agent(&alice, bot).await.unwrap_err(),
@@ -273,11 +313,15 @@ async fn writes_and_rewrap_upgrade_every_record() {
         .count();
     assert_eq!(still_old, before.len() - 1);
 
-    // A rewrap upgrades everything else, and a second one has nothing to do.
+    // A rewrap upgrades everything else (a user without a key record
+    // too), and a second one has nothing to do.
+    let mut last = None;
     let report = vault
-        .rewrap(&RewrapOptions::default(), &mut |_| {})
+        .rewrap(&RewrapOptions::default(), &mut |p| last = Some(p))
         .await
         .unwrap();
+    let last = last.unwrap();
+    assert_eq!(last.done, last.total, "progress reaches its total");
     assert_eq!(report.rewrapped as usize, still_old, "{report:?}");
     let after = formats(vault.store()).await;
     assert!(after.iter().all(|r| r.3 == 2), "{after:?}");

@@ -83,6 +83,14 @@ impl fmt::Display for Attachable {
     }
 }
 
+/// What a refused request named.
+fn refused_subject(target: &Attachable) -> AuditSubject {
+    match target {
+        Attachable::Item(name) => AuditSubject::name(name),
+        Attachable::Connection(id) => AuditSubject::Connection { id: *id },
+    }
+}
+
 /// An event about an agent and some of its attachments.
 fn agent_event(
     user: &UserId,
@@ -186,12 +194,10 @@ impl<S: Store> Vault<S> {
             );
             Ok(Plan::new(writes, info(id, &body)).audited(event))
         });
+        // A refused create made no agent: the event names what was asked.
         self.audit_refusal(result, || {
-            AuditEvent::done(
-                user,
-                AuditAction::AgentCreated,
-                vec![AuditSubject::agent(id, Some(name))],
-            )
+            let subjects = targets.iter().map(refused_subject).collect();
+            AuditEvent::done(user, AuditAction::AgentCreated, subjects)
         })
         .await
         .map(|info| (info, GatewayToken::from_secret(token.expose_secret())))
@@ -238,7 +244,16 @@ impl<S: Store> Vault<S> {
             }
         }
         if !missing.is_empty() {
-            return Err(Error::RequirementsMissing { names: missing });
+            let refused = Err(Error::RequirementsMissing { names: missing });
+            return self
+                .audit_refusal(refused, || {
+                    let subjects = requirements
+                        .iter()
+                        .map(|r| AuditSubject::name(&r.name))
+                        .collect();
+                    AuditEvent::done(user, AuditAction::AgentCreated, subjects)
+                })
+                .await;
         }
         self.create_agent_with(user, name, &targets).await
     }
@@ -358,11 +373,11 @@ impl<S: Store> Vault<S> {
             Ok(Plan::new(writes, answer).audited(event))
         });
         self.audit_refusal(result, || {
-            AuditEvent::done(
-                user,
-                AuditAction::Attached,
-                vec![AuditSubject::agent(agent, None)],
-            )
+            let asked = targets.iter().map(refused_subject);
+            let subjects = std::iter::once(AuditSubject::agent(agent, None))
+                .chain(asked)
+                .collect();
+            AuditEvent::done(user, AuditAction::Attached, subjects)
         })
         .await
     }

@@ -112,21 +112,24 @@ impl<S: Store> Vault<S> {
             self.require_keyring()?;
         }
         let id = ItemId::new_random();
-        let event = || {
-            AuditEvent::done(
-                user,
-                AuditAction::ItemCreated,
-                vec![AuditSubject::item(id, name)],
-            )
-        };
         let result = transact!(self, async {
             let mut writes = Vec::with_capacity(3);
             let info = self
                 .plan_create(user, id, name, kind, &value, &mut writes)
                 .await?;
-            Ok(Plan::new(writes, info).audited(event()))
+            let subject = AuditSubject::item(id, name);
+            let event = AuditEvent::done(user, AuditAction::ItemCreated, vec![subject]);
+            Ok(Plan::new(writes, info).audited(event))
         });
-        self.audit_refusal(result, event).await
+        // A refused create made nothing: the event names the name only.
+        self.audit_refusal(result, || {
+            AuditEvent::done(
+                user,
+                AuditAction::ItemCreated,
+                vec![AuditSubject::name(name)],
+            )
+        })
+        .await
     }
 
     /// Adds the writes that create item `id` to `writes`.
@@ -208,8 +211,16 @@ impl<S: Store> Vault<S> {
         next: StoredValue,
         keep: bool,
     ) -> Result<()> {
+        let next_kind = next.kind();
         let current = std::mem::replace(&mut body.value, next);
         let kept = match (current, keys) {
+            // A variable becoming a secret keeps no plaintext beside it: its
+            // history starts afresh.
+            _ if next_kind != body.kind => {
+                body.history.clear();
+                body.kind = next_kind;
+                None
+            }
             _ if !keep || self.config.history_len == 0 => None,
             (StoredValue::Plain(text), _) => Some(text.into_bytes()),
             (StoredValue::Sealed(sealed), Some(keys)) => {
@@ -279,7 +290,10 @@ impl<S: Store> Vault<S> {
                     reason: format!("{version} is the current version of {name}"),
                 });
             }
-            let Some(past) = body.history.iter().find(|p| p.revision == version) else {
+            // Only what the configuration keeps (it may have been lowered
+            // since older values were stored).
+            let kept = body.history.iter().take(self.config.history_len);
+            let Some(past) = kept.into_iter().find(|p| p.revision == version) else {
                 return Err(Error::NotFound {
                     what: "version",
                     name: format!("{name} version {version}"),

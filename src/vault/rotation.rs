@@ -94,10 +94,12 @@ impl<S: Store> Vault<S> {
                     // A record counts once per key it holds a value under
                     // (an item's history may span keys).
                     let mut keys = std::collections::BTreeSet::new();
+                    // A value whose header does not even parse is under no
+                    // key: it can't hold a key in use.
                     for sealed in body.sealed_all() {
-                        let (key, _) =
-                            Crypto::header_of(sealed).map_err(|_| Error::DecryptionFailed)?;
-                        keys.insert(key);
+                        if let Ok((key, _)) = Crypto::header_of(sealed) {
+                            keys.insert(key);
+                        }
                     }
                     for key in keys {
                         *usage.entry(key).or_insert(0) += 1;
@@ -122,7 +124,13 @@ impl<S: Store> Vault<S> {
             keyring.retire(id)?;
             let records = self.key_usage().await?.get(&id).copied().unwrap_or(0);
             if records > 0 {
-                return Err(Error::KeyInUse { key: id, records });
+                let refused = Err(Error::KeyInUse { key: id, records });
+                return self
+                    .audit_refusal(refused, || {
+                        let subject = AuditSubject::Key { id };
+                        AuditEvent::done(&UserId::vault(), AuditAction::KeyRetired, vec![subject])
+                    })
+                    .await;
             }
             // Installed only over the keyring the scan started from: a key
             // added or promoted meanwhile must not be undone by a stale
@@ -170,7 +178,7 @@ impl<S: Store> Vault<S> {
         user.check_acting()?;
         self.require_keyring()?;
         let key = user_keys_key(user);
-        transact!(self, async {
+        let result = transact!(self, async {
             let (keys, expect) = match self.store.get(&key).await? {
                 Some(record) => {
                     let mut keys = records::read_user_keys(&record)?;
@@ -183,7 +191,11 @@ impl<S: Store> Vault<S> {
             let event = AuditEvent::done(user, AuditAction::UserKeyRotated, Vec::new())
                 .detail("generation", u64::from(keys.current_generation()));
             Ok(Plan::new(vec![write], keys.current_generation()).audited(event))
+        });
+        self.audit_refusal(result, || {
+            AuditEvent::done(user, AuditAction::UserKeyRotated, Vec::new())
         })
+        .await
     }
 
     /// Re-seals every record of every user under the primary master key and
@@ -262,7 +274,7 @@ impl<S: Store> Vault<S> {
                     });
                 }
             }
-            match self.commit_in_parts(writes, report).await {
+            match self.commit_in_parts(&UserId::vault(), writes, report).await {
                 Ok(()) => return Ok(()),
                 // Another rewrap got there first: look again.
                 Err(StoreError::Conflict { .. }) => continue,
@@ -311,14 +323,22 @@ impl<S: Store> Vault<S> {
         progress: &mut (dyn FnMut(RewrapProgress) + Send),
     ) -> Result<()> {
         report.users += 1;
-        let Some(mut keys) = self.user_keys(user).await? else {
-            // A user without key material has nothing sealed.
-            return Ok(());
-        };
+        // A user without key material has nothing sealed, but may still
+        // have records to upgrade (0.1.0 wrote no key record for a user with
+        // variables only).
+        let mut keys = self.user_keys(user).await?;
         let crypto = self.checked_crypto().await?;
         let primary = crypto.keyring().primary_id().ok_or(Error::NotConfigured)?;
-        // Never more writes per commit than the store takes.
-        let batch_size = options.batch_size.min(self.store.limits().max_writes);
+        // Never more writes per commit than the store takes (one kept for
+        // the audit event, when there is one).
+        let reserve = usize::from(self.config.audit_log);
+        let max_writes = self
+            .store
+            .limits()
+            .max_writes
+            .saturating_sub(reserve)
+            .max(1);
+        let batch_size = options.batch_size.min(max_writes);
         for kind in USER_KINDS {
             let listed = self.store.list(user, kind).await?;
             for chunk in listed.chunks(batch_size) {
@@ -326,13 +346,22 @@ impl<S: Store> Vault<S> {
                 let mut current: Vec<Record> = chunk.to_vec();
                 let mut committed = false;
                 for _ in 0..self.config.max_attempts {
-                    let writes = match rewrap_writes(&crypto, user, &keys, primary, &current)? {
+                    let history_len = self.config.history_len;
+                    let found = rewrap_writes(
+                        &crypto,
+                        user,
+                        keys.as_ref(),
+                        primary,
+                        history_len,
+                        &current,
+                    )?;
+                    let writes = match found {
                         Ok(writes) => writes,
                         // A record names a generation newer than the keys
                         // read: the user's key was rotated meanwhile. Read
                         // the keys again and redo the chunk.
                         Err(CryptoError::UnknownGeneration(_)) => {
-                            keys = self.user_keys(user).await?.ok_or(Error::DecryptionFailed)?;
+                            keys = self.user_keys(user).await?;
                             continue;
                         }
                         Err(other) => return Err(other.into()),
@@ -341,7 +370,7 @@ impl<S: Store> Vault<S> {
                         committed = true;
                         break;
                     }
-                    match self.commit_in_parts(writes, report).await {
+                    match self.commit_in_parts(user, writes, report).await {
                         Ok(()) => {
                             committed = true;
                             break;
@@ -358,7 +387,7 @@ impl<S: Store> Vault<S> {
                                 .into_iter()
                                 .flatten()
                                 .collect();
-                            keys = self.user_keys(user).await?.ok_or(Error::DecryptionFailed)?;
+                            keys = self.user_keys(user).await?;
                         }
                         Err(other) => return Err(other.into()),
                     }
@@ -378,32 +407,44 @@ impl<S: Store> Vault<S> {
 
     /// Commits rewrap writes (each stands alone: its record's version is its
     /// only condition), split into as few commits as the store's limits
-    /// allow; counts what was re-sealed.
+    /// allow; counts what was re-sealed. With the store-backed audit log,
+    /// each commit carries its own `Rewrapped` event for `user`, so no
+    /// record is rewritten without one.
     async fn commit_in_parts(
         &self,
+        user: &UserId,
         writes: Vec<Write>,
         report: &mut RewrapReport,
     ) -> std::result::Result<(), StoreError> {
         let limits = self.store.limits();
-        let mut part: Vec<Write> = Vec::new();
+        // Room for the event, when there is one.
+        let reserve = if self.config.audit_log { 1024 } else { 0 };
+        let budget = limits.max_batch_len.saturating_sub(reserve);
+        let mut parts: Vec<Vec<Write>> = vec![Vec::new()];
         let mut bytes = 0usize;
         for write in writes {
             let len = match &write {
                 Write::Put { body, .. } => body.len(),
                 Write::Delete { .. } => 0,
             };
-            if !part.is_empty() && bytes.saturating_add(len) > limits.max_batch_len {
-                let count = part.len() as u64;
-                self.store.commit(std::mem::take(&mut part)).await?;
-                report.rewrapped += count;
+            if parts.last().is_some_and(|p| !p.is_empty()) && bytes.saturating_add(len) > budget {
+                parts.push(Vec::new());
                 bytes = 0;
             }
             bytes = bytes.saturating_add(len);
-            part.push(write);
+            if let Some(part) = parts.last_mut() {
+                part.push(write);
+            }
         }
-        if !part.is_empty() {
+        for mut part in parts.into_iter().filter(|p| !p.is_empty()) {
             let count = part.len() as u64;
+            let event = AuditEvent::done(user, AuditAction::Rewrapped, Vec::new())
+                .detail("rewritten", count);
+            if self.config.audit_log {
+                part.push(super::audit_write(&event));
+            }
             self.store.commit(part).await?;
+            self.emit(Some(&event));
             report.rewrapped += count;
         }
         Ok(())
@@ -427,18 +468,19 @@ impl<S: Store> Vault<S> {
 }
 
 /// The writes that re-seal every record of `records` not yet under
-/// `primary` and the user's current generation, and rewrite every record
-/// not yet in the current format. The inner error is the crypto layer's, so
-/// a caller can tell an unknown generation (re-read the keys) from the
-/// rest; the outer one is a corrupt record.
+/// `primary` and the user's current generation, trim histories to
+/// `history_len`, and rewrite every record not yet in the current format.
+/// The inner error is the crypto layer's, so a caller can tell an unknown
+/// generation (re-read the keys) from the rest; the outer one is a corrupt
+/// record.
 fn rewrap_writes(
     crypto: &Crypto,
     user: &UserId,
-    keys: &UserKeys,
+    keys: Option<&UserKeys>,
     primary: KeyId,
+    history_len: usize,
     records: &[Record],
 ) -> Result<std::result::Result<Vec<Write>, CryptoError>> {
-    let target = (primary, keys.current_generation());
     let mut writes = Vec::new();
     for record in records {
         let outdated = !records::is_current(&record.body);
@@ -447,10 +489,22 @@ fn rewrap_writes(
             // upgraded.
             None if outdated => Some(records::reencode(record)?),
             None => None,
-            Some(mut body) => match reseal(crypto, user, keys, target, &mut body, &record.key) {
-                Ok(resealed) => (resealed || outdated).then(|| body.encode()),
-                Err(error) => return Ok(Err(error)),
-            },
+            Some(mut body) => {
+                let trimmed = trim_history(&mut body, history_len);
+                let resealed = match keys {
+                    Some(keys) => {
+                        let target = (primary, keys.current_generation());
+                        reseal(crypto, user, keys, target, &mut body, &record.key)
+                    }
+                    // Sealed values without the user's salts can't open.
+                    None if !body.sealed_all().is_empty() => Err(CryptoError::DecryptionFailed),
+                    None => Ok(false),
+                };
+                match resealed {
+                    Ok(resealed) => (resealed || trimmed || outdated).then(|| body.encode()),
+                    Err(error) => return Ok(Err(error)),
+                }
+            }
         };
         if let Some(body) = rewritten {
             writes.push(Write::Put {
@@ -463,9 +517,23 @@ fn rewrap_writes(
     Ok(Ok(writes))
 }
 
+/// Drops an item's earlier values beyond `history_len` (the configuration
+/// may have been lowered since they were kept); whether it dropped any.
+fn trim_history(body: &mut Body, history_len: usize) -> bool {
+    match body {
+        Body::Item(item) if item.history.len() > history_len => {
+            item.history.truncate(history_len);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Re-seals every sealed value of `body` (an item's earlier values too)
 /// that is not under `target` (key id, generation) already; whether it
-/// changed anything. A variable has nothing sealed.
+/// changed anything. A variable has nothing sealed. An earlier value that
+/// does not open (damaged) is dropped rather than failing the whole rewrap:
+/// nothing could restore it, and it must not keep an old key in use.
 fn reseal(
     crypto: &Crypto,
     user: &UserId,
@@ -493,10 +561,21 @@ fn reseal(
             };
             let name = item.name.as_str();
             let mut changed = one(&binding::item(user, &key.id, name), sealed)?;
-            for past in &mut item.history {
+            let mut kept = Vec::with_capacity(item.history.len());
+            for mut past in std::mem::take(&mut item.history) {
                 let record = binding::past_item_record(&key.id, past.revision);
-                changed |= one(&binding::past_item(user, &record, name), &mut past.value)?;
+                match one(&binding::past_item(user, &record, name), &mut past.value) {
+                    Ok(resealed) => {
+                        changed |= resealed;
+                        kept.push(past);
+                    }
+                    Err(CryptoError::DecryptionFailed) => changed = true,
+                    // An unknown generation means stale keys: the caller
+                    // re-reads them and redoes the chunk.
+                    Err(other) => return Err(other),
+                }
             }
+            item.history = kept;
             changed
         }
     })
