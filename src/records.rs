@@ -146,6 +146,11 @@ pub(crate) fn user_keys_key(user: &UserId) -> RecordKey {
     RecordKey::new(user, RecordKind::UserKeys, USER_KEYS_ID)
 }
 
+/// An entry of `user`'s audit log (FORMAT.md §6.10), at `at`.
+pub(crate) fn audit_key(user: &UserId, at: Timestamp) -> RecordKey {
+    RecordKey::new(user, RecordKind::Audit, crate::audit::entry_id(at))
+}
+
 /// Master key `id`'s check value (FORMAT.md §9), under the reserved user.
 pub(crate) fn key_check_key(id: KeyId) -> RecordKey {
     RecordKey::new(&UserId::vault(), RecordKind::KeyCheck, id.0.to_string())

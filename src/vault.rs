@@ -580,11 +580,7 @@ impl<S> fmt::Debug for Vault<S> {
 /// The write that stores `event` in its user's log (FORMAT.md §6.10).
 fn audit_write(event: &AuditEvent) -> Write {
     Write::Put {
-        key: RecordKey::new(
-            &event.user,
-            RecordKind::Audit,
-            crate::audit::entry_id(event.at),
-        ),
+        key: records::audit_key(&event.user, event.at),
         expect: Expect::Absent,
         body: crate::audit::encode(event),
     }

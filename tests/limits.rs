@@ -147,3 +147,32 @@ async fn rewrap_commits_in_batches_the_store_takes() {
     assert!(commits > 4, "{commits} commits for 10 records");
     assert_eq!(vault.key_usage().await.unwrap().get(&KeyId(2)), Some(&10));
 }
+
+/// History never makes an item too large for the store: on a store with a
+/// small body limit, updates of a large value go on succeeding, keeping as
+/// many earlier values as fit (without the trim, the third update failed
+/// with `TooLarge`, for good).
+#[tokio::test]
+async fn history_keeps_what_fits_the_stores_body_limit() {
+    let vault = Vault::new(
+        limited(10, 2_000, 100_000),
+        Keyring::single(MasterKey::generate()),
+    );
+    let name = Name::parse("BIG").unwrap();
+    vault
+        .create(&user(), &name, Kind::Secret, value(&"a".repeat(600)))
+        .await
+        .unwrap();
+    for n in 0..6 {
+        let text = format!("{n}").repeat(600);
+        vault.update(&user(), &name, value(&text)).await.unwrap();
+    }
+    let history = vault.history(&user(), &name).await.unwrap();
+    assert_eq!(history[0].version, 7);
+    let kept = history.len() - 1;
+    assert!(kept >= 1 && kept < 10, "{kept} earlier values kept");
+    let versions: Vec<u64> = history.iter().map(|v| v.version).collect();
+    let newest_first: Vec<u64> = (7 - kept as u64..=7).rev().collect();
+    assert_eq!(versions, newest_first, "the oldest were dropped");
+    vault.rollback(&user(), &name, 6).await.unwrap();
+}

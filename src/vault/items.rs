@@ -248,6 +248,15 @@ impl<S: Store> Vault<S> {
             );
         }
         body.history.truncate(self.config.history_len);
+        // A store with a body size limit (a key-value database) keeps as
+        // many earlier values as fit, oldest dropped first, rather than
+        // refusing every later change of a large value.
+        let max_body_len = self.store.limits().max_body_len;
+        if max_body_len < usize::MAX {
+            while !body.history.is_empty() && records::encode(&*body).len() > max_body_len {
+                body.history.pop();
+            }
+        }
         body.revision += 1;
         body.updated_at = Timestamp::now();
         Ok(())
