@@ -10,10 +10,10 @@ use serde::Serialize;
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome, AuditSubject};
 use crate::crypto::{Crypto, UserKeys};
 use crate::records::{
-    self, AgentBody, Attachment, Body, ConnectionBody, Deployment, SealedReceipt, StoredValue,
-    agent_key, target_key, user_keys_key,
+    self, AgentBody, Attachment, Body, Deployment, NameBody, SealedReceipt, StoredValue, agent_key,
+    connection_key, item_key, name_key, target_key, user_keys_key,
 };
-use crate::store::{Expect, Record, RecordKind, Store, Write};
+use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
 use crate::{
     AgentId, AgentStatus, ConnectionId, DeployedEntry, DeploymentReceipt, Environment, Error,
     GatewayToken, ItemStatus, Name, Provider, ReceiptError, Result, SyncState, Target, Timestamp,
@@ -107,6 +107,20 @@ fn agent_event(
         )
         .collect();
     AuditEvent::done(user, action, subjects)
+}
+
+fn item_not_found(name: &Name) -> Error {
+    Error::NotFound {
+        what: "secret or variable",
+        name: name.to_string(),
+    }
+}
+
+fn connection_not_found(id: ConnectionId) -> Error {
+    Error::NotFound {
+        what: "connection",
+        name: id.to_string(),
+    }
 }
 
 fn info(id: AgentId, body: &AgentBody) -> AgentInfo {
@@ -269,21 +283,16 @@ impl<S: Store> Vault<S> {
         targets: &[Attachable],
         writes: &mut Vec<Write>,
     ) -> Result<Vec<Attachment>> {
-        let mut additions = Vec::with_capacity(targets.len());
-        let mut target_records = Vec::with_capacity(targets.len());
-        for target in targets {
-            let (attachment, target_record) = self.resolve(user, target).await?;
-            additions.push(attachment);
-            target_records.push(target_record);
-        }
+        let (additions, target_records): (Vec<_>, Vec<_>) =
+            self.resolve_all(user, targets).await?.into_iter().unzip();
+        let asked: Vec<Target> = additions.iter().map(|a| a.target).collect();
         let (next, added) = crate::rules::attach(
             agent,
             current,
             additions,
             self.config.gateway_token_var.as_str(),
         )?;
-        for target_record in target_records {
-            let target = target_of(&target_record)?;
+        for (target, target_record) in asked.into_iter().zip(target_records) {
             let newly = added.iter().any(|a| a.target == target);
             let first = !writes.iter().any(|w: &Write| w.key() == &target_record.key);
             if newly && first {
@@ -407,15 +416,17 @@ impl<S: Store> Vault<S> {
                         name: target.to_string(),
                     });
                 };
-                let removed = body.attachments.remove(position);
-                detached.push(removed.clone());
-                if let Some(target_record) =
-                    self.store.get(&target_key(user, removed.target)).await?
-                {
-                    writes.push(relink(target_record, |agents| {
-                        agents.retain(|a| *a != agent)
-                    })?);
-                }
+                detached.push(body.attachments.remove(position));
+            }
+            // Every target in one read, whatever their number.
+            let keys: Vec<RecordKey> = detached
+                .iter()
+                .map(|a| target_key(user, a.target))
+                .collect();
+            for target_record in self.store.get_many(&keys).await?.into_iter().flatten() {
+                writes.push(relink(target_record, |agents| {
+                    agents.retain(|a| *a != agent)
+                })?);
             }
             let answer = info(agent, &body);
             writes.push(records::replace(&record, &body));
@@ -726,33 +737,71 @@ impl<S: Store> Vault<S> {
         }
     }
 
-    /// The attachment a request names, and the record it points at.
-    async fn resolve(&self, user: &UserId, target: &Attachable) -> Result<(Attachment, Record)> {
-        Ok(match target {
-            Attachable::Item(name) => {
-                let found = self.find_item(user, name).await?;
-                // An item stored before its name was reserved (or under a
-                // laxer policy) is never handed to an agent.
-                self.check_new_name(&found.body.name)?;
-                let attachment = Attachment {
-                    target: Target::Item(found.id()?),
-                    label: found.body.name.to_string(),
-                    provider: Provider::owning_variable(found.body.name.as_str()),
-                    variables: vec![found.body.name.to_string()],
-                };
-                (attachment, found.record)
-            }
-            Attachable::Connection(id) => {
-                let (record, body) = self.find_connection(user, *id).await?;
-                let attachment = Attachment {
+    /// The attachments a request names and the records they point at, in
+    /// two store calls whatever their number: one batch for the name index
+    /// entries of the named items, one for every target record. Each record
+    /// is decoded once.
+    async fn resolve_all(
+        &self,
+        user: &UserId,
+        targets: &[Attachable],
+    ) -> Result<Vec<(Attachment, Record)>> {
+        let name_keys: Vec<RecordKey> = targets
+            .iter()
+            .filter_map(|target| match target {
+                Attachable::Item(name) => Some(name_key(user, name)),
+                Attachable::Connection(_) => None,
+            })
+            .collect();
+        let mut index = if name_keys.is_empty() {
+            Vec::new()
+        } else {
+            self.store.get_many(&name_keys).await?
+        }
+        .into_iter();
+        let mut target_keys = Vec::with_capacity(targets.len());
+        for target in targets {
+            target_keys.push(match target {
+                Attachable::Item(name) => {
+                    let entry = index.next().flatten().ok_or_else(|| item_not_found(name))?;
+                    let NameBody { item } = records::decode(&entry)?;
+                    item_key(user, item)
+                }
+                Attachable::Connection(id) => connection_key(user, *id),
+            });
+        }
+        let found = self.store.get_many(&target_keys).await?;
+        let mut out = Vec::with_capacity(targets.len());
+        for (target, record) in targets.iter().zip(found) {
+            // Missing here: deleted since the index was read, which is "not
+            // found" as well.
+            let record = record.ok_or_else(|| match target {
+                Attachable::Item(name) => item_not_found(name),
+                Attachable::Connection(id) => connection_not_found(*id),
+            })?;
+            let attachment = match (target, Body::read_target(&record)?) {
+                (Attachable::Item(_), Body::Item(body)) => {
+                    // An item stored before its name was reserved (or under
+                    // a laxer policy) is never handed to an agent.
+                    self.check_new_name(&body.name)?;
+                    Attachment {
+                        target: Target::Item(item_id(&record)?),
+                        label: body.name.to_string(),
+                        provider: Provider::owning_variable(body.name.as_str()),
+                        variables: vec![body.name.to_string()],
+                    }
+                }
+                (Attachable::Connection(id), Body::Connection(body)) => Attachment {
                     target: Target::Connection(*id),
                     label: id.to_string(),
                     provider: Some(id.provider),
                     variables: body.variables,
-                };
-                (attachment, record)
-            }
-        })
+                },
+                _ => return Err(records::corrupt(&record.key).into()),
+            };
+            out.push((attachment, record));
+        }
+        Ok(out)
     }
 
     fn seal_token(
@@ -814,16 +863,6 @@ fn open_target(
         // `read_target` reads items and connections only.
         Body::Agent(_) => Err(records::corrupt(&record.key).into()),
     }
-}
-
-fn target_of(record: &Record) -> Result<Target> {
-    Ok(match record.key.kind {
-        RecordKind::Connection => {
-            let body: ConnectionBody = records::decode(record)?;
-            Target::Connection(body.id)
-        }
-        _ => Target::Item(item_id(record)?),
-    })
 }
 
 fn matches_target(attachment: &Attachment, target: &Attachable) -> bool {
