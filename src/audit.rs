@@ -143,8 +143,8 @@ pub enum AuditSubject {
         /// Its name.
         name: String,
     },
-    /// A secret or variable known only by name (a refused request for
-    /// something whose id was never read).
+    /// A secret or variable as a refused request named it (its name, or its
+    /// id as text), when the record itself was never read.
     Name {
         /// The name as given.
         name: String,

@@ -447,3 +447,74 @@ fn errors_map_to_http_statuses() {
         assert_eq!(error.http_status(), status, "{error:?}");
     }
 }
+
+#[tokio::test]
+async fn items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user() {
+    let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
+    let alice = UserId::parse("alice").unwrap();
+    let bob = UserId::parse("bob").unwrap();
+    let token = Name::parse("API_TOKEN").unwrap();
+    let value = |text: &str| SecretValue::parse(SecretString::from(text)).unwrap();
+    let created = vault
+        .create(&alice, &token, Kind::Secret, value("one"))
+        .await
+        .unwrap();
+    let id = created.id;
+    assert_eq!(vault.item(&alice, id).await.unwrap(), created);
+    let updated = vault.update_item(&alice, id, value("two")).await.unwrap();
+    assert_eq!((updated.id, updated.version), (id, 2));
+    assert_eq!(vault.get(&alice, &token).await.unwrap(), updated);
+
+    // Another user's id is not found, for every call, and changes nothing.
+    assert!(matches!(
+        vault.item(&bob, id).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert!(matches!(
+        vault.update_item(&bob, id, value("x")).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert!(matches!(
+        vault.delete_item(&bob, id).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert_eq!(vault.item(&alice, id).await.unwrap().version, 2);
+
+    // The rules hold by id too: an attached item can't be deleted.
+    let (agent, _) = vault.create_agent(&alice, "bot").await.unwrap();
+    vault
+        .attach(
+            &alice,
+            agent.id,
+            &[agent_vault::Attachable::Item(token.clone())],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        vault.delete_item(&alice, id).await.unwrap_err(),
+        Error::Attached { .. }
+    ));
+    vault
+        .detach(
+            &alice,
+            agent.id,
+            &[agent_vault::Attachable::Item(token.clone())],
+        )
+        .await
+        .unwrap();
+    vault.delete_item(&alice, id).await.unwrap();
+    assert!(matches!(
+        vault.item(&alice, id).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    // The name is free again, and a new item under it has another id.
+    let again = vault
+        .create(&alice, &token, Kind::Secret, value("three"))
+        .await
+        .unwrap();
+    assert_ne!(again.id, id);
+    assert!(matches!(
+        vault.update_item(&alice, id, value("x")).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+}

@@ -22,6 +22,22 @@ pub struct ValueVersion {
     pub current: bool,
 }
 
+/// How a call names an item: by name or by id.
+#[derive(Clone, Copy)]
+enum ItemRef<'a> {
+    Name(&'a Name),
+    Id(ItemId),
+}
+
+impl std::fmt::Display for ItemRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name(name) => write!(f, "{name}"),
+            Self::Id(id) => write!(f, "{id}"),
+        }
+    }
+}
+
 /// An item found by name: its index record, its record and its body.
 pub(super) struct Found {
     pub name_record: Record,
@@ -157,10 +173,29 @@ impl<S: Store> Vault<S> {
     /// Replaces the value of `name`; its version goes up by one and agents
     /// running with the old value become stale.
     pub async fn update(&self, user: &UserId, name: &Name, value: SecretValue) -> Result<ItemInfo> {
+        self.update_ref(user, ItemRef::Name(name), value).await
+    }
+
+    /// [`Vault::update`] for the item with id `id`.
+    pub async fn update_item(
+        &self,
+        user: &UserId,
+        id: ItemId,
+        value: SecretValue,
+    ) -> Result<ItemInfo> {
+        self.update_ref(user, ItemRef::Id(id), value).await
+    }
+
+    async fn update_ref(
+        &self,
+        user: &UserId,
+        item: ItemRef<'_>,
+        value: SecretValue,
+    ) -> Result<ItemInfo> {
         user.check_acting()?;
-        self.check_value_len(name.as_str(), value.len())?;
+        self.check_value_len(&item.to_string(), value.len())?;
         transact!(self, async {
-            let found = self.find_item(user, name).await?;
+            let found = self.find(user, item).await?;
             let mut writes = Vec::with_capacity(2);
             let answer = self.plan_update(user, found, &value, &mut writes).await?;
             let subject = AuditSubject::item(answer.id, &answer.name);
@@ -339,12 +374,21 @@ impl<S: Store> Vault<S> {
     /// Deletes `name`. Refused while it is attached to an agent
     /// ([`Error::Attached`], 409, naming the agents): detach it first.
     pub async fn delete(&self, user: &UserId, name: &Name) -> Result<()> {
+        self.delete_ref(user, ItemRef::Name(name)).await
+    }
+
+    /// [`Vault::delete`] for the item with id `id`.
+    pub async fn delete_item(&self, user: &UserId, id: ItemId) -> Result<()> {
+        self.delete_ref(user, ItemRef::Id(id)).await
+    }
+
+    async fn delete_ref(&self, user: &UserId, item: ItemRef<'_>) -> Result<()> {
         user.check_acting()?;
         let result = transact!(self, async {
-            let found = self.find_item(user, name).await?;
+            let found = self.find(user, item).await?;
             let subject = AuditSubject::item(found.id()?, &found.body.name);
             let what = found.body.kind.as_str();
-            crate::rules::check_deletable(what, name.as_str(), &found.body.agents)?;
+            crate::rules::check_deletable(what, found.body.name.as_str(), &found.body.agents)?;
             let writes = vec![
                 Write::Delete {
                     key: found.record.key,
@@ -359,11 +403,10 @@ impl<S: Store> Vault<S> {
             Ok(Plan::new(writes, ()).audited(event))
         });
         self.audit_refusal(result, || {
-            AuditEvent::done(
-                user,
-                AuditAction::ItemDeleted,
-                vec![AuditSubject::name(name)],
-            )
+            let subject = AuditSubject::Name {
+                name: item.to_string(),
+            };
+            AuditEvent::done(user, AuditAction::ItemDeleted, vec![subject])
         })
         .await
     }
@@ -373,6 +416,14 @@ impl<S: Store> Vault<S> {
         user.check_acting()?;
         let found = self.find_item(user, name).await?;
         Ok(info(found.id()?, &found.body))
+    }
+
+    /// The metadata of the item with id `id` (and the value, for a
+    /// variable); another user's id is [`Error::NotFound`].
+    pub async fn item(&self, user: &UserId, id: ItemId) -> Result<ItemInfo> {
+        user.check_acting()?;
+        let found = self.find(user, ItemRef::Id(id)).await?;
+        Ok(info(id, &found.body))
     }
 
     /// Every secret and variable of `user`, sorted by name.
@@ -388,6 +439,43 @@ impl<S: Store> Vault<S> {
             .collect::<Result<Vec<_>>>()?;
         items.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(items)
+    }
+
+    async fn find(&self, user: &UserId, item: ItemRef<'_>) -> Result<Found> {
+        match item {
+            ItemRef::Name(name) => self.find_item(user, name).await,
+            ItemRef::Id(id) => self.find_item_by_id(user, id).await,
+        }
+    }
+
+    /// The item with id `id`, with its name index entry (read after it: a
+    /// rename can't happen, names are fixed).
+    async fn find_item_by_id(&self, user: &UserId, id: ItemId) -> Result<Found> {
+        let not_found = || Error::NotFound {
+            what: "secret or variable",
+            name: id.to_string(),
+        };
+        let record = self
+            .store
+            .get(&item_key(user, id))
+            .await?
+            .ok_or_else(not_found)?;
+        let body: ItemBody = records::decode(&record)?;
+        let name_record = self
+            .store
+            .get(&name_key(user, &body.name))
+            .await?
+            // Deleted between the two reads (the two go together).
+            .ok_or_else(not_found)?;
+        let index: NameBody = records::decode(&name_record)?;
+        if index.item != id {
+            return Err(not_found());
+        }
+        Ok(Found {
+            name_record,
+            record,
+            body,
+        })
     }
 
     pub(super) async fn find_item(&self, user: &UserId, name: &Name) -> Result<Found> {
