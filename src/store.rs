@@ -600,6 +600,9 @@ impl Limits {
 /// `Box<dyn Store>` are stores (a service picks its store at run time).
 macro_rules! forward_store {
     ($pointer:ident) => {
+        // A forwarding impl must forward every method: a default method
+        // left out would run the default instead of the wrapped store's.
+        #[deny(clippy::missing_trait_methods)]
         #[async_trait]
         impl<S: Store + ?Sized> Store for $pointer<S> {
             async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {

@@ -9,6 +9,10 @@
 //! The crate does not log (it has no `tracing` or `log` dependency), so
 //! there is no log output to check.
 
+/// Every public type's output, and the store, for one canary set.
+#[path = "canaries/hygiene.rs"]
+mod hygiene;
+
 use agent_vault::crypto::{Keyring, MasterKey, UserKeys};
 use agent_vault::dotenv;
 use agent_vault::store::{FaultPlan, FaultyStore, MemoryStore};

@@ -286,6 +286,9 @@ impl<S> fmt::Debug for FaultyStore<S> {
     }
 }
 
+// A forwarding impl must forward every method: a default method left out
+// would run the default instead of the wrapped store's.
+#[deny(clippy::missing_trait_methods)]
 #[async_trait]
 impl<S: Store> Store for FaultyStore<S> {
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {

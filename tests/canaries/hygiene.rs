@@ -1,4 +1,4 @@
-//! Secret hygiene: canary values pass through every operation and never show
+//! Fixed canary values pass through every operation and never show
 //! up in `Debug`, `Display`, errors, serde output or the store's records.
 
 use agent_vault::crypto::{Keyring, MasterKey, UserKeys};
