@@ -111,6 +111,7 @@
 //! Features only add; none changes behaviour.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod audit;

@@ -200,7 +200,7 @@ pub(crate) enum StoredValue {
 
 impl StoredValue {
     /// A sealed value is a secret's, plaintext a variable's.
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         match self {
             Self::Sealed(_) => Kind::Secret,
             Self::Plain(_) => Kind::Variable,
@@ -396,7 +396,7 @@ pub(crate) struct UserKeysBody {
 }
 
 impl UserKeysBody {
-    pub fn of(keys: &UserKeys) -> Self {
+    pub(crate) fn of(keys: &UserKeys) -> Self {
         Self {
             current: keys.current_generation(),
             salts: keys
@@ -493,7 +493,7 @@ pub(crate) enum Body {
 impl Body {
     /// The body of an agent, connection or item record; `None` for the
     /// other kinds.
-    pub fn read(record: &Record) -> Result<Option<Self>, StoreError> {
+    pub(crate) fn read(record: &Record) -> Result<Option<Self>, StoreError> {
         Ok(match record.key.kind {
             RecordKind::Agent => Some(Self::Agent(decode(record)?)),
             RecordKind::Connection => Some(Self::Connection(decode(record)?)),
@@ -503,7 +503,7 @@ impl Body {
     }
 
     /// The body of an item or connection record (what agents attach).
-    pub fn read_target(record: &Record) -> Result<Self, StoreError> {
+    pub(crate) fn read_target(record: &Record) -> Result<Self, StoreError> {
         match Self::read(record)? {
             Some(body @ (Self::Connection(_) | Self::Item(_))) => Ok(body),
             _ => Err(corrupt(&record.key)),
@@ -511,7 +511,7 @@ impl Body {
     }
 
     /// The agents an item or connection is attached to.
-    pub fn agents_mut(&mut self) -> Option<&mut Vec<AgentId>> {
+    pub(crate) fn agents_mut(&mut self) -> Option<&mut Vec<AgentId>> {
         match self {
             Self::Agent(_) => None,
             Self::Connection(body) => Some(&mut body.agents),
@@ -521,7 +521,7 @@ impl Body {
 
     /// The revision of its value: an item's or connection's, an agent's
     /// gateway token's.
-    pub fn revision(&self) -> u64 {
+    pub(crate) fn revision(&self) -> u64 {
         match self {
             Self::Agent(body) => body.token_revision,
             Self::Connection(body) => body.revision,
@@ -531,7 +531,7 @@ impl Body {
 
     /// The sealed bytes it holds: a gateway token, a credential, a secret's
     /// value; `None` for a variable.
-    pub fn sealed(&self) -> Option<&[u8]> {
+    pub(crate) fn sealed(&self) -> Option<&[u8]> {
         match self {
             Self::Agent(body) => Some(&body.token),
             Self::Connection(body) => Some(&body.sealed),
@@ -543,7 +543,7 @@ impl Body {
     }
 
     /// Every sealed value it holds, an item's earlier values included.
-    pub fn sealed_all(&self) -> Vec<&[u8]> {
+    pub(crate) fn sealed_all(&self) -> Vec<&[u8]> {
         match self {
             Self::Item(body) if matches!(body.value, StoredValue::Sealed(_)) => {
                 let past = body.history.iter().map(|p| p.value.as_slice());
@@ -553,7 +553,7 @@ impl Body {
         }
     }
 
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         match self {
             Self::Agent(body) => encode(body),
             Self::Connection(body) => encode(body),

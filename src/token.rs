@@ -10,11 +10,11 @@ use subtle::ConstantTimeEq as _;
 /// Every gateway token starts with this, so secret scanners can spot one.
 pub const TOKEN_PREFIX: &str = "avgt_";
 /// Random base62 characters in a token: 44 × log2(62) ≈ 262 bits.
-pub const TOKEN_RANDOM_LEN: usize = 44;
+pub(crate) const TOKEN_RANDOM_LEN: usize = 44;
 /// Base62 characters of the CRC-32 checksum at the end.
-pub const TOKEN_CHECKSUM_LEN: usize = 6;
+pub(crate) const TOKEN_CHECKSUM_LEN: usize = 6;
 /// Total length of a token.
-pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + TOKEN_RANDOM_LEN + TOKEN_CHECKSUM_LEN;
+pub(crate) const TOKEN_LEN: usize = TOKEN_PREFIX.len() + TOKEN_RANDOM_LEN + TOKEN_CHECKSUM_LEN;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

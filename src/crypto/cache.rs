@@ -94,7 +94,7 @@ impl Hasher for SlotHasher {
 }
 
 impl CipherCache {
-    pub fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize) -> Self {
         Self {
             capacity,
             inner: RwLock::new(Inner {
@@ -108,7 +108,7 @@ impl CipherCache {
     /// read lock (shared with every other reader) instead of cloning the
     /// `Arc`; on a miss, hands `f` back. `f` is one seal or open of a value
     /// (microseconds), so an insert after a miss waits at most that long.
-    pub fn with<R, F: FnOnce(&Aes256Gcm) -> R>(
+    pub(super) fn with<R, F: FnOnce(&Aes256Gcm) -> R>(
         &self,
         key_id: KeyId,
         salt: &[u8; SALT_LEN],
@@ -138,7 +138,7 @@ impl CipherCache {
         }
     }
 
-    pub fn insert(
+    pub(super) fn insert(
         &self,
         key_id: KeyId,
         salt: [u8; SALT_LEN],

@@ -154,7 +154,7 @@ mod salts_base64 {
 
     use super::SALT_LEN;
 
-    pub fn serialize<S: Serializer>(
+    pub(super) fn serialize<S: Serializer>(
         salts: &BTreeMap<u32, [u8; SALT_LEN]>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -165,7 +165,7 @@ mod salts_base64 {
             .serialize(serializer)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<BTreeMap<u32, [u8; SALT_LEN]>, D::Error> {
         let text = BTreeMap::<String, String>::deserialize(deserializer)?;

@@ -156,7 +156,7 @@ impl Header {
 
     /// Reads the header; anything but a version-1 envelope long enough to
     /// hold a nonce and a tag is a decryption failure.
-    pub fn parse(sealed: &[u8]) -> Result<Self, CryptoError> {
+    pub(super) fn parse(sealed: &[u8]) -> Result<Self, CryptoError> {
         if sealed.len() < HEADER_LEN + NONCE_LEN + TAG_LEN || sealed[0] != FORMAT_VERSION {
             return Err(CryptoError::DecryptionFailed);
         }

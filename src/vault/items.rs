@@ -46,7 +46,7 @@ pub(super) struct Found {
 }
 
 impl Found {
-    pub fn id(&self) -> Result<ItemId> {
+    pub(super) fn id(&self) -> Result<ItemId> {
         item_id(&self.record)
     }
 }
