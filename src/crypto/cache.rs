@@ -125,7 +125,7 @@ impl CipherCache {
     }
 
     #[cfg(test)]
-    pub fn get(
+    pub(super) fn get(
         &self,
         key_id: KeyId,
         salt: &[u8; SALT_LEN],
@@ -164,7 +164,7 @@ impl CipherCache {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.inner
             .read()
             .unwrap_or_else(|e| e.into_inner())
