@@ -4,97 +4,12 @@
 //! `agents check` against a manifest.
 #![cfg(feature = "cli")]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Output;
-
-use assert_cmd::Command;
 use serde_json::Value;
-use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-vault");
+#[path = "support/cli_vault.rs"]
+mod cli_vault;
 
-/// One user's workspace: a directory, a database in it and a master key.
-struct Vault {
-    dir: TempDir,
-    key: String,
-}
-
-fn clean(command: &mut Command) -> &mut Command {
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AGENT_VAULT_") {
-            command.env_remove(&name);
-        }
-    }
-    command
-}
-
-impl Vault {
-    fn new() -> Self {
-        let output = clean(&mut Command::new(BIN))
-            .arg("keygen")
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            key: String::from_utf8(output.stdout).unwrap().trim().to_owned(),
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut command = Command::new(BIN);
-        clean(&mut command)
-            .current_dir(self.dir.path())
-            .env("AGENT_VAULT_DB", self.dir.path().join("vault.db"))
-            .env("AGENT_VAULT_MASTER_KEY", &self.key)
-            .write_stdin("");
-        command
-    }
-
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        self.cmd().args(args).write_stdin(stdin).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: &str) -> String {
-        let output = self.run(args, stdin);
-        assert!(
-            output.status.success(),
-            "{args:?} failed with {:?}: {}",
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str], stdin: &str) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        let out = self.ok(&args, stdin);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-    }
-
-    fn fails(&self, args: &[&str], stdin: &str, code: i32) -> (String, String) {
-        let output = self.run(args, stdin);
-        let stderr = String::from_utf8(output.stderr).unwrap();
-        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
-        (String::from_utf8(output.stdout).unwrap(), stderr)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn child_env(&self, args: &[&str]) -> BTreeMap<String, String> {
-        self.ok(args, "")
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    }
-}
+use cli_vault::Vault;
 
 fn names(list: &Value) -> Vec<&str> {
     list.as_array()
@@ -108,9 +23,9 @@ fn names(list: &Value) -> Vec<&str> {
 fn pinata_connects_with_the_hosts_key_on_stdin_and_the_agent_sees_pinata_llm_key() {
     let vault = Vault::new();
     // No key on standard input: refused, nothing connected.
-    vault.fails(&["providers", "connect", "pinata"], "", 5);
+    vault.fails_with_output(&["providers", "connect", "pinata"], "", 5);
     // Never on the command line: there is no flag for it.
-    vault.fails(&["providers", "connect", "pinata", "pk-CANARY"], "", 2);
+    vault.fails_with_output(&["providers", "connect", "pinata", "pk-CANARY"], "", 2);
     let connected = vault.json(&["providers", "connect", "pinata"], "pk-CANARY-1\n");
     assert_eq!(
         connected["variables"],
@@ -120,7 +35,7 @@ fn pinata_connects_with_the_hosts_key_on_stdin_and_the_agent_sees_pinata_llm_key
     assert!(!vault.ok(&["providers", "list"], "").contains("CANARY"));
     vault.ok(&["agents", "create", "bot"], "");
     vault.ok(&["agents", "attach", "bot", "provider:pinata"], "");
-    let env = vault.child_env(&["agents", "exec", "bot", "--", "env"]);
+    let env = vault.env_of(&["agents", "exec", "bot", "--", "env"]);
     assert_eq!(
         env.get("PINATA_LLM_KEY").map(String::as_str),
         Some("pk-CANARY-1")
@@ -134,11 +49,11 @@ fn the_gateway_token_variable_is_chosen_by_flag_or_environment() {
     let created = vault.json(&["agents", "create", "bot"], "");
     let token = created["gateway_token"].as_str().unwrap().to_owned();
 
-    let default = vault.child_env(&["agents", "exec", "bot", "--", "env"]);
+    let default = vault.env_of(&["agents", "exec", "bot", "--", "env"]);
     assert_eq!(default.get("OPENCLAW_GATEWAY_TOKEN"), Some(&token));
     assert!(!default.contains_key("GATEWAY_TOKEN"));
 
-    let flag = vault.child_env(&[
+    let flag = vault.env_of(&[
         "--gateway-token-var",
         "GATEWAY_TOKEN",
         "agents",
@@ -167,7 +82,7 @@ fn the_gateway_token_variable_is_chosen_by_flag_or_environment() {
     assert!(!text.contains("AGENT_VAULT_GATEWAY_TOKEN_VAR"));
 
     // The chosen variable is reserved: no secret may shadow it.
-    vault.fails(
+    vault.fails_with_output(
         &[
             "--gateway-token-var",
             "GATEWAY_TOKEN",
@@ -179,7 +94,7 @@ fn the_gateway_token_variable_is_chosen_by_flag_or_environment() {
         5,
     );
     // Not a variable name: a usage error.
-    vault.fails(
+    vault.fails_with_output(
         &["--gateway-token-var", "GATEWAY-TOKEN", "agents", "list"],
         "",
         2,
@@ -210,8 +125,8 @@ fn the_familiar_aliases_work_and_values_still_come_from_stdin() {
         serde_json::json!(["A_TOKEN", "B_URL"])
     );
     // A value is never an argument, whichever name the command goes by.
-    vault.fails(&["sec", "c", "D_KEY", "value-on-the-line"], "", 2);
-    vault.fails(&["sec", "u", "A_TOKEN", "value-on-the-line"], "", 2);
+    vault.fails_with_output(&["sec", "c", "D_KEY", "value-on-the-line"], "", 2);
+    vault.fails_with_output(&["sec", "u", "A_TOKEN", "value-on-the-line"], "", 2);
     // The aliases are listed in --help.
     let help = vault.ok(&["secrets", "--help"], "");
     assert!(
@@ -271,7 +186,7 @@ fn secrets_export_writes_variables_only_as_dotenv() {
     );
     assert_eq!(other.ok(&["secrets", "export"], ""), text);
     // --json without --output would mix JSON into the .env text.
-    vault.fails(&["secrets", "export", "--json"], "", 2);
+    vault.fails_with_output(&["secrets", "export", "--json"], "", 2);
 }
 
 /// A JWT whose payload is `payload` (unsigned: only its `exp` is read).
@@ -325,7 +240,7 @@ fn codex_connects_from_the_codex_clis_own_auth_json() {
         ],
         "",
     );
-    let env = vault.child_env(&["agents", "exec", "bot", "--", "env"]);
+    let env = vault.env_of(&["agents", "exec", "bot", "--", "env"]);
     let bundle: Value = serde_json::from_str(&env["OPENAI_OAUTH_TOKEN"]).unwrap();
     assert_eq!(bundle["access_token"], access);
     assert_eq!(bundle["refresh_token"], "rt-CANARY-1");
@@ -336,7 +251,7 @@ fn codex_connects_from_the_codex_clis_own_auth_json() {
         "apikey.json",
         r#"{"OPENAI_API_KEY": "sk-CANARY-2", "tokens": null}"#,
     );
-    let (_, stderr) = vault.fails(
+    let (_, stderr) = vault.fails_with_output(
         &[
             "providers",
             "connect",
@@ -365,7 +280,7 @@ fn dotenv_values_over_64_kib_parse_and_import_refuses_them_by_key() {
         Some(6 + big.len())
     );
 
-    let (_, stderr) = vault.fails(&["secrets", "import", path], "", 5);
+    let (_, stderr) = vault.fails_with_output(&["secrets", "import", path], "", 5);
     assert!(stderr.contains("big.env:2:1: BIG_BLOB"), "{stderr}");
     assert!(
         !stderr.contains("CANARY") && !stderr.contains("vvvv"),
@@ -396,7 +311,8 @@ fn agents_check_exits_0_only_when_every_required_name_is_attached() {
     vault.ok(&["agents", "create", "bot"], "");
     vault.ok(&["providers", "connect", "openrouter"], "sk-or-1\n");
 
-    let (stdout, stderr) = vault.fails(&["agents", "check", "bot", "--manifest", manifest], "", 3);
+    let (stdout, stderr) =
+        vault.fails_with_output(&["agents", "check", "bot", "--manifest", manifest], "", 3);
     assert!(
         stdout.contains("OPENROUTER_API_KEY") && stdout.contains("not-attached"),
         "{stdout}"
@@ -404,7 +320,7 @@ fn agents_check_exits_0_only_when_every_required_name_is_attached() {
     assert!(stdout.contains("provider:openrouter:api-key"), "{stdout}");
     assert!(stderr.contains("OPENROUTER_API_KEY DB_URL"), "{stderr}");
 
-    let (stdout, _) = vault.fails(
+    let (stdout, _) = vault.fails_with_output(
         &["agents", "check", "bot", "--manifest", manifest, "--json"],
         "",
         3,
@@ -443,7 +359,7 @@ fn agents_check_exits_0_only_when_every_required_name_is_attached() {
 
     // A bad manifest is invalid input naming the file and where.
     let bad = vault.write("bad.json", "{\"secrets\": [{\"name\": \"1X\"}]}");
-    let (_, stderr) = vault.fails(
+    let (_, stderr) = vault.fails_with_output(
         &[
             "agents",
             "check",
@@ -459,7 +375,7 @@ fn agents_check_exits_0_only_when_every_required_name_is_attached() {
         "{stderr}"
     );
     let broken = vault.write("broken.json", "{\"secrets\": [\n  {\"name\": 7}\n]}");
-    let (_, stderr) = vault.fails(
+    let (_, stderr) = vault.fails_with_output(
         &[
             "agents",
             "check",
@@ -471,7 +387,7 @@ fn agents_check_exits_0_only_when_every_required_name_is_attached() {
         5,
     );
     assert!(stderr.contains("line 2"), "{stderr}");
-    vault.fails(
+    vault.fails_with_output(
         &["agents", "check", "nobody", "--manifest", manifest],
         "",
         4,
