@@ -57,19 +57,19 @@ pub enum Error {
     #[error("the user's key is at its last generation and can't be rotated; nothing was changed")]
     GenerationsExhausted,
     /// A deployment receipt was refused: not this user's, altered or
-    /// forged, or issued in the future. Nothing was recorded (422).
+    /// forged, or issued in the future. Nothing was recorded (400).
     #[error("deployment receipt refused: {0}; nothing was recorded")]
     InvalidReceipt(crate::ReceiptError),
     /// An agent manifest's `"secrets"` block is refused: not JSON, the
     /// wrong shape (with the line and column) or an invalid or repeated
-    /// name (422).
+    /// name (400).
     #[error("invalid manifest: {0}")]
     InvalidManifest(#[from] crate::ManifestError),
-    /// The `.env` text does not parse; the error has the line and column (422).
+    /// The `.env` text does not parse; the error has the line and column (400).
     #[error("invalid .env input: {0}")]
     Dotenv(#[from] crate::dotenv::ParseError),
     /// An `.env` import names something the vault refuses, at this line and
-    /// column of the file (422).
+    /// column of the file (400).
     #[error("line {line}, column {column}: {name:?}: {reason}")]
     InvalidImportEntry {
         /// 1-based line of the entry's name.
@@ -97,7 +97,7 @@ pub enum Error {
         variable: String,
     },
     /// Input refused for a reason of its own, for example an agent name that
-    /// is too long (422).
+    /// is too long (400).
     #[error("invalid {field}: {reason}")]
     InvalidInput {
         /// Which input.
@@ -105,7 +105,7 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
-    /// A name was refused (422).
+    /// A name was refused (400).
     #[error("invalid name {name:?}: {reason}")]
     InvalidName {
         /// The refused name (names are not secret).
@@ -117,7 +117,7 @@ pub enum Error {
     #[error("invalid user id: {0}")]
     InvalidUserId(#[from] UserIdError),
     /// A keyring change was refused: the primary key can't be retired, an
-    /// id is unknown or taken, a key or key spec is malformed (422).
+    /// id is unknown or taken, a key or key spec is malformed (400).
     #[error("keyring: {0}")]
     Keyring(#[from] crate::crypto::KeyringError),
     /// The keyring holds a key under an id the vault knows, but it is not
@@ -141,7 +141,7 @@ pub enum Error {
         /// How many records use it.
         records: u64,
     },
-    /// A value was refused; the message names the item, never the value (422).
+    /// A value was refused; the message names the item, never the value (400).
     #[error("invalid value for {name:?}: {reason}")]
     InvalidValue {
         /// The item the value was for.
@@ -207,7 +207,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// The HTTP status a service would answer with.
+    /// The HTTP status a service would answer with, and the one
+    /// [`agent_vault::http`](crate) answers with: 400 for every kind of
+    /// invalid input, as the product does.
     ///
     /// ```
     /// use agent_vault::Error;
@@ -216,7 +218,6 @@ impl Error {
     /// ```
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidUserId(_) => 400,
             Self::TokenRejected => 401,
             Self::NotFound { .. } => 404,
             Self::AlreadyExists { .. }
@@ -228,13 +229,14 @@ impl Error {
             | Self::ProviderConflict { .. }
             | Self::RequirementsMissing { .. } => 409,
             Self::Dotenv(_)
+            | Self::InvalidUserId(_)
             | Self::InvalidImportEntry { .. }
             | Self::InvalidManifest(_)
             | Self::InvalidReceipt(_)
             | Self::Keyring(_)
             | Self::InvalidInput { .. }
             | Self::InvalidName { .. }
-            | Self::InvalidValue { .. } => 422,
+            | Self::InvalidValue { .. } => 400,
             Self::TooLarge { .. } => 413,
             Self::DecryptionFailed | Self::Store(_) | Self::UnknownKey(_) => 500,
             Self::Contention { .. } | Self::KeyMismatch { .. } | Self::NotConfigured => 503,
@@ -257,6 +259,14 @@ impl Error {
 
 impl From<CryptoError> for Error {
     fn from(error: CryptoError) -> Self {
+        if matches!(
+            error,
+            CryptoError::DecryptionFailed | CryptoError::UnknownGeneration(_)
+        ) {
+            // The span of the operation says which call; no key, value or
+            // ciphertext ever goes to a log.
+            tracing::warn!("a stored value did not open: tampered, moved, or under another key");
+        }
         match error {
             CryptoError::NotConfigured => Self::NotConfigured,
             CryptoError::UnknownKey(id) => Self::UnknownKey(id),

@@ -124,6 +124,9 @@ mod environment;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 mod manifest;
 mod model;
 mod provider;

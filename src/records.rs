@@ -151,6 +151,12 @@ pub(crate) fn audit_key(user: &UserId, at: Timestamp) -> RecordKey {
     RecordKey::new(user, RecordKind::Audit, crate::audit::entry_id(at))
 }
 
+/// The owner index entry of an agent (FORMAT.md §6.13), under the reserved
+/// user: any host that knows only the agent id can find its owner.
+pub(crate) fn agent_owner_key(agent: AgentId) -> RecordKey {
+    RecordKey::new(&UserId::vault(), RecordKind::AgentOwner, agent.to_string())
+}
+
 /// Master key `id`'s check value (FORMAT.md §9), under the reserved user.
 pub(crate) fn key_check_key(id: KeyId) -> RecordKey {
     RecordKey::new(&UserId::vault(), RecordKind::KeyCheck, id.0.to_string())
@@ -442,6 +448,26 @@ impl Stored for KeyCheckBody {
     }
 }
 
+/// Who owns an agent (FORMAT.md §6.13): the user id as text. Format 1 had
+/// no such record.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct AgentOwnerBody {
+    pub user: String,
+}
+
+impl Stored for AgentOwnerBody {
+    fn read_v1(_: &[u8]) -> Option<Self> {
+        None
+    }
+}
+
+/// The owner an index record names; a name that is not a user id is a
+/// corrupt record.
+pub(crate) fn read_agent_owner(record: &Record) -> Result<UserId, StoreError> {
+    let body: AgentOwnerBody = decode(record)?;
+    UserId::parse(&body.user).map_err(|_| corrupt(&record.key))
+}
+
 /// What the seal of a deployment receipt holds (FORMAT.md §6.8): the
 /// receipt's fields but the user and agent, which the seal is bound to
 /// instead. Never stored in a database.
@@ -570,6 +596,7 @@ pub(crate) fn reencode(record: &Record) -> Result<Vec<u8>, StoreError> {
         RecordKind::Name => encode(&decode::<NameBody>(record)?),
         RecordKind::UserKeys => encode(&decode::<UserKeysBody>(record)?),
         RecordKind::KeyCheck => encode(&decode::<KeyCheckBody>(record)?),
+        RecordKind::AgentOwner => encode(&decode::<AgentOwnerBody>(record)?),
         _ => match Body::read(record)? {
             Some(body) => body.encode(),
             None => return Err(corrupt(&record.key)),

@@ -34,6 +34,10 @@ use crate::UserId;
 pub enum RecordKind {
     /// An agent, its attachments, sealed gateway token and last deployment.
     Agent,
+    /// The index from an agent's id to the user who owns it (under the
+    /// vault's reserved user, `docs/FORMAT.md` §6.13), so a gateway host
+    /// that knows only the agent id finds its record without a scan.
+    AgentOwner,
     /// A provider connection with its sealed credential.
     Connection,
     /// A secret (sealed value) or variable (plaintext value).
@@ -52,8 +56,9 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RecordKind; 7] = [
+    pub const ALL: [RecordKind; 8] = [
         Self::Agent,
+        Self::AgentOwner,
         Self::Audit,
         Self::Connection,
         Self::Item,
@@ -66,6 +71,7 @@ impl RecordKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Agent => "agent",
+            Self::AgentOwner => "agent-owner",
             Self::Audit => "audit",
             Self::Connection => "connection",
             Self::Item => "item",

@@ -154,10 +154,14 @@ macro_rules! transact {
         if let Err(error) = vault.check_keyring().await {
             outcome = Err(error);
         } else {
-            for _ in 0..vault.config.max_attempts {
+            for attempt in 1..=vault.config.max_attempts {
                 let plan: $crate::Result<Plan<_>> = $attempt.await;
                 match plan {
                     Err(error) => {
+                        if error.http_status() == 409 {
+                            // A rule refused the change: names and ids only.
+                            ::tracing::info!(%error, "refused by a vault rule");
+                        }
                         outcome = Err(error);
                         break;
                     }
@@ -167,7 +171,10 @@ macro_rules! transact {
                             outcome = Ok(answer);
                             break;
                         }
-                        Ok(None) => continue,
+                        Ok(None) => {
+                            ::tracing::debug!(attempt, "a concurrent change collided; retrying");
+                            continue;
+                        }
                         Err(error) => {
                             outcome = Err(error);
                             break;
@@ -175,6 +182,9 @@ macro_rules! transact {
                     },
                 }
             }
+        }
+        if let Err($crate::Error::Contention { attempts }) = &outcome {
+            ::tracing::warn!(attempts, "gave up after repeated concurrent changes");
         }
         outcome
     }};

@@ -127,7 +127,7 @@ async fn a_bad_line_writes_nothing_and_says_where() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(err.http_status(), 422);
+    assert_eq!(err.http_status(), 400);
     assert!(!err.to_string().contains("CANARY"));
 
     let cases: [(&[u8], u32, u32, ImportEntryError); 4] = [
@@ -216,7 +216,7 @@ async fn an_oversized_value_is_refused_by_its_key_and_line() {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(err.http_status(), 422);
+        assert_eq!(err.http_status(), 400);
         let shown = format!("{err} {err:?}");
         assert!(
             shown.contains("BIG_BLOB") && shown.contains("line 3"),

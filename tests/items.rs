@@ -131,7 +131,7 @@ async fn reserved_names_are_refused_and_the_policy_is_configurable() {
             ),
             "{reserved}: {err:?}"
         );
-        assert_eq!(err.http_status(), 422);
+        assert_eq!(err.http_status(), 400);
     }
     let custom = Vault::with_config(
         MemoryStore::new(),

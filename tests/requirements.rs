@@ -259,11 +259,11 @@ async fn an_unknown_agent_or_another_users_agent_is_not_found() {
 }
 
 #[test]
-fn a_manifest_error_is_a_422_vault_error() {
+fn a_manifest_error_is_a_400_vault_error() {
     let err: Error = Requirements::from_manifest_json(r#"{"secrets":[{"name":"1X"}]}"#)
         .unwrap_err()
         .into();
-    assert_eq!(err.http_status(), 422);
+    assert_eq!(err.http_status(), 400);
     assert!(err.to_string().contains("1X"), "{err}");
 }
 

@@ -211,6 +211,10 @@ fn fields(kind: RecordKind, bytes: &[u8]) -> Value {
             let body: KeyCheckBody = decode_bytes(bytes).unwrap();
             json!({"check_hex": hex(&body.check)})
         }
+        RecordKind::AgentOwner => {
+            let body: AgentOwnerBody = decode_bytes(bytes).unwrap();
+            json!({"user": body.user})
+        }
         RecordKind::Audit => {
             let event = crate::audit::decode(bytes).unwrap();
             serde_json::to_value(event).unwrap()
@@ -464,6 +468,15 @@ fn cases() -> Vec<Case> {
             opened: Value::Null,
         },
         Case {
+            id: "agent-owner",
+            comment: "the owner index entry of the deployed agent (§6.13), under the reserved user",
+            key: agent_owner_key(agent_id),
+            body: encode(&AgentOwnerBody {
+                user: user.as_str().to_owned(),
+            }),
+            opened: Value::Null,
+        },
+        Case {
             id: "key-check",
             comment: "the check value of master key 1 (§9), under the reserved user",
             key: key_check_key(crate::crypto::KeyId(KEY_ID)),
@@ -565,6 +578,7 @@ fn committed_bodies_decode_to_their_fields_and_back() {
             RecordKind::Agent => encode(&decode_bytes::<AgentBody>(&bytes).unwrap()),
             RecordKind::UserKeys => encode(&decode_bytes::<UserKeysBody>(&bytes).unwrap()),
             RecordKind::KeyCheck => encode(&decode_bytes::<KeyCheckBody>(&bytes).unwrap()),
+            RecordKind::AgentOwner => encode(&decode_bytes::<AgentOwnerBody>(&bytes).unwrap()),
             RecordKind::Audit => crate::audit::encode(&crate::audit::decode(&bytes).unwrap()),
         };
         assert_eq!(reencoded, bytes, "{}", record["id"]);
@@ -575,6 +589,7 @@ fn committed_bodies_decode_to_their_fields_and_back() {
             RecordKind::Agent => decode_bytes::<AgentBody>(b).is_some(),
             RecordKind::UserKeys => decode_bytes::<UserKeysBody>(b).is_some(),
             RecordKind::Audit => crate::audit::decode(b).is_some(),
+            RecordKind::AgentOwner => decode_bytes::<AgentOwnerBody>(b).is_some(),
             _ => decode_bytes::<KeyCheckBody>(b).is_some(),
         };
         let mut longer = bytes.clone();

@@ -10,14 +10,15 @@ use serde::Serialize;
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome, AuditSubject};
 use crate::crypto::{Crypto, UserKeys};
 use crate::records::{
-    self, AgentBody, Attachment, Body, Deployment, NameBody, SealedReceipt, StoredValue, agent_key,
-    connection_key, item_key, name_key, target_key, user_keys_key,
+    self, AgentBody, AgentOwnerBody, Attachment, Body, Deployment, NameBody, SealedReceipt,
+    StoredValue, agent_key, agent_owner_key, connection_key, item_key, name_key, target_key,
+    user_keys_key,
 };
-use crate::store::{Expect, Record, RecordKey, RecordKind, Store, Write};
+use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{
     AgentId, AgentStatus, ConnectionId, DeployedEntry, DeploymentReceipt, Environment, Error,
-    GatewayToken, ItemStatus, Name, Provider, ReceiptError, Result, SyncState, Target, Timestamp,
-    UserId,
+    GatewayToken, ItemId, ItemStatus, Name, Provider, ReceiptError, Result, SyncState, Target,
+    Timestamp, UserId,
 };
 
 use super::items::item_id;
@@ -49,6 +50,8 @@ pub struct AgentInfo {
 pub enum Attachable {
     /// A secret or variable, by name.
     Item(Name),
+    /// A secret or variable, by the id the vault gave it.
+    ItemId(ItemId),
     /// A provider connection.
     Connection(ConnectionId),
 }
@@ -74,10 +77,31 @@ impl Attachable {
     }
 }
 
+impl Attachable {
+    /// Parses the HTTP API's form, an entry of `secretIds`: an item's id
+    /// (a UUID) or a connection's id (`provider:kind`, for example
+    /// `openai:api-key`).
+    pub fn parse_id(text: &str) -> Result<Self> {
+        if let Some(id) = ItemId::parse(text) {
+            return Ok(Self::ItemId(id));
+        }
+        ConnectionId::parse(text)
+            .filter(|id| id.record_id().eq_ignore_ascii_case(text))
+            .map(Self::Connection)
+            .ok_or_else(|| Error::InvalidInput {
+                field: "secret id",
+                reason: format!(
+                    "{text:?} is neither an item id (a UUID) nor a connection id (provider:kind)"
+                ),
+            })
+    }
+}
+
 impl fmt::Display for Attachable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Item(name) => write!(f, "{name}"),
+            Self::ItemId(id) => write!(f, "{id}"),
             Self::Connection(id) => write!(f, "provider:{id}"),
         }
     }
@@ -87,6 +111,9 @@ impl fmt::Display for Attachable {
 fn refused_subject(target: &Attachable) -> AuditSubject {
     match target {
         Attachable::Item(name) => AuditSubject::name(name),
+        Attachable::ItemId(id) => AuditSubject::Name {
+            name: id.to_string(),
+        },
         Attachable::Connection(id) => AuditSubject::Connection { id: *id },
     }
 }
@@ -113,6 +140,13 @@ fn item_not_found(name: &Name) -> Error {
     Error::NotFound {
         what: "secret or variable",
         name: name.to_string(),
+    }
+}
+
+fn agent_not_found(agent: AgentId) -> Error {
+    Error::NotFound {
+        what: "agent",
+        name: agent.to_string(),
     }
 }
 
@@ -165,6 +199,7 @@ impl<S: Store> Vault<S> {
     /// agent exists with all of them or not at all. The rules of
     /// [`Vault::attach`] apply ([`Error::ProviderConflict`],
     /// [`Error::DuplicateVariable`], [`Error::NotFound`]).
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
     pub async fn create_agent_with(
         &self,
         user: &UserId,
@@ -184,6 +219,9 @@ impl<S: Store> Vault<S> {
         self.require_keyring()?;
         let id = AgentId::new_random();
         let token = GatewayToken::generate();
+        // A wrong master key must write nothing, the index entry included.
+        self.check_keyring().await?;
+        self.index_owner(user, id).await?;
         let result = transact!(self, async {
             let mut writes = Vec::with_capacity(2 + targets.len());
             let keys = self.keys_for(user).await?.push_create(&mut writes);
@@ -208,6 +246,9 @@ impl<S: Store> Vault<S> {
             );
             Ok(Plan::new(writes, info(id, &body)).audited(event))
         });
+        if result.is_err() {
+            self.unindex_owner(id).await;
+        }
         // A refused create made no agent: the event names what was asked.
         self.audit_refusal(result, || {
             let subjects = targets.iter().map(refused_subject).collect();
@@ -329,6 +370,7 @@ impl<S: Store> Vault<S> {
 
     /// Deletes an agent, detaching everything attached to it in the same
     /// commit.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %agent))]
     pub async fn delete_agent(&self, user: &UserId, agent: AgentId) -> Result<()> {
         user.check_acting()?;
         transact!(self, async {
@@ -348,7 +390,90 @@ impl<S: Store> Vault<S> {
             });
             let event = agent_event(user, AuditAction::AgentDeleted, agent, &body.name, &[]);
             Ok(Plan::new(writes, ()).audited(event))
-        })
+        })?;
+        self.unindex_owner(agent).await;
+        Ok(())
+    }
+
+    /// The user who owns `agent`, from the agent id alone: one read of the
+    /// agent's owner index record (`docs/FORMAT.md` §6.13), never a scan.
+    /// This is what a gateway host that knows only `{agentId}` and a token
+    /// calls first, before [`Vault::verify_gateway_token`].
+    ///
+    /// [`Error::NotFound`] (404) if no agent has that id. An agent deleted
+    /// a moment ago may still name its former owner here; every call on it
+    /// then answers [`Error::NotFound`], since agent ids are never reused.
+    /// Agents created before 0.2.0 are indexed by [`Vault::rewrap`].
+    #[tracing::instrument(level = "debug", skip_all, fields(agent = %agent))]
+    pub async fn agent_owner(&self, agent: AgentId) -> Result<UserId> {
+        match self.store.get(&agent_owner_key(agent)).await? {
+            Some(record) => Ok(records::read_agent_owner(&record)?),
+            None => Err(agent_not_found(agent)),
+        }
+    }
+
+    /// Writes `agent`'s owner index entry, in a commit of its own: a commit
+    /// holds one user's records and the index lives under the vault's
+    /// reserved user. It is written before the agent, so an agent is never
+    /// unreachable by id; an entry left without its agent (a failed create)
+    /// is harmless, because every use reads the agent under the user the
+    /// entry names, and agent ids are random and never reused.
+    pub(super) async fn index_owner(&self, user: &UserId, agent: AgentId) -> Result<()> {
+        let body = AgentOwnerBody {
+            user: user.as_str().to_owned(),
+        };
+        self.store
+            .commit(vec![records::create(agent_owner_key(agent), &body)])
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the owner index entries missing for `user`'s agents (agents
+    /// created before 0.2.0 have none); returns how many it wrote.
+    pub(super) async fn index_missing_owners(&self, user: &UserId) -> Result<u64> {
+        let agents = self.store.list(user, RecordKind::Agent).await?;
+        let mut ids = Vec::with_capacity(agents.len());
+        for record in &agents {
+            ids.push(AgentId::parse(&record.key.id).ok_or_else(|| records::corrupt(&record.key))?);
+        }
+        let keys: Vec<RecordKey> = ids.iter().map(|id| agent_owner_key(*id)).collect();
+        let found = self.store.get_many(&keys).await?;
+        let mut written = 0;
+        for (id, entry) in ids.into_iter().zip(found) {
+            if entry.is_some() {
+                continue;
+            }
+            match self.index_owner(user, id).await {
+                Ok(()) => written += 1,
+                // Indexed meanwhile by a concurrent rewrap.
+                Err(Error::Store(StoreError::Conflict { .. })) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(written)
+    }
+
+    /// Removes `agent`'s owner index entry after the agent is gone. Best
+    /// effort: a failure leaves a harmless entry (see
+    /// [`Vault::index_owner`]), logged rather than reported, because the
+    /// change the caller asked for has been made.
+    async fn unindex_owner(&self, agent: AgentId) {
+        let key = agent_owner_key(agent);
+        let removed = match self.store.get(&key).await {
+            Ok(Some(record)) => {
+                self.store
+                    .commit(vec![Write::Delete {
+                        key,
+                        expect: record.version,
+                    }])
+                    .await
+            }
+            Ok(None) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = removed {
+            tracing::warn!(%agent, %error, "agent owner index entry left behind");
+        }
     }
 
     /// Attaches secrets, variables and connections to an agent, all or none.
@@ -359,6 +484,7 @@ impl<S: Store> Vault<S> {
     /// credential), or get one environment variable twice
     /// ([`Error::DuplicateVariable`]). Attaching what is already attached
     /// changes nothing.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %agent))]
     pub async fn attach(
         &self,
         user: &UserId,
@@ -394,6 +520,7 @@ impl<S: Store> Vault<S> {
     /// Detaches from an agent, all or none; a target that is not attached is
     /// [`Error::NotFound`] (404). The running agent keeps the value until
     /// its next restart (the item shows as [`SyncState::Removed`]).
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %agent))]
     pub async fn detach(
         &self,
         user: &UserId,
@@ -441,6 +568,7 @@ impl<S: Store> Vault<S> {
     /// gateway has started with it.
     ///
     /// This is the only way a secret's value leaves the vault.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %agent))]
     pub async fn environment(
         &self,
         user: &UserId,
@@ -504,6 +632,7 @@ impl<S: Store> Vault<S> {
     /// must match its seal (`docs/FORMAT.md` §4, purpose 4), and it must not
     /// claim to be issued more than a minute in the future. So nothing is
     /// ever marked synced that was not delivered.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %receipt.agent))]
     pub async fn record_deployment(
         &self,
         user: &UserId,
@@ -555,6 +684,7 @@ impl<S: Store> Vault<S> {
     /// The synced indicator: per attached item, whether the running agent
     /// has its current value, and whether the gateway needs a restart.
     /// Compared by revision numbers only, never by values.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %agent))]
     pub async fn status(&self, user: &UserId, agent: AgentId) -> Result<AgentStatus> {
         user.check_acting()?;
         let (body, current, _) = self.agent_and_targets(user, agent, false).await?;
@@ -624,6 +754,7 @@ impl<S: Store> Vault<S> {
     }
 
     /// The agent's gateway token (the owner may view it, as in the product).
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %agent))]
     pub async fn gateway_token(&self, user: &UserId, agent: AgentId) -> Result<GatewayToken> {
         user.check_acting()?;
         let (_, body) = self.find_agent(user, agent).await?;
@@ -639,6 +770,7 @@ impl<S: Store> Vault<S> {
 
     /// Replaces the gateway token; the old one fails verification at once.
     /// The running agent is stale until its gateway restarts.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %agent))]
     pub async fn rotate_gateway_token(
         &self,
         user: &UserId,
@@ -663,6 +795,7 @@ impl<S: Store> Vault<S> {
 
     /// Checks a presented gateway token in constant time:
     /// [`Error::TokenRejected`] (401) unless it is the agent's current one.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %agent))]
     pub async fn verify_gateway_token(
         &self,
         user: &UserId,
@@ -730,10 +863,7 @@ impl<S: Store> Vault<S> {
                 let body = records::decode(&record)?;
                 Ok((record, body))
             }
-            None => Err(Error::NotFound {
-                what: "agent",
-                name: agent.to_string(),
-            }),
+            None => Err(agent_not_found(agent)),
         }
     }
 
@@ -750,7 +880,7 @@ impl<S: Store> Vault<S> {
             .iter()
             .filter_map(|target| match target {
                 Attachable::Item(name) => Some(name_key(user, name)),
-                Attachable::Connection(_) => None,
+                Attachable::ItemId(_) | Attachable::Connection(_) => None,
             })
             .collect();
         let mut index = if name_keys.is_empty() {
@@ -767,6 +897,7 @@ impl<S: Store> Vault<S> {
                     let NameBody { item } = records::decode(&entry)?;
                     item_key(user, item)
                 }
+                Attachable::ItemId(id) => item_key(user, *id),
                 Attachable::Connection(id) => connection_key(user, *id),
             });
         }
@@ -777,10 +908,14 @@ impl<S: Store> Vault<S> {
             // found" as well.
             let record = record.ok_or_else(|| match target {
                 Attachable::Item(name) => item_not_found(name),
+                Attachable::ItemId(id) => Error::NotFound {
+                    what: "secret or variable",
+                    name: id.to_string(),
+                },
                 Attachable::Connection(id) => connection_not_found(*id),
             })?;
             let attachment = match (target, Body::read_target(&record)?) {
-                (Attachable::Item(_), Body::Item(body)) => {
+                (Attachable::Item(_) | Attachable::ItemId(_), Body::Item(body)) => {
                     // An item stored before its name was reserved (or under
                     // a laxer policy) is never handed to an agent.
                     self.check_new_name(&body.name)?;
@@ -870,6 +1005,7 @@ fn matches_target(attachment: &Attachment, target: &Attachable) -> bool {
         (Attachable::Item(name), Target::Item(_)) => {
             attachment.label.eq_ignore_ascii_case(name.as_str())
         }
+        (Attachable::ItemId(id), Target::Item(attached)) => *id == attached,
         (Attachable::Connection(id), Target::Connection(attached)) => *id == attached,
         _ => false,
     }

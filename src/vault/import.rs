@@ -224,6 +224,7 @@ impl<S: Store> Vault<S> {
     /// [`OnConflict::Overwrite`] for kinds): an entry imported as a secret is
     /// never stored as plaintext, and a stored secret is never opened, so
     /// neither a dry run nor an import reveals whether a value equals it.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
     pub async fn import_dotenv(
         &self,
         user: &UserId,

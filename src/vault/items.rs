@@ -111,9 +111,10 @@ impl<S: Store> Vault<S> {
     ///
     /// Names are unique per user ignoring case, across secrets and variables
     /// ([`Error::AlreadyExists`], 409); reserved names are refused
-    /// ([`Error::InvalidName`], 422); values over the limit are refused
-    /// ([`Error::InvalidValue`], 422). Creating a secret needs a master key
+    /// ([`Error::InvalidName`], 400); values over the limit are refused
+    /// ([`Error::InvalidValue`], 400). Creating a secret needs a master key
     /// ([`Error::NotConfigured`], 503); a variable does not.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
     pub async fn create(
         &self,
         user: &UserId,
@@ -177,6 +178,7 @@ impl<S: Store> Vault<S> {
     }
 
     /// [`Vault::update`] for the item with id `id`.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, item = %id))]
     pub async fn update_item(
         &self,
         user: &UserId,
@@ -322,6 +324,7 @@ impl<S: Store> Vault<S> {
     /// commit. A version the history no longer holds is
     /// [`Error::NotFound`] (404); the current version is
     /// [`Error::InvalidInput`].
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, name = %name))]
     pub async fn rollback(&self, user: &UserId, name: &Name, version: u64) -> Result<ItemInfo> {
         user.check_acting()?;
         transact!(self, async {
@@ -378,6 +381,7 @@ impl<S: Store> Vault<S> {
     }
 
     /// [`Vault::delete`] for the item with id `id`.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, item = %id))]
     pub async fn delete_item(&self, user: &UserId, id: ItemId) -> Result<()> {
         self.delete_ref(user, ItemRef::Id(id)).await
     }
@@ -427,6 +431,7 @@ impl<S: Store> Vault<S> {
     }
 
     /// Every secret and variable of `user`, sorted by name.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
     pub async fn list(&self, user: &UserId) -> Result<Vec<ItemInfo>> {
         user.check_acting()?;
         let records = self.store.list(user, RecordKind::Item).await?;

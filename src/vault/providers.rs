@@ -69,6 +69,7 @@ impl<S: Store> Vault<S> {
     /// Connects a provider. A user holds one connection per provider and
     /// kind: connecting one that exists is [`Error::AlreadyExists`] (409);
     /// use [`Vault::update_connection`].
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
     pub async fn connect(&self, user: &UserId, credential: &Credential) -> Result<ConnectionInfo> {
         user.check_acting()?;
         self.require_keyring()?;
@@ -106,6 +107,7 @@ impl<S: Store> Vault<S> {
     /// Replaces a connection's credential. Agents running with the old one
     /// become stale. Refused if the new credential would change the
     /// variables an agent it is attached to already gets from elsewhere.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, connection = %credential.connection_id()))]
     pub async fn update_connection(
         &self,
         user: &UserId,
@@ -147,6 +149,7 @@ impl<S: Store> Vault<S> {
     }
 
     /// Removes a connection; refused while attached ([`Error::Attached`], 409).
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, connection = %id))]
     pub async fn disconnect(&self, user: &UserId, id: ConnectionId) -> Result<()> {
         user.check_acting()?;
         let event = || {

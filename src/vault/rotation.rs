@@ -58,6 +58,9 @@ pub struct RewrapReport {
     /// current generation, or upgraded to the current record format
     /// (`docs/FORMAT.md` §6.7). The others were already both.
     pub rewrapped: u64,
+    /// Agents given the owner index entry that agents created before 0.2.0
+    /// lack ([`Vault::agent_owner`], `docs/FORMAT.md` §6.13).
+    pub agents_indexed: u64,
 }
 
 /// A rewrap's event, with its totals.
@@ -66,6 +69,7 @@ fn rewrap_event(user: &UserId, report: &RewrapReport) -> AuditEvent {
         .detail("users", report.users)
         .detail("records", report.records)
         .detail("rewrapped", report.rewrapped)
+        .detail("agents_indexed", report.agents_indexed)
 }
 
 const SEALED_KINDS: [RecordKind; 3] = [RecordKind::Item, RecordKind::Connection, RecordKind::Agent];
@@ -250,6 +254,7 @@ impl<S: Store> Vault<S> {
         for user in &users {
             self.rewrap_one(user, options, &mut state, &mut report, progress)
                 .await?;
+            report.agents_indexed += self.index_missing_owners(user).await?;
         }
         self.record_event(rewrap_event(&UserId::vault(), &report))
             .await?;

@@ -271,6 +271,8 @@ def decode_body(kind, body):
         fields = {"current": current, "salts_hex": salts}
     elif kind == "key-check":
         fields = {"check_hex": r.raw(32).hex()}
+    elif kind == "agent-owner":
+        fields = {"user": r.str()}
     else:
         raise Corrupt(f"unknown kind {kind}")
     if r.at != len(r.data):
@@ -359,6 +361,11 @@ def check_records(check):
                 check(plain.decode("ascii") == v["opened"]["token"], f"{v['id']}: gateway token")
                 check(len(plain) == 55 and plain.startswith(b"avgt_"), f"{v['id']}: token shape")
                 opened += 1
+            elif kind == "agent-owner":
+                # §6.13: the owner of the deployed agent, whose record is in
+                # the same file under that user.
+                check(any(o["key"] == {"user": fields["user"], "kind": "agent", "id": rid}
+                          for o in records), f"{v['id']}: names the agent's owner")
             elif kind == "key-check":
                 key_id = int(rid)
                 expected = hkdf_sha256(keyring[key_id], b"\x00" * 32, b"agent-vault/v1/key-check" + u32be(key_id), 32)

@@ -64,13 +64,14 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The SQLite database file (created if missing).
+    /// The SQLite database file (created if missing), or a PostgreSQL URL
+    /// (postgres://USER:PASSWORD@HOST/DATABASE).
     #[arg(
         long,
         global = true,
         env = "AGENT_VAULT_DB",
         default_value = "agent-vault.db",
-        value_name = "PATH"
+        value_name = "PATH|URL"
     )]
     pub db: PathBuf,
     /// The user whose vault to use.
@@ -135,6 +136,29 @@ Keep the key somewhere safe: without it no secret can be read back.
     /// database.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Serve the HTTP API (the product's `/v0/...` routes) until Ctrl-C or
+    /// SIGTERM; requests in flight finish, then it exits 0.
+    ///
+    /// Users are API keys, the stand-in for a service's own
+    /// authentication: AGENT_VAULT_API_KEYS="KEY=USER[,KEY=USER...]" (or a
+    /// file named by AGENT_VAULT_API_KEYS_FILE), each key at least 16
+    /// characters; `Authorization: Bearer KEY` acts as USER. Agents' routes
+    /// also take the agent's gateway token. Several `serve` processes on one
+    /// database behave as one vault.
+    #[command(after_help = concat!("\
+Example:
+  export AGENT_VAULT_MASTER_KEY_FILE=~/.agent-vault.key
+  export AGENT_VAULT_API_KEYS=\"$(openssl rand -hex 16)=alice\"
+  agent-vault serve --addr 127.0.0.1:8080
+  agent-vault --db postgres://vault@db/vault serve --addr 0.0.0.0:8080
+
+", "Exit codes: 0 stopped by a signal, 1 other failure, 2 usage, 6 not configured."))]
+    Serve {
+        /// The address to listen on (port 0: any free port; the line
+        /// `listening on http://ADDR` says which).
+        #[arg(long, env = "AGENT_VAULT_ADDR", default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
     /// The audit trail: every change, refused conflict and rejected gateway
     /// token, oldest first. Events name things; they never hold a value, a
     /// key or a token.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use agent_vault::crypto::{Keyring, MasterKey};
-use agent_vault::store::{SqliteStore, Store};
+use agent_vault::store::{PostgresStore, SqliteStore, Store};
 use agent_vault::{AgentId, Name, UserId, Vault, VaultConfig};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -33,16 +33,40 @@ pub const MASTER_KEYS_FILE_VAR: &str = "AGENT_VAULT_MASTER_KEYS_FILE";
 /// The vault the CLI works on.
 pub type CliVault = Vault<Arc<dyn Store>>;
 
-/// Opens the store at `path`: the one place that decides which backend the
-/// CLI uses.
-pub async fn open_store(path: &Path) -> Result<Arc<dyn Store>, Failure> {
-    let store = SqliteStore::open(path)
+/// Opens the store `--db` names: the one place that decides which backend
+/// the CLI uses. A `postgres://` (or `postgresql://`) URL is PostgreSQL;
+/// anything else is the path of a SQLite file.
+pub async fn open_store(db: &Path) -> Result<Arc<dyn Store>, Failure> {
+    let text = db.to_string_lossy();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        let store = PostgresStore::connect(&text)
+            .await
+            .map_err(|error| Failure::Store {
+                // The URL may hold a password: never print it.
+                path: redact_url(&text).into(),
+                error,
+            })?;
+        return Ok(Arc::new(store));
+    }
+    let store = SqliteStore::open(db)
         .await
         .map_err(|error| Failure::Store {
-            path: path.to_owned(),
+            path: db.to_owned(),
             error,
         })?;
     Ok(Arc::new(store))
+}
+
+/// `url` with its user information (which may hold a password) replaced.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 /// The master keyring from whichever one of [`MASTER_KEY_VAR`],
@@ -145,7 +169,7 @@ fn key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
 }
 
 /// The variable's text, `None` when unset or blank.
-fn non_empty_var(name: &str) -> Result<Option<Zeroizing<String>>, Failure> {
+pub fn non_empty_var(name: &str) -> Result<Option<Zeroizing<String>>, Failure> {
     let Some(text) = std::env::var_os(name) else {
         return Ok(None);
     };
@@ -163,6 +187,25 @@ fn malformed_key(name: &str) -> Failure {
     ))
 }
 
+/// The vault the global options and the environment describe: the store,
+/// the master keys, the gateway-token variable, and the store-backed audit
+/// trail (`agent-vault audit`), which every command keeps.
+pub async fn open_vault(global: &Global) -> Result<CliVault, Failure> {
+    let keyring = keyring_from_env()?;
+    let token_var = Name::parse(&global.gateway_token_var).map_err(|reason| {
+        Failure::Usage(format!(
+            "--gateway-token-var (AGENT_VAULT_GATEWAY_TOKEN_VAR) {:?} is not a variable \
+             name: {reason}",
+            global.gateway_token_var
+        ))
+    })?;
+    let config = VaultConfig::default()
+        .with_gateway_token_var(token_var)
+        .with_audit_log(true);
+    let store = open_store(&global.db).await?;
+    Ok(Vault::with_config(store, keyring, config))
+}
+
 /// The vault, the user and the output mode of one invocation.
 pub struct Context {
     /// The vault.
@@ -177,22 +220,9 @@ impl Context {
     /// Opens the store and builds the vault from the global options and the
     /// environment.
     pub async fn open(global: &Global) -> Result<Self, Failure> {
-        let keyring = keyring_from_env()?;
         let user = UserId::parse(&global.user).map_err(agent_vault::Error::from)?;
-        let token_var = Name::parse(&global.gateway_token_var).map_err(|reason| {
-            Failure::Usage(format!(
-                "--gateway-token-var (AGENT_VAULT_GATEWAY_TOKEN_VAR) {:?} is not a variable \
-                 name: {reason}",
-                global.gateway_token_var
-            ))
-        })?;
-        // The command keeps the store-backed audit trail (`agent-vault audit`).
-        let config = VaultConfig::default()
-            .with_gateway_token_var(token_var)
-            .with_audit_log(true);
-        let store = open_store(&global.db).await?;
         Ok(Self {
-            vault: Vault::with_config(store, keyring, config),
+            vault: open_vault(global).await?,
             user,
             json: global.json,
         })
@@ -287,6 +317,16 @@ pub fn strip_one_newline(bytes: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_url_is_printed_without_its_password() {
+        assert_eq!(
+            redact_url("postgres://vault:hunter2@db.internal:5432/vault?sslmode=require"),
+            "postgres://***@db.internal:5432/vault?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://db/vault"), "postgres://db/vault");
+        assert_eq!(redact_url("vault.db"), "vault.db");
+    }
 
     #[test]
     fn one_newline_is_removed() {

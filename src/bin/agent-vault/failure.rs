@@ -9,7 +9,7 @@
 //! | 2 | usage | clap |
 //! | 3 | conflict | 409 |
 //! | 4 | not found | 404 |
-//! | 5 | invalid input | 400, 422, ambiguous agent name |
+//! | 5 | invalid input | 400, ambiguous agent name |
 //! | 6 | not configured | no or malformed master key, a key file group or others can access |
 //! | 7 | token verification failed | 401 |
 //! | 126, 127 | `agents exec` cannot run / find the command | as env(1) |
@@ -33,7 +33,7 @@ pub const USAGE: u8 = 2;
 pub const CONFLICT: u8 = 3;
 /// Not found (HTTP 404).
 pub const NOT_FOUND: u8 = 4;
-/// Invalid input (HTTP 400 and 422).
+/// Invalid input (HTTP 400).
 pub const INVALID: u8 = 5;
 /// No master key, or a malformed one.
 pub const NOT_CONFIGURED: u8 = 6;
@@ -47,7 +47,7 @@ pub fn exit_code(error: &Error) -> u8 {
         Error::NotConfigured | Error::KeyMismatch { .. } => NOT_CONFIGURED,
         Error::TokenRejected => TOKEN_REJECTED,
         other => match other.http_status() {
-            400 | 422 => INVALID,
+            400 => INVALID,
             401 => TOKEN_REJECTED,
             404 => NOT_FOUND,
             409 => CONFLICT,
@@ -297,7 +297,7 @@ mod tests {
     fn exit_codes_follow_http_statuses() {
         for (error, code) in vault_error_examples() {
             let expected = match error.http_status() {
-                400 | 422 => INVALID,
+                400 => INVALID,
                 401 => TOKEN_REJECTED,
                 404 => NOT_FOUND,
                 409 => CONFLICT,

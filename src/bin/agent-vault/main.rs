@@ -1,4 +1,5 @@
-//! `agent-vault`: the command-line front end of the vault, on a SQLite file.
+//! `agent-vault`: the command-line front end of the vault, on a SQLite file
+//! or a PostgreSQL database, and `agent-vault serve`, its HTTP API.
 //!
 //! Run `agent-vault --help`. Exit codes are in [`failure`].
 #![forbid(unsafe_code)]
@@ -16,6 +17,7 @@ mod secret_io;
 #[cfg(test)]
 mod secret_io_tests;
 mod secrets;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -31,10 +33,13 @@ fn main() -> ExitCode {
     harden();
     // Usage errors exit here with clap's code 2; --help and --version with 0.
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The server uses every core; a one-shot command needs one thread.
+    let mut builder = if matches!(cli.command, Command::Serve { .. }) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -104,6 +109,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             keys::run(&ctx, command).await?;
             Ok(OK)
         }
+        Command::Serve { addr } => serve::run(&cli.global, addr).await,
         Command::Audit {
             since,
             limit,
