@@ -824,3 +824,113 @@ async fn the_environment_applies_to_tokio_commands() {
     let output = command.output().await.unwrap();
     assert_eq!(output.stdout, b"tokio-ok");
 }
+
+/// The owner index records under the vault's reserved user.
+async fn owner_index(store: &MemoryStore) -> Vec<Record> {
+    let vault_user = UserId::parse_stored("~vault").unwrap();
+    store
+        .list(&vault_user, RecordKind::AgentOwner)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_agents_owner_is_found_from_its_id_alone() {
+    let store = MemoryStore::new();
+    let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
+    let bob = UserId::parse("bob").unwrap();
+    let (mine, _) = vault.create_agent(&alice(), "mine").await.unwrap();
+    let (theirs, _) = vault.create_agent(&bob, "theirs").await.unwrap();
+    assert_eq!(vault.agent_owner(mine.id).await.unwrap(), alice());
+    assert_eq!(vault.agent_owner(theirs.id).await.unwrap(), bob);
+    assert!(matches!(
+        vault.agent_owner(AgentId::new_random()).await,
+        Err(Error::NotFound { what: "agent", .. })
+    ));
+    // One index record per agent, no scan of users needed.
+    assert_eq!(owner_index(&store).await.len(), 2);
+
+    // Deleting the agent removes its entry.
+    vault.delete_agent(&alice(), mine.id).await.unwrap();
+    assert!(matches!(
+        vault.agent_owner(mine.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(owner_index(&store).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_create_leaves_no_owner_index_entry() {
+    let store = MemoryStore::new();
+    let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
+    vault
+        .create(&alice(), &name("OPENAI_API_KEY"), Kind::Secret, value("a"))
+        .await
+        .unwrap();
+    vault
+        .create(
+            &alice(),
+            &name("OPENAI_OAUTH_TOKEN"),
+            Kind::Secret,
+            value("b"),
+        )
+        .await
+        .unwrap();
+    let refused = vault
+        .create_agent_with(
+            &alice(),
+            "bot",
+            &[item("OPENAI_API_KEY"), item("OPENAI_OAUTH_TOKEN")],
+        )
+        .await;
+    assert!(matches!(refused, Err(Error::ProviderConflict { .. })));
+    assert!(owner_index(&store).await.is_empty());
+    assert!(vault.agents(&alice()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn items_attach_and_detach_by_id_as_by_name() {
+    let vault = vault();
+    let token = vault
+        .create(
+            &alice(),
+            &name("TELEGRAM_BOT_TOKEN"),
+            Kind::Secret,
+            value("t"),
+        )
+        .await
+        .unwrap();
+    let (agent, _) = vault.create_agent(&alice(), "bot").await.unwrap();
+    let by_id = Attachable::parse_id(&token.id.to_string()).unwrap();
+    assert_eq!(by_id, Attachable::ItemId(token.id));
+    let attached = vault
+        .attach(&alice(), agent.id, &[by_id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(attached.attached, ["TELEGRAM_BOT_TOKEN"]);
+    // The same item by name is already attached: nothing changes.
+    let again = vault
+        .attach(&alice(), agent.id, &[item("TELEGRAM_BOT_TOKEN")])
+        .await
+        .unwrap();
+    assert_eq!(again.attached.len(), 1);
+    // Another user's id, or an unknown one, is not found.
+    let bob = UserId::parse("bob").unwrap();
+    let (bobs, _) = vault.create_agent(&bob, "b").await.unwrap();
+    assert!(matches!(
+        vault.attach(&bob, bobs.id, &[by_id.clone()]).await,
+        Err(Error::NotFound { .. })
+    ));
+    let detached = vault.detach(&alice(), agent.id, &[by_id]).await.unwrap();
+    assert!(detached.attached.is_empty());
+
+    // Connection ids parse as connections; anything else is refused, 400.
+    assert_eq!(
+        Attachable::parse_id("openai:codex-subscription").unwrap(),
+        conn(Provider::OpenAi, CredentialKind::CodexSubscription)
+    );
+    for bad in ["openai", "TELEGRAM_BOT_TOKEN", "gemini:api-key", ""] {
+        let error = Attachable::parse_id(bad).unwrap_err();
+        assert_eq!(error.http_status(), 400, "{bad:?}");
+    }
+}

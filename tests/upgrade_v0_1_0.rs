@@ -313,8 +313,15 @@ async fn writes_and_rewrap_upgrade_every_record() {
         .count();
     assert_eq!(still_old, before.len() - 1);
 
+    // 0.1.0 kept no owner index: an agent can't be found by id alone yet.
+    let support = agent_named(&vault, &alice, "support-bot").await;
+    assert!(matches!(
+        vault.agent_owner(support).await,
+        Err(Error::NotFound { .. })
+    ));
+
     // A rewrap upgrades everything else (a user without a key record
-    // too), and a second one has nothing to do.
+    // too), indexes every agent, and a second one has nothing to do.
     let mut last = None;
     let report = vault
         .rewrap(&RewrapOptions::default(), &mut |p| last = Some(p))
@@ -330,9 +337,14 @@ async fn writes_and_rewrap_upgrade_every_record() {
         .await
         .unwrap();
     assert_eq!(again.rewrapped, 0);
+    assert_eq!(report.agents_indexed, 3, "{report:?}");
+    assert_eq!(again.agents_indexed, 0, "{again:?}");
+    assert_eq!(vault.agent_owner(support).await.unwrap(), alice);
+    let bob = user("bob");
+    let bot = agent_named(&vault, &bob, "bob-bot").await;
+    assert_eq!(vault.agent_owner(bot).await.unwrap(), bob);
 
     // And every value still reads.
-    let support = agent_named(&vault, &alice, "support-bot").await;
     let (env, _) = vault.environment(&alice, support).await.unwrap();
     assert_eq!(
         env.get("LOG_LEVEL")
