@@ -831,6 +831,59 @@ async fn serve_refuses_to_start_without_api_keys(db: Db) {
     assert!(!stderr.contains("short="), "{stderr}");
 }
 
+/// The README's "Serving the API" example, run as written (on a free port
+/// instead of 8080), with `agent-vault` on `PATH`.
+#[test]
+fn the_readme_serving_example_works_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("<!-- serving-example")
+        .expect("README marks its serving example");
+    let block = &readme[start..];
+    let body_start = block.find("```sh\n").unwrap() + "```sh\n".len();
+    let body_end = block[body_start..].find("```").unwrap();
+    let script = &block[body_start..body_start + body_end];
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = script.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let curl = std::process::Command::new("curl").arg("--version").output();
+    assert!(
+        curl.is_ok_and(|o| o.status.success()),
+        "curl is needed: install it (apt-get install curl)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = std::path::Path::new(server::BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = server::clean(&mut std::process::Command::new("bash"))
+        .args(["-e", "-o", "pipefail", "-c", &script])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("\"id\":\"anthropic:api-key\""), "{stdout}");
+    assert!(stdout.contains("\"synced\":false"), "{stdout}");
+    assert!(stdout.contains("\"gatewayToken\""), "{stdout}");
+    assert!(stdout.trim_end().ends_with("401"), "{stdout}");
+    assert!(
+        !stdout.contains("123:abc") && !stdout.contains("sk-ant-demo"),
+        "{stdout}"
+    );
+}
+
 /// Runs each scenario on SQLite and on PostgreSQL.
 macro_rules! on_every_backend {
     ($($scenario:ident),* $(,)?) => {
