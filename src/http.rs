@@ -51,7 +51,17 @@
 //!   router finds the agent's owner by the agent id alone
 //!   ([`Vault::agent_owner`]) and checks the token in constant time
 //!   ([`Vault::verify_gateway_token`]). A token acts only on its own agent;
-//!   anything else, and a rotated token, answers 401.
+//!   anything else, and a rotated token, answers 401. Only the first
+//!   candidate with a token's shape is checked, so a request can't make the
+//!   vault test many guesses.
+//! - What a token may do is what the product lets it do: read its agent and
+//!   attach or detach, by id, any of the owner's secrets, variables and
+//!   connections (ids of connections are predictable, `openai:api-key`).
+//!   The vault acts and audits such a call as the owner. A rotation refuses
+//!   the old token from the next request on; a request already past its
+//!   check finishes.
+//! - Put rate limiting in front of the router: every rejected token is an
+//!   audited event (with the store-backed audit log, a write).
 //!
 //! # Errors and logs
 //!
@@ -65,6 +75,8 @@
 //!
 //! Request bodies pass through hyper's buffers, which this crate can't
 //! wipe; the values parsed out of them are wiped on drop.
+//!
+//! Path segments that are not valid ids (or not UTF-8) answer 404 in JSON.
 //!
 //! [`Error::http_status`]: crate::Error::http_status
 //! [`Vault::agent_owner`]: crate::Vault::agent_owner
@@ -85,7 +97,7 @@ use tracing::Span;
 use utoipa::OpenApi as _;
 
 use crate::store::Store;
-use crate::{AgentId, Error, UserId, Vault};
+use crate::{AgentId, Error, GatewayToken, UserId, Vault};
 
 mod agents;
 mod auth;
@@ -136,10 +148,16 @@ impl<S: Store> App<S> {
             Ok(user) => return Ok(user),
             Err(rejection) => rejection,
         };
-        let tokens = auth::presented_tokens(headers, query);
-        if tokens.is_empty() {
+        // Exactly one candidate is checked, the first with a token's shape
+        // and checksum (Bearer, then `?token=`, then the cookie): a request
+        // carrying a thousand guesses costs one check and at most one
+        // audited rejection, like a request carrying one.
+        let Some(token) = auth::presented_tokens(headers, query)
+            .into_iter()
+            .find(|token| GatewayToken::looks_valid(token))
+        else {
             return Err(rejection.into());
-        }
+        };
         // An agent that does not exist gets the same answer as a wrong
         // token: a token holder learns nothing about other agents.
         let owner = match self.vault.agent_owner(agent).await {
@@ -147,14 +165,11 @@ impl<S: Store> App<S> {
             Err(Error::NotFound { .. }) => return Err(invalid_token()),
             Err(other) => return Err(other.into()),
         };
-        for token in &tokens {
-            match self.vault.verify_gateway_token(&owner, agent, token).await {
-                Ok(()) => return Ok(owner),
-                Err(Error::TokenRejected | Error::NotFound { .. }) => {}
-                Err(other) => return Err(other.into()),
-            }
+        match self.vault.verify_gateway_token(&owner, agent, &token).await {
+            Ok(()) => Ok(owner),
+            Err(Error::TokenRejected | Error::NotFound { .. }) => Err(invalid_token()),
+            Err(other) => Err(other.into()),
         }
-        Err(invalid_token())
     }
 }
 

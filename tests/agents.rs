@@ -904,7 +904,7 @@ async fn items_attach_and_detach_by_id_as_by_name() {
     let by_id = Attachable::parse_id(&token.id.to_string()).unwrap();
     assert_eq!(by_id, Attachable::ItemId(token.id));
     let attached = vault
-        .attach(&alice(), agent.id, &[by_id.clone()])
+        .attach(&alice(), agent.id, std::slice::from_ref(&by_id))
         .await
         .unwrap();
     assert_eq!(attached.attached, ["TELEGRAM_BOT_TOKEN"]);
@@ -918,7 +918,9 @@ async fn items_attach_and_detach_by_id_as_by_name() {
     let bob = UserId::parse("bob").unwrap();
     let (bobs, _) = vault.create_agent(&bob, "b").await.unwrap();
     assert!(matches!(
-        vault.attach(&bob, bobs.id, &[by_id.clone()]).await,
+        vault
+            .attach(&bob, bobs.id, std::slice::from_ref(&by_id))
+            .await,
         Err(Error::NotFound { .. })
     ));
     let detached = vault.detach(&alice(), agent.id, &[by_id]).await.unwrap();

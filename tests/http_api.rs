@@ -586,6 +586,35 @@ async fn a_gateway_token_acts_on_its_own_agent_only_until_rotated(db: Db) {
         .await
         .expect(200);
 
+    // Another user's agent, a detach elsewhere, a deleted agent: 401.
+    let (bobs_agent, _) = s.bob.agent("bob-bot", &[]).await;
+    on_replica
+        .with_auth(Some(fresh))
+        .get(&format!("/v0/agents/{bobs_agent}"))
+        .await
+        .expect(401);
+    alice
+        .post(
+            &format!("/v0/agents/{other}/secrets"),
+            json!({"secretIds": [secret]}),
+        )
+        .await
+        .expect(200);
+    alice
+        .with_auth(Some(fresh))
+        .delete(&format!("/v0/agents/{other}/secrets/{secret}"))
+        .await
+        .expect(401);
+    alice
+        .delete(&format!("/v0/agents/{other}"))
+        .await
+        .expect(200);
+    alice
+        .with_auth(Some(&other_token))
+        .get(&format!("/v0/agents/{other}"))
+        .await
+        .expect(401);
+
     // `?token=` never reaches a log.
     let logs = s.server.logs() + &replica.logs();
     assert!(
@@ -596,6 +625,103 @@ async fn a_gateway_token_acts_on_its_own_agent_only_until_rotated(db: Db) {
         assert!(!logs.contains(secret), "a gateway token was logged");
     }
     assert_no_secret_in("logs", &logs);
+}
+
+async fn a_thousand_guessed_tokens_in_one_request_cost_one_check(db: Db) {
+    let s = setup(db);
+    let (agent, token) = s.alice.agent("bot", &[]).await;
+    // Well-formed tokens (a valid shape and checksum), none of them the
+    // agent's: made by rotating another agent's token many times.
+    let (decoy, _) = s.alice.agent("decoy", &[]).await;
+    let mut guesses = Vec::new();
+    for _ in 0..3 {
+        let rotated = s
+            .alice
+            .post(
+                &format!("/v0/agents/{decoy}/gateway-token/rotate"),
+                json!({}),
+            )
+            .await
+            .expect(200);
+        guesses.push(rotated["gatewayToken"].as_str().unwrap().to_owned());
+    }
+    let mut query: Vec<String> = (0..1000)
+        .map(|i| format!("token={}", guesses[i % guesses.len()]))
+        .collect();
+    query.push(format!("token={token}"));
+    let cookies: Vec<String> = guesses.iter().map(|g| format!("gw_token={g}")).collect();
+    let answer = s
+        .alice
+        .http
+        .get(format!(
+            "{}/v0/agents/{agent}?{}",
+            s.alice.base,
+            query.join("&")
+        ))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    // The agent's real token is the 1001st candidate: never reached.
+    server::answer(answer).await.expect(401);
+    let audit = cli(&s.db, &s.key, &s.alice_id, &["audit", "--json"]);
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let events: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let rejected = events
+        .as_array()
+        .or_else(|| events["events"].as_array())
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "token-rejected")
+        .count();
+    assert_eq!(rejected, 1, "{events}");
+}
+
+async fn path_segments_that_name_nothing_answer_404_in_json(db: Db) {
+    let s = setup(db);
+    for path in [
+        "/v0/agents/%FF",
+        "/v0/agents/%FF/secrets/%FE",
+        "/v0/secrets/%C3%28",
+        "/v0/providers/%FF",
+    ] {
+        let answer = s.alice.send(Method::DELETE, path, None).await;
+        answer.expect_error(404, "Not found");
+    }
+}
+
+async fn a_server_with_another_master_key_writes_nothing(db: Db) {
+    let s = setup(db.clone());
+    s.alice.secret("FIRST", "v", "secret").await;
+    let (agent, _) = s.alice.agent("bot", &[]).await;
+    let user = s.alice_id.clone();
+    let api_key = s.alice.auth.clone().unwrap();
+    let wrong = Server::start(&db, Some(&server::keygen()), &format!("{api_key}={user}"));
+    let intruder = wrong.client(Some(&api_key));
+    intruder
+        .post("/v0/secrets", json!({"name": "SECOND", "value": "v"}))
+        .await
+        .expect_error(503, "Secrets misconfigured");
+    intruder
+        .post("/v0/agents", json!({"name": "other"}))
+        .await
+        .expect(503);
+    intruder
+        .post(
+            &format!("/v0/agents/{agent}/gateway-token/rotate"),
+            json!({}),
+        )
+        .await
+        .expect(503);
+    // Through the right server, nothing changed.
+    let agents = s.alice.get("/v0/agents").await.expect(200);
+    assert_eq!(agents["agents"].as_array().unwrap().len(), 1, "{agents}");
+    let secrets = s.alice.get("/v0/secrets").await.expect(200);
+    assert_eq!(secrets["secrets"].as_array().unwrap().len(), 1, "{secrets}");
 }
 
 async fn synced_turns_true_after_agents_exec_on_the_same_database(db: Db) {
@@ -914,6 +1040,9 @@ on_every_backend!(
     another_users_ids_answer_404_and_never_their_data,
     a_gateway_token_acts_on_its_own_agent_only_until_rotated,
     synced_turns_true_after_agents_exec_on_the_same_database,
+    a_thousand_guessed_tokens_in_one_request_cost_one_check,
+    path_segments_that_name_nothing_answer_404_in_json,
+    a_server_with_another_master_key_writes_nothing,
     provider_connections_have_routes_and_ids_usable_as_secret_ids,
     the_openapi_document_lists_every_route,
     sigterm_lets_a_request_in_flight_finish_and_exits_0,

@@ -11,8 +11,9 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use rand::Rng as _;
+use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
+use rand::{Rng as _, SeedableRng as _};
 use serde_json::{Value, json};
 
 use server::{Client, Db, Server, unique_user};
@@ -40,22 +41,29 @@ struct Seen {
     agents: Vec<String>,
 }
 
-fn pick(list: &[String]) -> Option<String> {
-    list.choose(&mut rand::thread_rng()).cloned()
+fn pick(rng: &mut StdRng, list: &[String]) -> Option<String> {
+    list.choose(rng).cloned()
 }
 
 /// One client's random walk; returns the statuses it got per operation.
-async fn walk(client: Client, seen: Arc<Mutex<Seen>>) -> BTreeMap<String, usize> {
+/// Each client's choices come from its own seeded generator, so a failure
+/// replays the same walk (the interleaving between clients still varies).
+async fn walk(client: Client, seen: Arc<Mutex<Seen>>, seed: u64) -> BTreeMap<String, usize> {
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut outcomes = BTreeMap::new();
     for step in 0..STEPS {
-        let op = rand::thread_rng().gen_range(0..7);
+        let op = rng.gen_range(0..7);
         let (secret, agent, other) = {
             let seen = seen.lock().unwrap();
-            (pick(&seen.secrets), pick(&seen.agents), pick(&seen.secrets))
+            (
+                pick(&mut rng, &seen.secrets),
+                pick(&mut rng, &seen.agents),
+                pick(&mut rng, &seen.secrets),
+            )
         };
         let (what, answer) = match (op, secret, agent) {
             (0, ..) | (_, None, _) => {
-                let name = NAMES[rand::thread_rng().gen_range(0..NAMES.len())];
+                let name = NAMES[rng.gen_range(0..NAMES.len())];
                 let kind = if name.ends_with("URL") {
                     "variable"
                 } else {
@@ -159,7 +167,7 @@ async fn two_replicas_on_one_postgres_behave_as_one_vault() {
     let mut tasks = Vec::new();
     for index in 0..CLIENTS {
         let client = replicas[index % 2].client(Some(&api_key));
-        tasks.push(tokio::spawn(walk(client, Arc::clone(&seen))));
+        tasks.push(tokio::spawn(walk(client, Arc::clone(&seen), index as u64)));
     }
     let mut totals: BTreeMap<String, usize> = BTreeMap::new();
     for task in tasks {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use agent_vault::crypto::{Keyring, MasterKey};
 use agent_vault::store::{Expect, MemoryStore, RecordKey, RecordKind, Store, Write as StoreWrite};
 use agent_vault::{Attachable, Error, Kind, Name, SecretValue, UserId, Vault};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Collects everything logged.
@@ -96,7 +96,7 @@ async fn refusals_and_unopenable_values_are_logged_without_values() {
         .commit(vec![StoreWrite::Put {
             key,
             expect: Expect::Version(record.version),
-            body: body.into(),
+            body,
         }])
         .await
         .unwrap();

@@ -1,12 +1,12 @@
 //! `/v0/agents`: agents, their attachments and their gateway tokens.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use zeroize::Zeroizing;
 
 use super::App;
-use super::error::{ApiError, JsonBody};
+use super::error::{ApiError, JsonBody, PathParam};
 use super::wire::{
     AgentCreated, AgentDetail, AgentJson, AgentList, Attached, AttachedJson, Done, NewAgent,
     SecretIds, TokenJson,
@@ -92,7 +92,7 @@ pub(crate) async fn get<S: Store + 'static>(
     State(app): State<App<S>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    Path(agent): Path<String>,
+    PathParam(agent): PathParam<String>,
 ) -> Result<Json<AgentDetail>, ApiError> {
     let agent = agent_id(&agent)?;
     let user = app
@@ -172,7 +172,7 @@ fn target_id(target: Target) -> String {
 pub(crate) async fn delete<S: Store + 'static>(
     State(app): State<App<S>>,
     headers: HeaderMap,
-    Path(agent): Path<String>,
+    PathParam(agent): PathParam<String>,
 ) -> Result<Json<Done>, ApiError> {
     let user = app.user(&headers).await?;
     let agent = agent_id(&agent)?;
@@ -198,7 +198,7 @@ pub(crate) async fn attach<S: Store + 'static>(
     State(app): State<App<S>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    Path(agent): Path<String>,
+    PathParam(agent): PathParam<String>,
     JsonBody(request): JsonBody<SecretIds>,
 ) -> Result<Json<Attached>, ApiError> {
     let agent = agent_id(&agent)?;
@@ -231,7 +231,7 @@ pub(crate) async fn detach<S: Store + 'static>(
     State(app): State<App<S>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    Path((agent, secret)): Path<(String, String)>,
+    PathParam((agent, secret)): PathParam<(String, String)>,
 ) -> Result<Json<Done>, ApiError> {
     let agent = agent_id(&agent)?;
     let user = app
@@ -252,7 +252,7 @@ pub(crate) async fn detach<S: Store + 'static>(
 pub(crate) async fn gateway_token<S: Store + 'static>(
     State(app): State<App<S>>,
     headers: HeaderMap,
-    Path(agent): Path<String>,
+    PathParam(agent): PathParam<String>,
 ) -> Result<Json<TokenJson>, ApiError> {
     let user = app.user(&headers).await?;
     let agent = agent_id(&agent)?;
@@ -273,7 +273,7 @@ pub(crate) async fn gateway_token<S: Store + 'static>(
 pub(crate) async fn rotate_gateway_token<S: Store + 'static>(
     State(app): State<App<S>>,
     headers: HeaderMap,
-    Path(agent): Path<String>,
+    PathParam(agent): PathParam<String>,
 ) -> Result<Json<TokenJson>, ApiError> {
     let user = app.user(&headers).await?;
     let agent = agent_id(&agent)?;

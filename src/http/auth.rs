@@ -127,13 +127,14 @@ pub enum ApiKeysError {
 
 impl ApiKeys {
     /// Parses `KEY=USER[,KEY=USER…]` (entries may also be separated by
-    /// newlines, for a file). Errors name the entry, never the key.
+    /// newlines, for a file, where lines starting with `#` are comments).
+    /// Errors name the entry, never the key.
     pub fn parse(text: &str) -> Result<Self, ApiKeysError> {
         let mut entries: Vec<([u8; 32], UserId)> = Vec::new();
         let pieces = text
             .split([',', '\n'])
             .map(str::trim)
-            .filter(|piece| !piece.is_empty());
+            .filter(|piece| !piece.is_empty() && !piece.starts_with('#'));
         for (index, piece) in pieces.enumerate() {
             let entry = index + 1;
             let (key, user) = piece
@@ -216,30 +217,25 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<Zeroizing<String>> {
 /// The name of the cookie that may carry a gateway token.
 pub const GATEWAY_TOKEN_COOKIE: &str = "gw_token";
 
-/// Every gateway token a request presents, in the order the product checks
-/// them: `Authorization: Bearer`, `?token=`, then the `gw_token` cookie.
+/// The gateway tokens a request presents, at most one per place, in the
+/// order the product checks them: `Authorization: Bearer`, the first
+/// `?token=`, then the first `gw_token` cookie.
 pub(crate) fn presented_tokens(headers: &HeaderMap, query: Option<&str>) -> Vec<Zeroizing<String>> {
-    let mut found = Vec::with_capacity(1);
+    let mut found = Vec::with_capacity(3);
     found.extend(bearer(headers));
-    if let Some(query) = query {
-        for (name, value) in form_urlencoded_pairs(query) {
-            if name == "token" && !value.is_empty() {
-                found.push(value);
-            }
-        }
-    }
-    for cookies in headers.get_all(header::COOKIE) {
-        let Ok(cookies) = cookies.to_str() else {
-            continue;
-        };
-        for cookie in cookies.split(';') {
-            if let Some((name, value)) = cookie.trim().split_once('=') {
-                if name == GATEWAY_TOKEN_COOKIE && !value.is_empty() {
-                    found.push(Zeroizing::new(value.to_owned()));
-                }
-            }
-        }
-    }
+    found.extend(query.and_then(|query| {
+        form_urlencoded_pairs(query)
+            .find(|(name, value)| *name == "token" && !value.is_empty())
+            .map(|(_, value)| value)
+    }));
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|cookies| cookies.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .filter_map(|cookie| cookie.trim().split_once('='))
+        .find(|(name, value)| *name == GATEWAY_TOKEN_COOKIE && !value.is_empty());
+    found.extend(cookie.map(|(_, value)| Zeroizing::new(value.to_owned())));
     found
 }
 
@@ -331,7 +327,7 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("theme=dark; gw_token=gw_c; other=1"),
         );
-        let found = presented_tokens(&headers, Some("x=1&token=gw%5Fb&y=2"));
+        let found = presented_tokens(&headers, Some("x=1&token=gw%5Fb&token=gw_x&y=2"));
         let found: Vec<&str> = found.iter().map(|t| t.as_str()).collect();
         assert_eq!(found, ["gw_a", "gw_b", "gw_c"]);
         assert!(presented_tokens(&HeaderMap::new(), Some("token=")).is_empty());

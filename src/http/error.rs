@@ -70,7 +70,11 @@ impl From<Error> for ApiError {
         let status =
             StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let headline = match &error {
+            Error::AlreadyExists { what, .. } if *what == "connection" => {
+                "Connection already exists"
+            }
             Error::AlreadyExists { .. } => "Duplicate secret name",
+            Error::RequirementsMissing { .. } => "Required secrets missing",
             Error::ProviderConflict { .. } | Error::DuplicateVariable { .. } => {
                 "Conflicting secrets"
             }
@@ -143,21 +147,43 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
     };
     let error = ApiError::new(status, error);
     match rejection {
-        // serde's messages about a missing or unknown field or variant name
-        // the field and the position; those about an invalid type or value
-        // can quote the value (`invalid type: integer `1234``), so they get
-        // no detail.
+        // Only serde's "missing field" message is passed on, cut to the
+        // field's name: one of this API's own fields. The others can quote
+        // what the client sent (`invalid type: integer `1234``, ``unknown
+        // variant `sk-…` ``), which may be a value sent by mistake.
         JsonRejection::JsonDataError(data) => {
             let text = data.body_text();
-            let names_only = ["missing field", "unknown field", "unknown variant"]
-                .iter()
-                .any(|safe| text.contains(safe));
-            if names_only {
-                error.detail(text)
-            } else {
-                error
+            let field = text
+                .split_once("missing field `")
+                .and_then(|(_, rest)| rest.split_once('`'))
+                .map(|(field, _)| field);
+            match field {
+                Some(field) => error.detail(format!("missing field `{field}`")),
+                None => error,
             }
         }
         _ => error,
+    }
+}
+
+/// A path parameter whose refusals are JSON too: a segment that is not
+/// valid UTF-8 (or not what the route expects) names nothing here, 404.
+pub(crate) struct PathParam<T>(pub(crate) T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for PathParam<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(ApiError::not_found()),
+        }
     }
 }

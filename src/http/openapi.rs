@@ -44,7 +44,11 @@ impl Modify for Security {
         );
         components.add_security_scheme(
             "gatewayToken",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("gw_token"))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "gw_token",
+                "The agent's gateway token, on the agent's own routes: as this cookie, as \
+                 `Authorization: Bearer`, or as `?token=`.",
+            ))),
         );
     }
 }

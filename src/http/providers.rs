@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use secrecy::SecretString;
+use zeroize::Zeroizing;
 
-use super::error::{ApiError, JsonBody};
+use super::error::{ApiError, JsonBody, PathParam};
 use super::wire::{Done, NewCredential, ProviderConnected, ProviderJson, ProviderList};
 use super::{App, agent_names};
 use crate::store::Store;
@@ -30,13 +31,17 @@ fn credential(request: NewCredential) -> Result<Credential, ApiError> {
     let provider = Provider::parse(&request.provider).ok_or_else(|| {
         invalid(
             "provider",
-            format!("{:?} is not a provider", request.provider),
+            "expected anthropic, custom, openai, openrouter, pinata or venice",
         )
     })?;
     let id = match &request.kind {
         Some(kind) => {
-            let kind = CredentialKind::parse(kind)
-                .ok_or_else(|| invalid("kind", format!("{kind:?} is not a credential kind")))?;
+            let kind = CredentialKind::parse(kind).ok_or_else(|| {
+                invalid(
+                    "kind",
+                    "expected api-key, codex-subscription, custom or hosted",
+                )
+            })?;
             ConnectionId::new(provider, kind)
         }
         None => ConnectionId::default_for(provider),
@@ -55,7 +60,9 @@ fn credential(request: NewCredential) -> Result<Credential, ApiError> {
             let tokens = request
                 .tokens
                 .ok_or_else(|| invalid("tokens", "codex-subscription needs tokens"))?;
-            Credential::CodexSubscription(CodexTokens::from_json(tokens.get())?)
+            // Moved, not copied, into a buffer wiped on drop.
+            let tokens = Zeroizing::new(String::from(Box::<str>::from(tokens)));
+            Credential::CodexSubscription(CodexTokens::from_json(&tokens)?)
         }
         CredentialKind::Custom => {
             let base_url = request
@@ -145,7 +152,7 @@ pub(crate) async fn connect<S: Store + 'static>(
 pub(crate) async fn update<S: Store + 'static>(
     State(app): State<App<S>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(request): JsonBody<NewCredential>,
 ) -> Result<Json<ProviderConnected>, ApiError> {
     let user = app.user(&headers).await?;
@@ -179,7 +186,7 @@ pub(crate) async fn update<S: Store + 'static>(
 pub(crate) async fn disconnect<S: Store + 'static>(
     State(app): State<App<S>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<Done>, ApiError> {
     let user = app.user(&headers).await?;
     let id = connection_id(&id)?;

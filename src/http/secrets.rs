@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use super::error::{ApiError, JsonBody};
+use super::error::{ApiError, JsonBody, PathParam};
 use super::wire::{Done, NewSecret, NewValue, SecretCreated, SecretJson, SecretList, agent_refs};
 use super::{App, agent_names};
 use crate::store::Store;
@@ -95,7 +95,7 @@ pub(crate) async fn create<S: Store + 'static>(
 pub(crate) async fn update<S: Store + 'static>(
     State(app): State<App<S>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(request): JsonBody<NewValue>,
 ) -> Result<Json<SecretCreated>, ApiError> {
     let user = app.user(&headers).await?;
@@ -124,7 +124,7 @@ pub(crate) async fn update<S: Store + 'static>(
 pub(crate) async fn delete<S: Store + 'static>(
     State(app): State<App<S>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<Done>, ApiError> {
     let user = app.user(&headers).await?;
     let id = item_id(&id)?;

@@ -90,9 +90,9 @@ impl Attachable {
             .map(Self::Connection)
             .ok_or_else(|| Error::InvalidInput {
                 field: "secret id",
-                reason: format!(
-                    "{text:?} is neither an item id (a UUID) nor a connection id (provider:kind)"
-                ),
+                // Not quoted: a value pasted here by mistake is not echoed.
+                reason: "neither an item id (a UUID) nor a connection id (provider:kind)"
+                    .to_owned(),
             })
     }
 }
@@ -246,7 +246,14 @@ impl<S: Store> Vault<S> {
             );
             Ok(Plan::new(writes, info(id, &body)).audited(event))
         });
-        if result.is_err() {
+        // Only a refusal proves the agent was not written; after a store
+        // failure the commit may have landed, and an agent without its
+        // entry would be unreachable by id, while an entry without its
+        // agent is harmless.
+        if result
+            .as_ref()
+            .is_err_and(|error| error.http_status() < 500)
+        {
             self.unindex_owner(id).await;
         }
         // A refused create made no agent: the event names what was asked.

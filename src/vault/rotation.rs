@@ -307,6 +307,7 @@ impl<S: Store> Vault<S> {
         let mut report = RewrapReport::default();
         self.rewrap_one(user, options, &mut state, &mut report, progress)
             .await?;
+        report.agents_indexed += self.index_missing_owners(user).await?;
         self.record_event(rewrap_event(user, &report)).await?;
         Ok(report)
     }

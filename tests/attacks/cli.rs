@@ -248,10 +248,20 @@ fn agent_attack_finds_no_key(sandbox: &Sandbox, vars: &[(&str, &str)], key: &str
         "the agent read the master key:\n{}",
         leaks(&stdout, key)
     );
+    // Other tests of this binary run their own sandboxes at the same time,
+    // and a root-owned `runuser` wrapper's command line is world-readable:
+    // lines that name another sandbox's directory are theirs, not a leak of
+    // this agent's parent.
+    let own = sandbox.dir.path().display().to_string();
+    let ours: String = stdout
+        .lines()
+        .filter(|line| line.contains(&own) || !line.contains("agent-vault-attack-"))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(
-        !stdout.contains("AGENT_VAULT_"),
+        !ours.contains("AGENT_VAULT_"),
         "{}",
-        leaks(&stdout, "AGENT_VAULT_")
+        leaks(&ours, "AGENT_VAULT_")
     );
     // The deployment was recorded before the process became the agent.
     let status = sandbox.ok(vars, &["agents", "status", "bot"], "");

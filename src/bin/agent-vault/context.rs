@@ -57,16 +57,22 @@ pub async fn open_store(db: &Path) -> Result<Arc<dyn Store>, Failure> {
     Ok(Arc::new(store))
 }
 
-/// `url` with its user information (which may hold a password) replaced.
+/// `url` with its user information and its query (either may hold a
+/// password: `?password=` is accepted too) replaced.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, _)) => (rest, "?***"),
+        None => (rest, ""),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("***@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    format!("{scheme}://{rest}{query}")
 }
 
 /// The master keyring from whichever one of [`MASTER_KEY_VAR`],
@@ -155,14 +161,20 @@ fn malformed_key_file(path: &Path) -> Failure {
 /// Reads a key file: refused (as ssh refuses a private key) when group or
 /// others may access it.
 fn key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    secret_file(path, "master key")
+}
+
+/// Reads a file of secrets (`what`: "master key", "API keys"), refusing one
+/// that group or others can access.
+pub fn secret_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
     secret_io::read_key_file(path).map_err(|error| match error {
         KeyFileError::TooOpen { mode } => Failure::NotConfigured(format!(
-            "permissions {mode:04o} for '{path}' are too open: the master key file must \
+            "permissions {mode:04o} for '{path}' are too open: the {what} file must \
              not be accessible by group or others; run: chmod 600 {path}",
             path = path.display()
         )),
         KeyFileError::Io(source) => Failure::NotConfigured(format!(
-            "cannot read the master key file '{}': {source}",
+            "cannot read the {what} file '{}': {source}",
             path.display()
         )),
     })
@@ -322,7 +334,11 @@ mod tests {
     fn a_database_url_is_printed_without_its_password() {
         assert_eq!(
             redact_url("postgres://vault:hunter2@db.internal:5432/vault?sslmode=require"),
-            "postgres://***@db.internal:5432/vault?sslmode=require"
+            "postgres://***@db.internal:5432/vault?***"
+        );
+        assert_eq!(
+            redact_url("postgres://db/vault?user=v&password=hunter2"),
+            "postgres://db/vault?***"
         );
         assert_eq!(redact_url("postgres://db/vault"), "postgres://db/vault");
         assert_eq!(redact_url("vault.db"), "vault.db");

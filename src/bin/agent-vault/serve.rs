@@ -9,7 +9,7 @@ use agent_vault::http::{self, ApiKeys};
 use zeroize::Zeroizing;
 
 use crate::cli::Global;
-use crate::context::{non_empty_var, open_vault};
+use crate::context::{non_empty_var, open_vault, secret_file};
 use crate::failure::{Failure, OK};
 use crate::output;
 
@@ -35,17 +35,44 @@ pub async fn run(global: &Global, addr: SocketAddr) -> Result<u8, Failure> {
     let local = listener
         .local_addr()
         .map_err(|error| Failure::io("reading the bound address", error))?;
+    // Installed before the line below: a supervisor may signal as soon as
+    // it reads it.
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let signals = stop_signals()?;
+    tokio::spawn(async move {
+        signals.await;
+        let _ = stop_sender.send(true);
+    });
     // Printed once the socket accepts connections: a supervisor or a test
     // waits for this line (and reads the port, for --addr with port 0).
     output::line(format_args!("listening on http://{local}"))?;
     tracing::info!(%local, "listening");
-    axum::serve(listener, http::router(vault, keys))
-        .with_graceful_shutdown(stop_signal())
-        .await
-        .map_err(|error| Failure::io("serving", error))?;
+    let mut stopped = stop.clone();
+    let server =
+        axum::serve(listener, http::router(vault, keys)).with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+            tracing::info!("stopping: finishing requests in flight");
+        });
+    let mut deadline = stop;
+    let drained = async move {
+        let _ = deadline.wait_for(|stop| *stop).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(|error| Failure::io("serving", error))?,
+        () = drained => {
+            tracing::warn!(
+                seconds = SHUTDOWN_GRACE.as_secs(),
+                "requests still in flight after the grace period; stopping anyway"
+            );
+        }
+    }
     tracing::info!("stopped");
     Ok(OK)
 }
+
+/// How long a stop waits for requests in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The API keys from [`API_KEYS_VAR`] or [`API_KEYS_FILE_VAR`] (exactly one).
 fn api_keys_from_env() -> Result<ApiKeys, Failure> {
@@ -55,9 +82,13 @@ fn api_keys_from_env() -> Result<ApiKeys, Failure> {
         (Some(text), None) => (API_KEYS_VAR.to_owned(), text),
         (None, Some(path)) => {
             let path = Path::new(path.trim());
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| Failure::io(format!("reading {}", path.display()), error))?;
-            (path.display().to_string(), Zeroizing::new(text))
+            // Held to the master key file's rule: no access for group or
+            // others.
+            let bytes = secret_file(path, "API keys")?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
+                Failure::NotConfigured(format!("{} is not valid UTF-8", path.display()))
+            })?;
+            (path.display().to_string(), Zeroizing::new(text.to_owned()))
         }
         (Some(_), Some(_)) => {
             return Err(Failure::NotConfigured(format!(
@@ -94,28 +125,27 @@ fn start_logging() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn stop_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No handler could be installed: wait for SIGTERM alone.
-            std::future::pending::<()>().await;
-        }
-    };
+/// A future that resolves on Ctrl-C or SIGTERM, with both handlers already
+/// installed when this returns.
+fn stop_signals() -> Result<impl std::future::Future<Output = ()>, Failure> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|error| Failure::io("installing the SIGTERM handler", error))?;
+        let mut interrupt = signal(SignalKind::interrupt())
+            .map_err(|error| Failure::io("installing the SIGINT handler", error))?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        })
     }
-    tracing::info!("stopping: finishing requests in flight");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
