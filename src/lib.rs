@@ -7,7 +7,8 @@
 //!
 //! The crate owns the **rules** (no delete while attached, one credential per
 //! provider per agent, unique names) and the **cryptography** (per-user keys,
-//! AES-256-GCM). The service owns HTTP, user authentication and containers.
+//! AES-256-GCM). The service owns user authentication and containers; the
+//! product's HTTP API is an optional router (feature `http`) it can mount.
 //! The database belongs to whoever implements [`Store`](store::Store).
 //!
 //! ## Which type for which job
@@ -23,7 +24,8 @@
 //! | show the "Synced" indicator                   | [`Vault::status`] → [`AgentStatus`] |
 //! | check what an agent's manifest declares        | [`Requirements`] → [`Vault::check_requirements`] |
 //! | configure master keys                         | [`crypto::Keyring`], [`crypto::MasterKey`] |
-//! | answer HTTP                                   | [`Error::http_status`] |
+//! | answer HTTP                                   | `http::router` (feature `http`): the product's API as an axum router; [`Error::http_status`] for your own |
+//! | find an agent from its id alone (gateway host) | [`Vault::agent_owner`] |
 //!
 //! ## Getting started
 //!
