@@ -29,6 +29,7 @@ use crate::{
 
 pub(crate) mod codes;
 mod v1;
+pub(crate) mod view;
 pub(crate) mod wire;
 
 use codes::{coded, coded_option};
