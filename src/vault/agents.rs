@@ -534,7 +534,7 @@ impl<S: Store> Vault<S> {
         };
         receipt.seal = sealer.seal(
             &binding::receipt(user, &agent_text),
-            &records::encode(&receipt.sealed_part()),
+            &receipt.sealed_bytes(),
         )?;
         Ok((Environment::new(vars), receipt))
     }
