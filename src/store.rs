@@ -411,6 +411,13 @@ impl StoreError {
 ///   runtime's blocking pool (`tokio::task::spawn_blocking`,
 ///   `blocking::unblock`), or inline if every call is short (an in-memory
 ///   map, an embedded database on a fast disk).
+/// - **Bodies** are [`Bytes`]. A store that keeps bodies in memory keeps
+///   them as `Bytes` (`Bytes::from` takes a put's `Vec<u8>` over without a
+///   copy) and answers reads with clones, which share the buffer. A store
+///   whose driver fetches a `Vec<u8>` returns `Bytes::from(vec)`, again
+///   without a copy; one that lends a borrowed slice (an mmap'd page)
+///   copies once with [`Bytes::copy_from_slice`]. The vault decodes bodies
+///   borrowing from them, so that copy is the only one on a read.
 /// - **Reading ids back**: a store that keeps user ids as text parses them
 ///   with [`UserId::parse_stored`], which also accepts the reserved ids.
 /// - Use [`async_trait`](crate::async_trait) as re-exported by this crate.
