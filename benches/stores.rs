@@ -427,7 +427,7 @@ fn bench_isolation(
         let setup = started.elapsed();
         let plan = explain(runtime, &user);
         group.bench_function(format!("with {others} other users' records"), |b| {
-            b.iter(|| list())
+            b.iter(&list)
         });
         means.push(median(200));
         println!("  {name}: {others} other records written in {setup:.1?}; plan: {plan}");
