@@ -6,6 +6,16 @@
 //! cargo bench --bench stores --features sqlite,postgres
 //! ```
 //!
+//! It also lists one user's 100 items with 1,000 and then 100,000 other
+//! users' records in the table (written straight into it, one multi-row
+//! `INSERT` per 1,000 rows), both sizes in one run, prints the ratio (goal:
+//! within 1.2x) and the query plan, and checks on SQLite that the list
+//! searches the primary key by its `(user_id, kind)` prefix:
+//!
+//! ```text
+//! cargo bench --bench stores --features sqlite,postgres -- list-100-of-one-user
+//! ```
+//!
 //! The PostgreSQL server is a throwaway one on a Unix socket (the tests'
 //! helper), tuned for tests (`fsync = off`), so its figures show the
 //! library's and the protocol's costs, not a disk's. SQLite runs on a file
@@ -340,6 +350,97 @@ fn summary(runtime: &Runtime, setup: &Setup) {
     }
 }
 
+/// Other users' records, written straight into the table: `count` rows
+/// from row `start` on, one multi-row `INSERT` per 1,000 rows, all in one
+/// transaction.
+type Filler = Box<dyn Fn(&Runtime, u64, u64)>;
+
+/// The query plan of a list of one user's items, as the backend explains it.
+type Explain = Box<dyn Fn(&Runtime, &UserId) -> String>;
+
+/// The `VALUES` rows of filler records `start..start + count`, in chunks of
+/// 1,000: one record each of as many other users, whose ids (UUIDs) sort
+/// before and after the measured user's alike.
+fn filler_chunks(start: u64, count: u64, body: &str) -> Vec<String> {
+    let rows: Vec<String> = (start..start + count)
+        .map(|i| {
+            let user = uuid::Uuid::from_u64_pair(i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i);
+            let id = uuid::Uuid::from_u64_pair(i, i);
+            format!("('{}', 'item', '{id}', 1, {body})", user.simple())
+        })
+        .collect();
+    rows.chunks(1000).map(|chunk| chunk.join(", ")).collect()
+}
+
+/// Listing one user's 100 items with 1,000 and then 100,000 other users'
+/// records in the table: the cost must not grow with other users' data
+/// (goal: within 1.2x). Prints the two means, their ratio and the plan.
+fn bench_isolation(
+    c: &mut Criterion,
+    runtime: &Runtime,
+    name: &str,
+    store: Box<dyn Store>,
+    keyring: Keyring,
+    fill: Filler,
+    explain: Explain,
+) {
+    // The keyring of the vault that shares the table: a store has one.
+    let vault = Vault::new(store, keyring);
+    let user = UserId::parse(&format!("list-{}", uuid::Uuid::new_v4().simple())).expect("user");
+    let text: String = (0..100)
+        .map(|i| format!("ITEM_{i:03}=value {i}\n"))
+        .collect();
+    runtime
+        .block_on(vault.import_dotenv(&user, text.as_bytes(), &Default::default()))
+        .expect("import 100 items");
+    let list = || {
+        let items = runtime.block_on(vault.list(&user)).expect("list");
+        assert_eq!(items.len(), 100);
+    };
+    // The median, not the mean: the machine is shared, and one stalled run
+    // must not decide the ratio.
+    let median = |runs: usize| {
+        for _ in 0..10 {
+            list();
+        }
+        let mut times: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let started = Instant::now();
+                list();
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[runs / 2]
+    };
+    let mut group = c.benchmark_group(format!("{name}-list-100-of-one-user"));
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let mut means = Vec::new();
+    let mut filled = 0;
+    for others in [1_000u64, 100_000] {
+        let started = Instant::now();
+        fill(runtime, filled, others - filled);
+        filled = others;
+        let setup = started.elapsed();
+        let plan = explain(runtime, &user);
+        group.bench_function(format!("with {others} other users' records"), |b| {
+            b.iter(&list)
+        });
+        means.push(median(200));
+        println!("  {name}: {others} other records written in {setup:.1?}; plan: {plan}");
+    }
+    group.finish();
+    println!(
+        "== {name}: list of one user's 100 items, median of 200: {:.1?} with 1,000 other users' records, {:.1?} with 100,000: {:.2}x (goal within 1.2x)",
+        means[0],
+        means[1],
+        means[1].as_secs_f64() / means[0].as_secs_f64()
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let runtime = runtime();
 
@@ -365,6 +466,60 @@ fn benches(c: &mut Criterion) {
     let sqlite = Setup::new(&runtime, "sqlite", Box::new(sqlite), sqlite_baseline);
     bench_backend(c, &runtime, &sqlite);
 
+    let path = dir.path().join("bench.db");
+    let second = runtime
+        .block_on(SqliteStore::open(&path))
+        .expect("open SQLite again");
+    let pool = second.pool().clone();
+    let fill_pool = pool.clone();
+    let sqlite_fill: Filler = Box::new(move |runtime, start, count| {
+        runtime.block_on(async {
+            let mut tx = fill_pool.begin().await.expect("begin");
+            for values in filler_chunks(start, count, "zeroblob(100)") {
+                let sql = format!(
+                    "INSERT INTO agent_vault_records (user_id, kind, id, version, body) VALUES {values}"
+                );
+                sqlx::query(&sql).execute(&mut *tx).await.expect("insert");
+            }
+            tx.commit().await.expect("commit");
+            // One transaction this large leaves a large write-ahead log that
+            // every later read consults; in service, the automatic
+            // checkpoint (every 1,000 pages) keeps it small.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&fill_pool)
+                .await
+                .expect("checkpoint");
+        })
+    });
+    let sqlite_explain: Explain = Box::new(move |runtime, user| {
+        runtime.block_on(async {
+            let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+                "EXPLAIN QUERY PLAN SELECT id, version, body FROM agent_vault_records WHERE user_id = ? AND kind = ?",
+            )
+            .bind(user.as_str())
+            .bind("item")
+            .fetch_all(&pool)
+            .await
+            .expect("explain");
+            let plan: Vec<String> = rows.into_iter().map(|r| r.3).collect();
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains("PRIMARY KEY (user_id=? AND kind=?)"),
+                "a list must search the primary key by its prefix: {plan}"
+            );
+            plan
+        })
+    });
+    bench_isolation(
+        c,
+        &runtime,
+        "sqlite",
+        Box::new(second),
+        sqlite.vault.keyring(),
+        sqlite_fill,
+        sqlite_explain,
+    );
+
     let server = pg::PgServer::start();
     let pool = runtime.block_on(server.pool(8));
     let postgres = PostgresStore::new(pool.clone());
@@ -385,6 +540,51 @@ fn benches(c: &mut Criterion) {
     });
     let postgres = Setup::new(&runtime, "postgres", Box::new(postgres), pg_baseline);
     bench_backend(c, &runtime, &postgres);
+
+    let list_pool = runtime.block_on(server.pool(8));
+    let fill_pool = list_pool.clone();
+    let pg_fill: Filler = Box::new(move |runtime, start, count| {
+        runtime.block_on(async {
+            let mut tx = fill_pool.begin().await.expect("begin");
+            for values in filler_chunks(start, count, "decode(repeat('00', 100), 'hex')") {
+                let sql = format!(
+                    "INSERT INTO agent_vault_records (user_id, kind, id, version, body) VALUES {values}"
+                );
+                sqlx::query(&sql).execute(&mut *tx).await.expect("insert");
+            }
+            tx.commit().await.expect("commit");
+            // Fresh statistics, as autovacuum would gather them in service.
+            sqlx::query("ANALYZE agent_vault_records")
+                .execute(&fill_pool)
+                .await
+                .expect("analyze");
+        })
+    });
+    let explain_pool = list_pool.clone();
+    let pg_explain: Explain = Box::new(move |runtime, user| {
+        runtime.block_on(async {
+            // The user id is generated here (hex), so inlining it is safe;
+            // EXPLAIN of a statement with parameters is not portable.
+            let rows: Vec<(String,)> = sqlx::query_as(&format!(
+                "EXPLAIN SELECT id, version, body FROM agent_vault_records WHERE user_id = '{}' AND kind = 'item'",
+                user.as_str()
+            ))
+            .fetch_all(&explain_pool)
+            .await
+            .expect("explain");
+            let plan: Vec<String> = rows.into_iter().map(|r| r.0.trim().to_owned()).collect();
+            plan.join("; ")
+        })
+    });
+    bench_isolation(
+        c,
+        &runtime,
+        "postgres",
+        Box::new(PostgresStore::new(list_pool)),
+        postgres.vault.keyring(),
+        pg_fill,
+        pg_explain,
+    );
 
     summary(&runtime, &sqlite);
     summary(&runtime, &postgres);

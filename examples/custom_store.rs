@@ -14,7 +14,7 @@ use std::sync::RwLock;
 use agent_vault::UserId;
 use agent_vault::conformance;
 use agent_vault::store::{
-    Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+    Bytes, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
 };
 use async_trait::async_trait;
 
@@ -29,7 +29,9 @@ struct HashMapStore {
 /// version it had before (the contract's rule against stale writers).
 #[derive(Default)]
 struct Records {
-    map: HashMap<RecordKey, (Version, Vec<u8>)>,
+    /// `Bytes` bodies: a read hands out a clone of the reference (a count
+    /// increment), never a copy of the body.
+    map: HashMap<RecordKey, (Version, Bytes)>,
     revision: u64,
 }
 
@@ -90,7 +92,7 @@ impl Store for HashMapStore {
         for write in writes {
             match write {
                 Write::Put { key, body, .. } => {
-                    records.map.insert(key, (version, body));
+                    records.map.insert(key, (version, Bytes::from(body)));
                 }
                 Write::Delete { key, .. } => {
                     records.map.remove(&key);

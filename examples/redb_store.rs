@@ -33,7 +33,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use agent_vault::store::{
-    Expect, Limits, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+    Bytes, Expect, Limits, Record, RecordKey, RecordKind, Store, StoreError, Version, Write,
+    check_batch,
 };
 use agent_vault::{UserId, conformance};
 use async_trait::async_trait;
@@ -283,7 +284,8 @@ fn scan(
         out.push(Record {
             key: RecordKey::new(user, kind, id),
             version: Version::new(version).ok_or(RedbError::Corrupt("a version of 0"))?,
-            body: body.to_vec(),
+            // redb hands out a borrow of its page: one copy out of it.
+            body: Bytes::copy_from_slice(body),
         });
     }
     Ok(out)
@@ -367,7 +369,8 @@ impl Store for RedbStore {
                         Some(Record {
                             version: Version::new(version)
                                 .ok_or(RedbError::Corrupt("a version of 0"))?,
-                            body: body.to_vec(),
+                            // redb hands out a borrow of its page: one copy out of it.
+                            body: Bytes::copy_from_slice(body),
                             key,
                         })
                     }

@@ -735,7 +735,7 @@ pub async fn get_many_preserves_order(store: &dyn Store) {
                 assert_eq!(&record.key, k, "answers are in the order asked");
                 if index == 4 {
                     assert_eq!(record.version, after);
-                    assert_eq!(record.body, b"body-4b");
+                    assert_eq!(record.body, &b"body-4b"[..]);
                 } else {
                     // Created in one commit, so at one version (a store may
                     // also give each write its own: then only "not the
@@ -802,7 +802,7 @@ pub async fn list_sees_only_its_user_and_kind(store: &dyn Store) {
     let items = list(store, &user, RecordKind::Item).await;
     let seen: Vec<(&str, Version, &[u8])> = items
         .iter()
-        .map(|r| (r.key.id.as_str(), r.version, r.body.as_slice()))
+        .map(|r| (r.key.id.as_str(), r.version, &r.body[..]))
         .collect();
     assert_eq!(
         seen,

@@ -139,6 +139,17 @@ pub struct DeploymentReceipt {
 }
 
 impl DeploymentReceipt {
+    /// The bytes its seal holds ([`DeploymentReceipt::sealed_part`]
+    /// encoded), written from the fields without copying them.
+    pub(crate) fn sealed_bytes(&self) -> Vec<u8> {
+        crate::records::SealedReceiptRef {
+            issued_at: self.issued_at,
+            token_revision: self.token_revision,
+            entries: &self.entries,
+        }
+        .encode()
+    }
+
     /// The fields the seal must hold.
     pub(crate) fn sealed_part(&self) -> crate::records::SealedReceipt {
         crate::records::SealedReceipt {

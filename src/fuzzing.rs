@@ -1,6 +1,7 @@
 //! Entry points for the fuzz targets in `fuzz/` and the bounded property
 //! tests in `tests/fuzz_props.rs`. Not part of the public API.
 
+use crate::records::view::{AgentView, ConnectionView, ItemView};
 use crate::records::{
     self, AgentBody, ConnectionBody, ItemBody, KeyCheckBody, NameBody, UserKeysBody,
 };
@@ -9,14 +10,21 @@ use crate::records::{
 /// name index entries, connections, agents, user keys, key check values),
 /// in every readable format, and as a
 /// connection's opened credential payload, as the vault does
-/// when it reads a record. Returns whether any decoding accepted them.
-/// Must never panic, whatever the bytes.
+/// when it reads a record, and through the borrowed views of items,
+/// connections and agents. Returns whether any decoding accepted them.
+/// Never panics, whatever the bytes, unless a borrowed view and the owned
+/// decode disagree on them (a bug: the views must accept exactly what the
+/// owned decode accepts).
 #[doc(hidden)]
 pub fn decode_any_record(bytes: &[u8]) -> bool {
     let item = records::decode_bytes::<ItemBody>(bytes).is_some();
     let name = records::decode_bytes::<NameBody>(bytes).is_some();
     let connection = records::decode_bytes::<ConnectionBody>(bytes).is_some();
     let agent = records::decode_bytes::<AgentBody>(bytes).is_some();
+    assert_eq!(ItemView::read_bytes(bytes).is_some(), item, "item view");
+    let connection_view = ConnectionView::read_bytes(bytes).is_some();
+    assert_eq!(connection_view, connection, "connection view");
+    assert_eq!(AgentView::read_bytes(bytes).is_some(), agent, "agent view");
     let keys = records::decode_bytes::<UserKeysBody>(bytes).is_some();
     let check = records::decode_bytes::<KeyCheckBody>(bytes).is_some();
     // A connection's payload, as it comes out of its envelope.

@@ -29,6 +29,7 @@ use crate::{
 
 pub(crate) mod codes;
 mod v1;
+pub(crate) mod view;
 pub(crate) mod wire;
 
 use codes::{coded, coded_option};
@@ -52,6 +53,10 @@ pub(crate) trait Stored: Serialize + DeserializeOwned {
 
 /// `body` in the current format.
 pub(crate) fn encode<T: Stored>(body: &T) -> Vec<u8> {
+    encode_any(body)
+}
+
+fn encode_any<T: Serialize>(body: &T) -> Vec<u8> {
     let out = vec![FORMAT];
     // Serialising these plain structs into a Vec cannot fail: postcard fails
     // only on unsupported types (none here) or a full fixed buffer (not used).
@@ -115,7 +120,15 @@ pub(crate) fn corrupt(key: &RecordKey) -> StoreError {
 
 /// An item: its UUID, lowercase hyphenated.
 pub(crate) fn item_key(user: &UserId, id: ItemId) -> RecordKey {
-    RecordKey::new(user, RecordKind::Item, id.to_string())
+    RecordKey::new(user, RecordKind::Item, uuid_text(id.as_uuid()))
+}
+
+/// A UUID lowercase hyphenated, as its `Display` writes it, without the
+/// formatting machinery (keys of every target are built at every container
+/// start).
+fn uuid_text(id: &Uuid) -> String {
+    let mut buffer = Uuid::encode_buffer();
+    id.hyphenated().encode_lower(&mut buffer).to_owned()
 }
 
 /// The name index entry of a name: the name in ASCII upper case.
@@ -130,7 +143,7 @@ pub(crate) fn connection_key(user: &UserId, id: ConnectionId) -> RecordKey {
 
 /// An agent: its UUID, lowercase hyphenated.
 pub(crate) fn agent_key(user: &UserId, agent: AgentId) -> RecordKey {
-    RecordKey::new(user, RecordKind::Agent, agent.to_string())
+    RecordKey::new(user, RecordKind::Agent, uuid_text(agent.as_uuid()))
 }
 
 /// What an attachment points at: an item or a connection.
@@ -480,12 +493,39 @@ pub(crate) struct SealedReceipt {
 
 impl Serialize for SealedReceipt {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SealedReceiptRef {
+            issued_at: self.issued_at,
+            token_revision: self.token_revision,
+            entries: &self.entries,
+        }
+        .serialize(s)
+    }
+}
+
+/// A [`SealedReceipt`] borrowing its entries: what is sealed when a receipt
+/// is issued, written without copying the entries.
+pub(crate) struct SealedReceiptRef<'a> {
+    pub issued_at: Timestamp,
+    pub token_revision: u64,
+    pub entries: &'a [DeployedEntry],
+}
+
+impl Serialize for SealedReceiptRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // The same layout as a deployment (§6.5).
         let mut out = s.serialize_struct("SealedReceipt", 3)?;
         out.serialize_field("issued_at", &self.issued_at.unix_millis())?;
         out.serialize_field("token_revision", &self.token_revision)?;
-        out.serialize_field("entries", &wire::EntriesRef(&self.entries))?;
+        out.serialize_field("entries", &wire::EntriesRef(self.entries))?;
         out.end()
+    }
+}
+
+impl SealedReceiptRef<'_> {
+    /// The bytes sealed into a receipt: the current format, as [`encode`]
+    /// writes a [`SealedReceipt`].
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        encode_any(self)
     }
 }
 

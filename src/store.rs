@@ -16,6 +16,7 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+pub use bytes::Bytes;
 
 pub use faulty::{FaultCounts, FaultPlan, FaultyStore};
 pub use memory::MemoryStore;
@@ -148,6 +149,15 @@ impl Version {
 ///
 /// Bodies are produced and read by the vault only. For secrets, connections
 /// and gateway tokens they hold ciphertext; variables are plaintext by design.
+///
+/// The body is [`Bytes`], as in `object_store`: a reference-counted buffer
+/// that a store can hand out without copying. An in-memory store keeps
+/// `Bytes` and returns clones of them (a reference count, not a copy); a
+/// database driver that fetches a `Vec<u8>` turns it into `Bytes` with
+/// [`Bytes::from`], which takes the allocation over. The vault then decodes
+/// borrowing from it, so a read copies a body at most once, in the driver.
+/// `Arc<[u8]>` would do the first but not the second (a `Vec` into an
+/// `Arc<[u8]>` is a copy), and `Vec<u8>` neither.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     /// The address.
@@ -155,7 +165,7 @@ pub struct Record {
     /// The current version.
     pub version: Version,
     /// The encoded body.
-    pub body: Vec<u8>,
+    pub body: Bytes,
 }
 
 /// What a write expects to find.
@@ -407,6 +417,13 @@ impl StoreError {
 ///   runtime's blocking pool (`tokio::task::spawn_blocking`,
 ///   `blocking::unblock`), or inline if every call is short (an in-memory
 ///   map, an embedded database on a fast disk).
+/// - **Bodies** are [`Bytes`]. A store that keeps bodies in memory keeps
+///   them as `Bytes` (`Bytes::from` takes a put's `Vec<u8>` over without a
+///   copy) and answers reads with clones, which share the buffer. A store
+///   whose driver fetches a `Vec<u8>` returns `Bytes::from(vec)`, again
+///   without a copy; one that lends a borrowed slice (an mmap'd page)
+///   copies once with [`Bytes::copy_from_slice`]. The vault decodes bodies
+///   borrowing from them, so that copy is the only one on a read.
 /// - **Reading ids back**: a store that keeps user ids as text parses them
 ///   with [`UserId::parse_stored`], which also accepts the reserved ids.
 /// - Use [`async_trait`](crate::async_trait) as re-exported by this crate.
@@ -421,7 +438,7 @@ impl StoreError {
 ///
 /// use agent_vault::UserId;
 /// use agent_vault::store::{
-///     Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+///     Bytes, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
 /// };
 ///
 /// #[derive(Default)]
@@ -431,8 +448,9 @@ impl StoreError {
 ///
 /// #[derive(Default)]
 /// struct State {
-///     /// Tuple keys: no separator can mix users.
-///     records: BTreeMap<(UserId, RecordKind, String), (Version, Vec<u8>)>,
+///     /// Tuple keys: no separator can mix users. `Bytes` bodies: a read
+///     /// hands out a clone of the reference, never a copy of the body.
+///     records: BTreeMap<(UserId, RecordKind, String), (Version, Bytes)>,
 ///     /// One number per commit, never reused.
 ///     revision: u64,
 /// }
@@ -482,7 +500,7 @@ impl StoreError {
 ///         for write in writes {
 ///             match write {
 ///                 Write::Put { key, body, .. } => {
-///                     state.records.insert(tuple(&key), (version, body));
+///                     state.records.insert(tuple(&key), (version, Bytes::from(body)));
 ///                 }
 ///                 Write::Delete { key, .. } => {
 ///                     state.records.remove(&tuple(&key));

@@ -527,8 +527,29 @@ impl<S: Store> Vault<S> {
     /// The user's key material, or fresh material and the write creating it.
     async fn keys_for(&self, user: &UserId) -> Result<KeysFor> {
         let crypto = self.checked_crypto().await?;
-        let key = user_keys_key(user);
-        match self.store.get(&key).await? {
+        let record = self.store.get(&user_keys_key(user)).await?;
+        Self::keys_from(crypto, user, record)
+    }
+
+    /// [`Vault::keys_for`] with the crypto snapshot the operation took at
+    /// its start and the user's key record it already read (`None`:
+    /// absent), so that an operation seals under one keyring and reads the
+    /// key record in the same round trip as its other records.
+    async fn keys_with(
+        &self,
+        crypto: &Arc<Crypto>,
+        user: &UserId,
+        record: Option<Record>,
+    ) -> Result<KeysFor> {
+        if crypto.keyring().is_empty() {
+            return Err(Error::NotConfigured);
+        }
+        self.check(crypto).await?;
+        Self::keys_from(Arc::clone(crypto), user, record)
+    }
+
+    fn keys_from(crypto: Arc<Crypto>, user: &UserId, record: Option<Record>) -> Result<KeysFor> {
+        match record {
             Some(record) => Ok(KeysFor {
                 sealer: UserCrypto {
                     keys: records::read_user_keys(&record)?,
@@ -538,7 +559,7 @@ impl<S: Store> Vault<S> {
             }),
             None => {
                 let keys = UserKeys::generate();
-                let create = records::write_user_keys(key, Expect::Absent, &keys);
+                let create = records::write_user_keys(user_keys_key(user), Expect::Absent, &keys);
                 Ok(KeysFor {
                     sealer: UserCrypto { keys, crypto },
                     create: Some(create),

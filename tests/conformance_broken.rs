@@ -44,7 +44,7 @@ impl Codec for Joined {
             .map(|(k, (version, body))| Record {
                 key: RecordKey::new(user, kind, &k[prefix.len()..]),
                 version: *version,
-                body: body.clone(),
+                body: body.clone().into(),
             })
             .collect()
     }
@@ -71,7 +71,7 @@ impl Codec for Tuple {
             .map(|((_, _, id), (version, body))| Record {
                 key: RecordKey::new(user, kind, id.clone()),
                 version: *version,
-                body: body.clone(),
+                body: body.clone().into(),
             })
             .collect()
     }
@@ -137,7 +137,7 @@ impl<C: Codec> Store for MapStore<C> {
                     .map(|(version, body)| Record {
                         key: key.clone(),
                         version: *version,
-                        body: body.clone(),
+                        body: body.clone().into(),
                     })
             })
             .collect())

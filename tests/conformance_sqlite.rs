@@ -81,7 +81,7 @@ async fn reopening_keeps_data_and_schema() {
     let (a, b) = tokio::join!(SqliteStore::open(&path), SqliteStore::open(&path));
     let (a, b) = (a.expect("open a"), b.expect("open b"));
     let record = a.get(&key).await.expect("get").expect("present");
-    assert_eq!(record.body, b"kept");
+    assert_eq!(record.body, &b"kept"[..]);
     assert_eq!(
         b.get(&key).await.expect("get").map(|r| r.version),
         Some(record.version)

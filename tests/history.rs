@@ -331,7 +331,7 @@ async fn a_past_value_moved_into_the_current_slot_does_not_open() {
     let offsets = envelope_offsets(&record.body, len, 1);
     assert_eq!(offsets.len(), 2, "current value, then the past one");
     let (current, past) = (offsets[0], offsets[1]);
-    let mut body = record.body.clone();
+    let mut body = record.body.to_vec();
     let past_envelope = record.body[past..past + len].to_vec();
     body[current..current + len].copy_from_slice(&past_envelope);
     vault
@@ -351,7 +351,7 @@ async fn a_past_value_moved_into_the_current_slot_does_not_open() {
     let error = vault.environment(&user, agent.id).await.unwrap_err();
     assert!(matches!(error, Error::DecryptionFailed), "{error:?}");
     // Nor does a past value open as another revision's.
-    let mut body = record.body.clone();
+    let mut body = record.body.to_vec();
     let current_envelope = record.body[current..current + len].to_vec();
     body[past..past + len].copy_from_slice(&current_envelope);
     let now = item_record(&vault).await;
@@ -457,7 +457,7 @@ async fn a_damaged_past_value_is_dropped_by_rewrap_not_a_blocker() {
     let record = item_record(&vault).await;
     let offsets = envelope_offsets(&record.body, 41, 1);
     assert_eq!(offsets.len(), 3, "current, then versions 2 and 1");
-    let mut body = record.body.clone();
+    let mut body = record.body.to_vec();
     body[offsets[2] + 40] ^= 1; // the last tag byte of version 1
     vault
         .store()

@@ -132,3 +132,86 @@ async fn attach_and_detach_cost_the_same_for_one_target_and_for_twenty() {
     .await;
     assert_eq!(created, 5);
 }
+
+/// `.env` text of `lines` secrets, `KEY_0=value-0` and so on.
+fn dotenv_lines(lines: usize, prefix: &str) -> String {
+    (0..lines)
+        .map(|i| format!("{prefix}_{i}=value-{i}\n"))
+        .collect()
+}
+
+/// The exact store calls of each everyday operation, counted on a vault
+/// whose keyring is already checked (as in a running service): a change to
+/// any of them is a change to what a networked store pays per call.
+#[tokio::test]
+async fn each_operation_makes_an_exact_number_of_store_calls() {
+    let (vault, agent, targets) = setup().await;
+    let name = Name::parse("NEW_SECRET").unwrap();
+    let value = || SecretValue::parse(SecretString::from("v2")).unwrap();
+
+    // The user's keys, the commit (the name index entry is created with
+    // "must be absent": no read).
+    let create = calls(&vault, async {
+        vault
+            .create(&user(), &name, Kind::Secret, value())
+            .await
+            .unwrap();
+    })
+    .await;
+    assert_eq!(create, 2, "create");
+
+    // The name index entry, the item, the user's keys, the commit.
+    let update = calls(&vault, async {
+        vault.update(&user(), &name, value()).await.unwrap();
+    })
+    .await;
+    assert_eq!(update, 4, "update");
+
+    // The agent, the name index entries, the targets, the commit: for one
+    // target and for twenty.
+    let attach_one = calls(&vault, async {
+        vault.attach(&user(), agent, &targets[..1]).await.unwrap();
+    })
+    .await;
+    assert_eq!(attach_one, 4, "attach of 1");
+    vault.detach(&user(), agent, &targets[..1]).await.unwrap();
+    let attach_twenty = calls(&vault, async {
+        vault.attach(&user(), agent, &targets).await.unwrap();
+    })
+    .await;
+    assert_eq!(attach_twenty, 4, "attach of 20");
+
+    // The agent, then every target with the user's keys in one read.
+    let environment = calls(&vault, async {
+        vault.environment(&user(), agent).await.unwrap();
+    })
+    .await;
+    assert_eq!(environment, 2, "environment");
+
+    // The name index entries of every line, the items they point at with
+    // the user's keys, the commit: for 100 new lines, and for 100 lines that
+    // all overwrite existing items.
+    let text = dotenv_lines(100, "IMPORTED");
+    let import_new = calls(&vault, async {
+        vault
+            .import_dotenv(
+                &user(),
+                text.as_bytes(),
+                &agent_vault::ImportOptions::default(),
+            )
+            .await
+            .unwrap();
+    })
+    .await;
+    assert_eq!(import_new, 3, "import of 100 new lines");
+    let overwrite =
+        agent_vault::ImportOptions::default().on_conflict(agent_vault::OnConflict::Overwrite);
+    let import_again = calls(&vault, async {
+        vault
+            .import_dotenv(&user(), text.as_bytes(), &overwrite)
+            .await
+            .unwrap();
+    })
+    .await;
+    assert_eq!(import_again, 3, "import of 100 updated lines");
+}

@@ -224,8 +224,30 @@ impl NamePolicy {
     /// Whether `name` is reserved: one of the reserved names, or starting
     /// with a reserved prefix, ignoring case.
     pub fn is_reserved(&self, name: &str) -> bool {
-        let folded = name.to_ascii_uppercase();
-        self.reserved.contains(&folded)
+        // Folded on the stack: the environment asks this of every attached
+        // name at every container start.
+        let mut buffer = [0u8; MAX_NAME_LEN];
+        let heap;
+        let folded: &str = match buffer.get_mut(..name.len()) {
+            Some(stack) => {
+                stack.copy_from_slice(name.as_bytes());
+                stack.make_ascii_uppercase();
+                // ASCII upper-casing keeps UTF-8 valid; a failure can't
+                // happen, and would only fall back to the allocating path.
+                match std::str::from_utf8(stack) {
+                    Ok(text) => text,
+                    Err(_) => {
+                        heap = name.to_ascii_uppercase();
+                        &heap
+                    }
+                }
+            }
+            None => {
+                heap = name.to_ascii_uppercase();
+                &heap
+            }
+        };
+        self.reserved.contains(folded)
             || self
                 .prefixes
                 .iter()

@@ -193,3 +193,27 @@ fn legacy_instances_are_fixed_and_never_random_ones() {
         "byte 6 of a random one"
     );
 }
+
+/// A receipt's seal written from borrowed entries is byte for byte the
+/// owned sealed part's encoding, which `record_deployment` compares with.
+#[test]
+fn borrowed_sealed_receipt_encodes_as_the_owned_one() {
+    let entries = vec![DeployedEntry {
+        target: Target::Item(ItemId::new_random()),
+        label: "OPENAI_API_KEY".to_owned(),
+        revision: 3,
+        instance: None,
+    }];
+    let owned = SealedReceipt {
+        issued_at: Timestamp::from_unix_millis(1_795_879_087_123),
+        token_revision: 2,
+        entries: entries.clone(),
+    };
+    let borrowed = SealedReceiptRef {
+        issued_at: owned.issued_at,
+        token_revision: owned.token_revision,
+        entries: &entries,
+    };
+    assert_eq!(borrowed.encode(), encode(&owned));
+    assert!(decode_bytes::<SealedReceipt>(&borrowed.encode()) == Some(owned));
+}

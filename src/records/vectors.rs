@@ -609,3 +609,92 @@ fn committed_bodies_decode_to_their_fields_and_back() {
         );
     }
 }
+
+/// The borrowed views read every committed item, connection and agent body
+/// to the same fields as the owned decode, and accept exactly the bodies it
+/// accepts: each truncation, a trailing byte, and every byte of the body
+/// flipped (two ways) are refused by both or read by both.
+#[test]
+fn borrowed_views_agree_with_the_owned_decode() {
+    use super::view::{AgentView, ConnectionView, ItemView};
+
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    let mut checked = std::collections::BTreeSet::new();
+    for record in stored["records"].as_array().unwrap() {
+        let kind = RecordKind::parse(record["key"]["kind"].as_str().unwrap()).unwrap();
+        let text = record["body_hex"].as_str().unwrap();
+        let bytes: Vec<u8> = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect();
+        let id = &record["id"];
+        // Whether the view and the owned decode agree on a body.
+        let agree: fn(&[u8]) -> bool = match kind {
+            RecordKind::Item => {
+                let owned = decode_bytes::<ItemBody>(&bytes).unwrap();
+                let view = ItemView::read_bytes(&bytes).unwrap();
+                assert_eq!(&*view.name, owned.name.as_str(), "{id}");
+                assert_eq!(view.kind, owned.kind, "{id}");
+                assert_eq!(view.revision, owned.revision, "{id}");
+                assert_eq!(&*view.value, owned.value.bytes(), "{id}");
+                |b| {
+                    let view = ItemView::read_bytes(b).is_some();
+                    view == decode_bytes::<ItemBody>(b).is_some()
+                }
+            }
+            RecordKind::Connection => {
+                let owned = decode_bytes::<ConnectionBody>(&bytes).unwrap();
+                let view = ConnectionView::read_bytes(&bytes).unwrap();
+                assert_eq!(view.instance, owned.instance, "{id}");
+                assert_eq!(view.revision, owned.revision, "{id}");
+                assert_eq!(&*view.sealed, owned.sealed.as_slice(), "{id}");
+                |b| {
+                    let view = ConnectionView::read_bytes(b).is_some();
+                    view == decode_bytes::<ConnectionBody>(b).is_some()
+                }
+            }
+            RecordKind::Agent => {
+                let owned = decode_bytes::<AgentBody>(&bytes).unwrap();
+                let view = AgentView::read_bytes(&bytes).unwrap();
+                assert_eq!(&*view.token, owned.token.as_slice(), "{id}");
+                assert_eq!(view.token_revision, owned.token_revision, "{id}");
+                let targets: Vec<(Target, &str)> = view
+                    .attachments
+                    .iter()
+                    .map(|a| (a.target, &*a.label))
+                    .collect();
+                let owned_targets: Vec<(Target, &str)> = owned
+                    .attachments
+                    .iter()
+                    .map(|a| (a.target, a.label.as_str()))
+                    .collect();
+                assert_eq!(targets, owned_targets, "{id}");
+                |b| {
+                    let view = AgentView::read_bytes(b).is_some();
+                    view == decode_bytes::<AgentBody>(b).is_some()
+                }
+            }
+            _ => continue,
+        };
+        checked.insert(kind);
+        let mut variants: Vec<Vec<u8>> = (0..bytes.len()).map(|n| bytes[..n].to_vec()).collect();
+        let mut longer = bytes.clone();
+        longer.push(0);
+        variants.push(longer);
+        for position in 0..bytes.len() {
+            for flip in [0x01, 0xff] {
+                let mut flipped = bytes.clone();
+                flipped[position] ^= flip;
+                variants.push(flipped);
+            }
+        }
+        for variant in &variants {
+            assert!(agree(variant), "{id}: {}", hex(variant));
+        }
+    }
+    assert_eq!(
+        checked.len(),
+        3,
+        "items, connections and agents were checked"
+    );
+}

@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch};
+use super::{Bytes, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch};
 use crate::UserId;
 
 /// One user's records, one map per kind, so lookups borrow the id instead of
@@ -15,7 +15,8 @@ struct UserRecords {
 
 struct Entry {
     version: Version,
-    body: Arc<[u8]>,
+    /// Handed out as clones: a read copies no body.
+    body: Bytes,
 }
 
 /// Every user's records, and the revision counter that versions come from.
@@ -90,7 +91,7 @@ fn record(key: RecordKey, entry: &Entry) -> Record {
     Record {
         key,
         version: entry.version,
-        body: entry.body.to_vec(),
+        body: entry.body.clone(),
     }
 }
 
@@ -156,7 +157,7 @@ impl Store for MemoryStore {
                         key.id,
                         Entry {
                             version,
-                            body: body.into(),
+                            body: Bytes::from(body),
                         },
                     );
                 }
@@ -180,5 +181,38 @@ mod tests {
         let slots: std::collections::HashSet<_> =
             RecordKind::ALL.iter().map(|k| slot(*k)).collect();
         assert_eq!(slots.len(), RecordKind::ALL.len());
+    }
+
+    /// Reads hand out the stored buffer itself (a reference count), never a
+    /// copy: two reads of a record, by `get`, `get_many` and `list`, point at
+    /// the same bytes.
+    #[test]
+    fn reads_share_the_stored_body_without_copying_it() {
+        let store = MemoryStore::new();
+        let user = UserId::parse("u").expect("a valid user id");
+        let key = RecordKey::new(&user, RecordKind::Item, "a");
+        block_on(store.commit(vec![Write::Put {
+            key: key.clone(),
+            expect: super::super::Expect::Absent,
+            body: b"sealed".to_vec(),
+        }]))
+        .expect("commit");
+        let first = block_on(store.get(&key)).expect("get").expect("present");
+        let many = block_on(store.get_many(std::slice::from_ref(&key))).expect("get_many");
+        let listed = block_on(store.list(&user, RecordKind::Item)).expect("list");
+        let many = many[0].as_ref().expect("present");
+        assert_eq!(first.body, &b"sealed"[..]);
+        assert_eq!(first.body.as_ptr(), many.body.as_ptr());
+        assert_eq!(first.body.as_ptr(), listed[0].body.as_ptr());
+    }
+
+    /// Polls a future of the in-memory store, which never waits, to its end.
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(value) => value,
+            std::task::Poll::Pending => panic!("the in-memory store never waits"),
+        }
     }
 }

@@ -26,7 +26,7 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Row as _, Transaction};
 
 use super::{
-    Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+    Bytes, Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
 };
 use crate::UserId;
 
@@ -370,7 +370,8 @@ async fn apply_one(
 /// The record at `key` from a row whose version and body are named columns.
 fn record(key: RecordKey, row: &PgRow) -> Result<Record, PostgresError> {
     let version: i64 = row.try_get("version")?;
-    let body: Vec<u8> = row.try_get("body")?;
+    // Into `Bytes` without a copy: the buffer the driver filled is kept.
+    let body = Bytes::from(row.try_get::<Vec<u8>, _>("body")?);
     let Some(version) = u64::try_from(version).ok().and_then(Version::new) else {
         return Err(PostgresError::Corrupt(key));
     };

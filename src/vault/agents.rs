@@ -3,21 +3,23 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome, AuditSubject};
 use crate::crypto::{Crypto, UserKeys};
+use crate::records::view::{AgentView, TargetView};
 use crate::records::{
     self, AgentBody, AgentOwnerBody, Attachment, Body, Deployment, NameBody, SealedReceipt,
-    StoredValue, agent_key, agent_owner_key, connection_key, item_key, name_key, target_key,
-    user_keys_key,
+    agent_key, agent_owner_key, connection_key, item_key, name_key, target_key, user_keys_key,
 };
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{
     AgentId, AgentStatus, ConnectionId, DeployedEntry, DeploymentReceipt, Environment, Error,
-    GatewayToken, ItemId, ItemStatus, Name, Provider, ReceiptError, Result, SyncState, Target,
+    GatewayToken, ItemId, ItemStatus, Kind, Name, Provider, ReceiptError, Result, SyncState,
+    Target,
     Timestamp, UserId,
 };
 
@@ -582,16 +584,55 @@ impl<S: Store> Vault<S> {
         agent: AgentId,
     ) -> Result<(Environment, DeploymentReceipt)> {
         user.check_acting()?;
-        // The user's keys ride along with the targets: one round trip.
-        let (body, targets, keys) = self.agent_and_targets(user, agent, true).await?;
+        // One crypto snapshot for the whole call, taken first.
         let crypto = self.checked_crypto().await?;
-        let keys = user_keys_of(keys)?;
+        let key = agent_key(user, agent);
+        for _ in 0..self.config.max_attempts {
+            let Some(record) = self.store.get(&key).await? else {
+                return Err(Error::NotFound {
+                    what: "agent",
+                    name: agent.to_string(),
+                });
+            };
+            // Views borrow from the bodies: only what the environment and
+            // the receipt keep is allocated.
+            let view = AgentView::read(&record)?;
+            let mut keys = Vec::with_capacity(view.attachments.len() + 1);
+            keys.extend(view.attachments.iter().map(|a| target_key(user, a.target)));
+            // The user's keys ride along with the targets: one round trip.
+            keys.push(user_keys_key(user));
+            let mut found = self.store.get_many(&keys).await?;
+            let user_keys = found.pop().flatten();
+            // A target missing was detached and deleted between the two
+            // reads (attached targets are never deleted, I1): read again.
+            if found.iter().any(Option::is_none) {
+                continue;
+            }
+            let targets = found.iter().flatten();
+            return self.open_environment(&crypto, user, agent, &view, targets, user_keys);
+        }
+        Err(Error::Contention {
+            attempts: self.config.max_attempts,
+        })
+    }
 
+    /// Opens everything an agent's environment holds, from the agent's view,
+    /// its target records (in attachment order) and the user's key record.
+    fn open_environment<'a>(
+        &self,
+        crypto: &Arc<Crypto>,
+        user: &UserId,
+        agent: AgentId,
+        view: &AgentView<'_>,
+        targets: impl Iterator<Item = &'a Record>,
+        user_keys: Option<Record>,
+    ) -> Result<(Environment, DeploymentReceipt)> {
+        let keys = user_keys_of(user_keys)?;
         let mut vars = BTreeMap::new();
-        let mut entries = Vec::with_capacity(body.attachments.len());
+        let mut entries = Vec::with_capacity(view.attachments.len());
         let agent_text = agent.to_string();
-        let token = open_token(&crypto, user, &agent_text, &keys, &body.token)?;
-        for (attachment, target) in body.attachments.iter().zip(targets) {
+        let token = open_token(crypto, user, &agent_text, &keys, &view.token)?;
+        for (attachment, target) in view.attachments.iter().zip(targets) {
             if matches!(attachment.target, Target::Item(_))
                 && self.config.names.is_reserved(&attachment.label)
             {
@@ -602,10 +643,10 @@ impl<S: Store> Vault<S> {
                     crate::NameError::Reserved,
                 ));
             }
-            let (revision, instance) = open_target(&crypto, user, &keys, &target, &mut vars)?;
+            let (revision, instance) = open_target(crypto, user, &keys, target, &mut vars)?;
             entries.push(DeployedEntry {
                 target: attachment.target,
-                label: attachment.label.clone(),
+                label: attachment.label.clone().into_owned(),
                 revision,
                 instance,
             });
@@ -618,14 +659,17 @@ impl<S: Store> Vault<S> {
             user: user.clone(),
             agent,
             issued_at: Timestamp::now(),
-            token_revision: body.token_revision,
+            token_revision: view.token_revision,
             entries,
             seal: Vec::new(),
         };
-        let sealer = UserCrypto { keys, crypto };
+        let sealer = UserCrypto {
+            keys,
+            crypto: Arc::clone(crypto),
+        };
         receipt.seal = sealer.seal(
             &binding::receipt(user, &agent_text),
-            &records::encode(&receipt.sealed_part()),
+            &receipt.sealed_bytes(),
         )?;
         Ok((Environment::new(vars), receipt))
     }
@@ -981,29 +1025,43 @@ fn open_target(
     record: &Record,
     vars: &mut BTreeMap<String, SecretString>,
 ) -> Result<(u64, Option<uuid::Uuid>)> {
-    match Body::read_target(record)? {
-        Body::Item(body) => {
-            let value = match &body.value {
-                StoredValue::Plain(text) => SecretString::from(text.as_str()),
-                StoredValue::Sealed(sealed) => {
-                    let binding = binding::item(user, &record.key.id, body.name.as_str());
-                    let plain = crypto.open(keys, &binding, sealed)?;
-                    let text = std::str::from_utf8(&plain).map_err(|_| Error::DecryptionFailed)?;
+    match TargetView::read(record)? {
+        TargetView::Item(item) => {
+            let value = match item.kind {
+                Kind::Variable => {
+                    // The view checked that a variable's value is UTF-8.
+                    let text = std::str::from_utf8(&item.value)
+                        .map_err(|_| records::corrupt(&record.key))?;
                     SecretString::from(text)
                 }
+                Kind::Secret => {
+                    let binding = binding::item(user, &record.key.id, &item.name);
+                    secret_text(crypto.open(keys, &binding, &item.value)?)?
+                }
             };
-            vars.insert(body.name.to_string(), value);
-            Ok((body.revision, None))
+            vars.insert(item.name.into_owned(), value);
+            Ok((item.revision, None))
         }
-        Body::Connection(body) => {
+        TargetView::Connection(connection) => {
             let binding = binding::connection(user, &record.key.id);
-            let plain = crypto.open(keys, &binding, &body.sealed)?;
+            let plain = crypto.open(keys, &binding, &connection.sealed)?;
             let decoded = crate::provider::decode_payload(&plain).ok_or(Error::DecryptionFailed)?;
             vars.extend(decoded);
-            Ok((body.revision, Some(body.instance)))
+            Ok((connection.revision, Some(connection.instance)))
         }
-        // `read_target` reads items and connections only.
-        Body::Agent(_) => Err(records::corrupt(&record.key).into()),
+    }
+}
+
+/// An opened value as text, moved rather than copied into its
+/// [`SecretString`] (the buffer was allocated at its final size, so the move
+/// does not reallocate); a value that is not UTF-8 is wiped and refused.
+fn secret_text(mut plain: zeroize::Zeroizing<Vec<u8>>) -> Result<SecretString> {
+    match String::from_utf8(std::mem::take(&mut *plain)) {
+        Ok(text) => Ok(SecretString::from(text)),
+        Err(error) => {
+            drop(zeroize::Zeroizing::new(error.into_bytes()));
+            Err(Error::DecryptionFailed)
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `.env` import (all or nothing) and export of variables.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -8,9 +9,10 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditAction, AuditEvent, AuditSubject};
+use crate::crypto::Crypto;
 use crate::dotenv::{self, ParseOptions};
-use crate::records::{self, ItemBody, StoredValue};
-use crate::store::{RecordKind, Store, Write};
+use crate::records::{self, ItemBody, NameBody, StoredValue, item_key, name_key, user_keys_key};
+use crate::store::{RecordKey, Store, Write};
 use crate::{Error, ItemId, Kind, Name, NameError, Result, SecretValue, UserId, ValueError};
 
 use super::items::{item_id, push_new_item};
@@ -250,10 +252,14 @@ impl<S: Store> Vault<S> {
             self.require_keyring()?;
         }
 
+        // One crypto snapshot for the whole import, retries included: every
+        // value it seals is sealed under the keyring in use when it began.
+        let crypto = self.crypto();
         let result = transact!(self, async {
             let mut writes = Vec::new();
             let entries = self
                 .plan_import(
+                    &crypto,
                     user,
                     &accepted,
                     options.on_conflict,
@@ -341,16 +347,34 @@ impl<S: Store> Vault<S> {
         Ok(accepted)
     }
 
+    /// Plans an import in two store reads whatever the number of lines and
+    /// of the user's items: the name index entries of the imported names,
+    /// then the items they point at with the user's key record. Each record
+    /// is decoded once.
     async fn plan_import(
         &self,
+        crypto: &Arc<Crypto>,
         user: &UserId,
         accepted: &[Accepted],
         on_conflict: OnConflict,
         dry_run: bool,
         writes: &mut Vec<Write>,
     ) -> Result<Vec<ImportEntry>> {
-        let mut existing = HashMap::new();
-        for record in self.store.list(user, RecordKind::Item).await? {
+        let name_keys: Vec<RecordKey> = accepted.iter().map(|a| name_key(user, &a.name)).collect();
+        let mut item_keys = Vec::with_capacity(accepted.len() + 1);
+        for entry in self.store.get_many(&name_keys).await?.into_iter().flatten() {
+            let NameBody { item } = records::decode(&entry)?;
+            item_keys.push(item_key(user, item));
+        }
+        // The user's key record rides along: no round trip of its own.
+        item_keys.push(user_keys_key(user));
+        let mut found = self.store.get_many(&item_keys).await?;
+        let user_keys = found.pop().flatten();
+        let mut existing = HashMap::with_capacity(found.len());
+        // An item missing here was deleted since its index entry was read:
+        // it is planned as new, and the commit's "name index absent" check
+        // sends the import round again.
+        for record in found.into_iter().flatten() {
             let body: ItemBody = records::decode(&record)?;
             existing.insert(body.name.folded(), (record, body));
         }
@@ -371,7 +395,8 @@ impl<S: Store> Vault<S> {
                 Some((_, body)) => on_conflict == OnConflict::Overwrite && sealed_after(a, body),
             });
         let keys = if needs_keys {
-            Some(self.keys_for(user).await?.push_create(writes))
+            let keys = self.keys_with(crypto, user, user_keys).await?;
+            Some(keys.push_create(writes))
         } else {
             None
         };
@@ -485,4 +510,98 @@ fn sealed_after(entry: &Accepted, existing: &ItemBody) -> bool {
     entry.kind == Kind::Secret
         || existing.kind == Kind::Secret
         || matches!(existing.value, StoredValue::Sealed(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use crate::crypto::{KeyId, Keyring, MasterKey};
+    use crate::records::{ItemBody, StoredValue};
+    use crate::store::{Limits, MemoryStore, Record, RecordKey, RecordKind, Store, StoreError};
+    use crate::{ImportOptions, UserId, Vault};
+
+    type Hook = Box<dyn FnOnce() + Send>;
+
+    /// A memory store that runs a hook once, at its first `get_many`: a
+    /// keyring change landing while a call is under way.
+    #[derive(Default)]
+    struct Hooked {
+        inner: MemoryStore,
+        hook: Mutex<Option<Hook>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for Hooked {
+        async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
+            let hook = self.hook.lock().unwrap().take();
+            if let Some(hook) = hook {
+                hook();
+            }
+            self.inner.get_many(keys).await
+        }
+
+        async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
+            self.inner.list(user, kind).await
+        }
+
+        async fn commit(&self, writes: Vec<crate::store::Write>) -> Result<(), StoreError> {
+            self.inner.commit(writes).await
+        }
+
+        async fn users(&self) -> Result<Vec<UserId>, StoreError> {
+            self.inner.users().await
+        }
+
+        fn limits(&self) -> Limits {
+            self.inner.limits()
+        }
+    }
+
+    /// An import takes one crypto snapshot when it starts: a key promoted
+    /// while it runs (here: during its first store read) changes nothing
+    /// for it, and every value it seals is under the key that was current
+    /// when it began, never some under one key and some under another.
+    #[tokio::test]
+    async fn an_import_racing_a_key_promotion_seals_every_item_under_one_key() {
+        let before = Keyring::single(MasterKey::from_bytes([1; 32]));
+        let first = before.primary_id().unwrap();
+        let mut promoted = before.clone();
+        let second = KeyId(first.0 + 1);
+        promoted
+            .add(second, MasterKey::from_bytes([2; 32]))
+            .unwrap();
+        promoted.promote(second).unwrap();
+
+        let vault = Arc::new(Vault::new(Hooked::default(), before));
+        let weak = Arc::downgrade(&vault);
+        *vault.store().hook.lock().unwrap() = Some(Box::new(move || {
+            if let Some(vault) = weak.upgrade() {
+                vault.set_keyring(promoted);
+            }
+        }));
+        let user = UserId::parse("alice").unwrap();
+        let text: String = (0..20).map(|i| format!("KEY_{i}=value-{i}\n")).collect();
+        let report = vault
+            .import_dotenv(&user, text.as_bytes(), &ImportOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(report.entries.len(), 20);
+        assert_eq!(vault.keyring().primary_id(), Some(second), "promoted");
+
+        let items = vault.store().inner.list(&user, RecordKind::Item).await;
+        let mut key_ids = Vec::new();
+        for record in items.unwrap() {
+            let body: ItemBody = crate::records::decode(&record).unwrap();
+            let StoredValue::Sealed(sealed) = &body.value else {
+                panic!("{} was imported as a secret", body.name);
+            };
+            key_ids.push(crate::crypto::Crypto::key_id_of(sealed).unwrap());
+        }
+        assert_eq!(key_ids.len(), 20);
+        assert!(
+            key_ids.iter().all(|id| *id == first),
+            "every item sealed under the key current when the import began: {key_ids:?}"
+        );
+    }
 }

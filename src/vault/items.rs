@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use crate::audit::{AuditAction, AuditEvent, AuditSubject};
-use crate::records::{self, ItemBody, NameBody, PastValue, StoredValue, item_key, name_key};
+use crate::records::{
+    self, ItemBody, NameBody, PastValue, StoredValue, item_key, name_key, user_keys_key,
+};
 use crate::store::{Record, RecordKind, Store, Write};
 use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
 
@@ -159,15 +161,28 @@ impl<S: Store> Vault<S> {
         value: &SecretValue,
         writes: &mut Vec<Write>,
     ) -> Result<ItemInfo> {
-        if self.store.get(&name_key(user, name)).await?.is_some() {
+        // The name index entry and, for a secret, the user's key record in
+        // one read.
+        let mut keys = vec![name_key(user, name)];
+        if kind == Kind::Secret {
+            keys.push(user_keys_key(user));
+        }
+        let mut found = self.store.get_many(&keys).await?.into_iter();
+        if found.next().flatten().is_some() {
             return Err(Error::AlreadyExists {
                 what: "secret or variable",
                 name: name.to_string(),
             });
         }
-        let stored = self
-            .stored_value(user, id, name, kind, value, writes)
-            .await?;
+        let stored = match kind {
+            Kind::Variable => StoredValue::Plain(value.expose_secret().to_owned()),
+            Kind::Secret => {
+                let crypto = self.checked_crypto().await?;
+                let keys = Self::keys_from(crypto, user, found.next().flatten())?;
+                let keys = keys.push_create(writes);
+                StoredValue::Sealed(self.seal_item(&keys, user, id, name, value.expose_secret())?)
+            }
+        };
         Ok(push_new_item(user, id, name, kind, stored, writes))
     }
 
@@ -506,24 +521,6 @@ impl<S: Store> Vault<S> {
             .names
             .check(name)
             .map_err(|reason| Error::invalid_name(name.as_str(), reason))
-    }
-
-    async fn stored_value(
-        &self,
-        user: &UserId,
-        id: ItemId,
-        name: &Name,
-        kind: Kind,
-        value: &SecretValue,
-        writes: &mut Vec<Write>,
-    ) -> Result<StoredValue> {
-        Ok(match kind {
-            Kind::Variable => StoredValue::Plain(value.expose_secret().to_owned()),
-            Kind::Secret => {
-                let keys = self.keys_for(user).await?.push_create(writes);
-                StoredValue::Sealed(self.seal_item(&keys, user, id, name, value.expose_secret())?)
-            }
-        })
     }
 
     pub(super) fn seal_item(

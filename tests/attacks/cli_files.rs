@@ -63,7 +63,7 @@ async fn dump(db: &Path) -> Vec<(String, String, u64, Vec<u8>)> {
                     user.to_string(),
                     record.key.to_string(),
                     record.version.get(),
-                    record.body.clone(),
+                    record.body.to_vec(),
                 ));
             }
         }

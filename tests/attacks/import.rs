@@ -105,7 +105,7 @@ async fn overwrite_import_answer_never_depends_on_the_stored_secret() {
         .unwrap()
         .pop()
         .expect("the item's record");
-    let mut body = record.body.clone();
+    let mut body = record.body.to_vec();
     // FORMAT.md §6.3: the sealed value (its tag last) is followed only by
     // the history, here empty (one `00` byte).
     assert_eq!(body.last(), Some(&0), "an empty history ends the body");
