@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use aes_gcm::{Aes256Gcm, KeyInit as _};
 use hkdf::Hkdf;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use super::aead::{Backend, Cipher};
 use super::{CryptoError, MasterKey};
 use crate::UserId;
 
@@ -133,9 +133,14 @@ pub(crate) fn user_key(
     okm
 }
 
-pub(crate) fn user_cipher(master: &MasterKey, salt: &[u8; SALT_LEN], user: &UserId) -> Aes256Gcm {
+pub(crate) fn user_cipher(
+    backend: Backend,
+    master: &MasterKey,
+    salt: &[u8; SALT_LEN],
+    user: &UserId,
+) -> Cipher {
     let key = user_key(master, salt, user);
-    Aes256Gcm::new(key.as_ref().into())
+    Cipher::new(backend, &key)
 }
 
 /// Lengths in this crate are bounded far below 4 GiB (ids, names, values), so

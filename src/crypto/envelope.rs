@@ -1,10 +1,9 @@
 //! The sealed envelope, `docs/FORMAT.md` §3–4.
 
-use aes_gcm::aead::AeadInPlace as _;
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use rand::RngCore as _;
 use zeroize::Zeroizing;
 
+use super::aead::Cipher;
 use super::derive::len_u32;
 use super::{CryptoError, KeyId};
 use crate::UserId;
@@ -174,7 +173,7 @@ impl Header {
 
 /// header ‖ nonce ‖ AES-256-GCM(plaintext) ‖ tag.
 pub(crate) fn seal(
-    cipher: &Aes256Gcm,
+    cipher: &Cipher,
     key_id: KeyId,
     generation: u32,
     binding: &Binding<'_>,
@@ -185,37 +184,47 @@ pub(crate) fn seal(
     // ThreadRng is a CSPRNG (ChaCha12) seeded and periodically reseeded from
     // the OS; asking the OS on every seal would cost more than the cipher.
     rand::thread_rng().fill_bytes(&mut nonce);
+    seal_with(cipher, &header, &nonce, binding, plaintext)
+}
 
-    let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + plaintext.len() + TAG_LEN);
-    out.extend_from_slice(&header.bytes);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plaintext);
+fn seal_with(
+    cipher: &Cipher,
+    header: &Header,
+    nonce: &[u8; NONCE_LEN],
+    binding: &Binding<'_>,
+    plaintext: &[u8],
+) -> Vec<u8> {
     let body_start = HEADER_LEN + NONCE_LEN;
+    let mut out = Vec::with_capacity(body_start + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(&header.bytes);
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(plaintext);
     let tag = binding.with_associated_data(&header.bytes, |aad| {
-        cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut out[body_start..])
+        cipher.seal_in_place(nonce, aad, &mut out[body_start..])
     });
-    let tag = match tag {
-        Ok(tag) => tag,
-        // AES-GCM refuses only messages over 64 GiB; values are capped far below.
-        Err(_) => unreachable!("AES-GCM message length limit exceeded"),
-    };
     out.extend_from_slice(&tag);
     out
 }
 
 pub(crate) fn open(
-    cipher: &Aes256Gcm,
+    cipher: &Cipher,
     header: &Header,
     binding: &Binding<'_>,
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    let nonce = Nonce::from_slice(&sealed[HEADER_LEN..HEADER_LEN + NONCE_LEN]);
-    let tag_start = sealed.len() - TAG_LEN;
-    let tag = Tag::from_slice(&sealed[tag_start..]);
-    let mut plaintext = Zeroizing::new(sealed[HEADER_LEN + NONCE_LEN..tag_start].to_vec());
+    let (nonce, rest) = sealed[HEADER_LEN..].split_at(NONCE_LEN);
+    let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
+    // `Header::parse` checked the length, so these conversions hold.
+    let (Ok(nonce), Ok(tag)) = (
+        <&[u8; NONCE_LEN]>::try_from(nonce),
+        <&[u8; TAG_LEN]>::try_from(tag),
+    ) else {
+        return Err(CryptoError::DecryptionFailed);
+    };
+    let mut plaintext = Zeroizing::new(body.to_vec());
     binding
         .with_associated_data(&header.bytes, |aad| {
-            cipher.decrypt_in_place_detached(nonce, aad, &mut plaintext, tag)
+            cipher.open_in_place(nonce, aad, &mut plaintext, tag)
         })
         .map_err(|_| CryptoError::DecryptionFailed)?;
     Ok(plaintext)
@@ -232,24 +241,17 @@ pub(crate) fn seal_with_nonce_for_vectors(
     nonce: &[u8; NONCE_LEN],
     plaintext: &[u8],
 ) -> Vec<u8> {
-    use aes_gcm::KeyInit as _;
-    let cipher = Aes256Gcm::new(key.into());
     let header = Header::new(key_id, generation);
-    let mut out = Vec::new();
-    out.extend_from_slice(&header.bytes);
-    out.extend_from_slice(nonce);
-    let mut body = plaintext.to_vec();
-    let tag = binding.with_associated_data(&header.bytes, |aad| {
-        cipher.encrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut body)
-    });
-    match tag {
-        Ok(tag) => {
-            out.extend_from_slice(&body);
-            out.extend_from_slice(&tag);
-        }
-        Err(_) => unreachable!("AES-GCM message length limit exceeded"),
-    }
-    out
+    let sealed: Vec<Vec<u8>> = super::Backend::ALL
+        .iter()
+        .map(|backend| {
+            let cipher = Cipher::new(*backend, key);
+            seal_with(&cipher, &header, nonce, binding, plaintext)
+        })
+        .collect();
+    // Every backend must produce the very same bytes.
+    assert!(sealed.windows(2).all(|w| w[0] == w[1]), "backends disagree");
+    sealed.into_iter().next().unwrap_or_default()
 }
 
 #[cfg(test)]
