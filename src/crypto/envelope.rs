@@ -85,7 +85,13 @@ impl<'a> Binding<'a> {
     /// so the hot path does not allocate for it.
     fn with_associated_data<R>(&self, header: &[u8; HEADER_LEN], f: impl FnOnce(&[u8]) -> R) -> R {
         let len = AAD_FIXED_LEN + self.user.as_str().len() + self.record.len() + self.name.len();
-        if len <= INLINE_AAD_LEN {
+        // Two stack sizes, because zeroing the larger buffer cost more than
+        // building the associated data of a typical binding.
+        if len <= SHORT_AAD_LEN {
+            let mut buf = [0u8; SHORT_AAD_LEN];
+            self.write_associated_data(header, &mut buf[..len]);
+            f(&buf[..len])
+        } else if len <= INLINE_AAD_LEN {
             let mut buf = [0u8; INLINE_AAD_LEN];
             self.write_associated_data(header, &mut buf[..len]);
             f(&buf[..len])
@@ -97,20 +103,27 @@ impl<'a> Binding<'a> {
     }
 
     /// Writes the associated data into `out`, which has exactly its length.
+    /// The fixed-size start (label, header, purpose, the user id's length)
+    /// is assembled as one array and copied at once: a copy per piece cost
+    /// more than the rest of building it.
     fn write_associated_data(&self, header: &[u8; HEADER_LEN], out: &mut [u8]) {
+        let user = self.user.as_str().as_bytes();
+        let mut start = [0u8; AAD_START_LEN];
+        let (label, rest) = start.split_at_mut(AAD_LABEL.len());
+        label.copy_from_slice(AAD_LABEL);
+        let (head, rest) = rest.split_at_mut(HEADER_LEN);
+        head.copy_from_slice(header);
+        rest[0] = self.purpose.code();
+        rest[1..].copy_from_slice(&len_u32(user.len()).to_be_bytes());
+
         let mut pos = 0;
         let mut put = |bytes: &[u8]| {
             out[pos..pos + bytes.len()].copy_from_slice(bytes);
             pos += bytes.len();
         };
-        put(AAD_LABEL);
-        put(header);
-        put(&[self.purpose.code()]);
-        for field in [
-            self.user.as_str().as_bytes(),
-            self.record.as_bytes(),
-            self.name.as_bytes(),
-        ] {
+        put(&start);
+        put(user);
+        for field in [self.record.as_bytes(), self.name.as_bytes()] {
             put(&len_u32(field.len()).to_be_bytes());
             put(field);
         }
@@ -127,6 +140,15 @@ impl<'a> Binding<'a> {
 /// The associated data without the user id, record id and name: label,
 /// header, purpose byte and three 4-byte length prefixes (§4).
 const AAD_FIXED_LEN: usize = AAD_LABEL.len() + HEADER_LEN + 1 + 3 * 4;
+
+/// The associated data's fixed-size start: label, header, purpose byte and
+/// the user id's length prefix.
+const AAD_START_LEN: usize = AAD_LABEL.len() + HEADER_LEN + 1 + 4;
+
+/// Associated data up to this long is built in a small stack buffer: a
+/// 36-byte record UUID leaves 52 bytes for the user id and the name, which
+/// most bindings fit.
+const SHORT_AAD_LEN: usize = 128;
 
 /// Associated data up to this long is built on the stack. The fixed part is
 /// 40 bytes; with a 128-byte user id, a 36-byte UUID and a 255-byte name the
@@ -806,9 +828,10 @@ mod tests {
     fn aad_layout_inline_and_heap() {
         let user = UserId::parse("oidc:bob@example.com").unwrap();
         let header = Header::new(KeyId(0x0102_0304), 5);
-        // Either side of the inline limit (AAD_FIXED_LEN + 34 + name_len).
+        // Either side of both stack limits (AAD_FIXED_LEN + 34 + name_len).
+        let at_short = SHORT_AAD_LEN - AAD_FIXED_LEN - 34;
         let at_limit = INLINE_AAD_LEN - AAD_FIXED_LEN - 34;
-        for name_len in [0, 1, 400, at_limit, at_limit + 1, 2000] {
+        for name_len in [0, 1, at_short, at_short + 1, 400, at_limit, at_limit + 1, 2000] {
             let name = "N".repeat(name_len);
             let binding = Binding::new(&user, Purpose::Connection, "openai:api-key", &name);
             let aad = binding.associated_data(&header.bytes);
