@@ -69,6 +69,10 @@ impl Default for Backend {
 }
 
 /// A keyed AES-256-GCM instance of one backend.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "each lives in its own `Arc` in the cipher cache; boxing would add a pointer chase to every seal and open"
+)]
 pub(crate) enum Cipher {
     RustCrypto(Aes256Gcm),
     #[cfg(feature = "ring")]

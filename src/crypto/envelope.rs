@@ -831,7 +831,16 @@ mod tests {
         // Either side of both stack limits (AAD_FIXED_LEN + 34 + name_len).
         let at_short = SHORT_AAD_LEN - AAD_FIXED_LEN - 34;
         let at_limit = INLINE_AAD_LEN - AAD_FIXED_LEN - 34;
-        for name_len in [0, 1, at_short, at_short + 1, 400, at_limit, at_limit + 1, 2000] {
+        for name_len in [
+            0,
+            1,
+            at_short,
+            at_short + 1,
+            400,
+            at_limit,
+            at_limit + 1,
+            2000,
+        ] {
             let name = "N".repeat(name_len);
             let binding = Binding::new(&user, Purpose::Connection, "openai:api-key", &name);
             let aad = binding.associated_data(&header.bytes);
