@@ -107,8 +107,10 @@
 //! | `postgres` | `store::PostgresStore`, on sqlx |
 //! | `conformance` | the public `conformance` suite any [`Store`](store::Store) can run |
 //! | `cli` | the `agent-vault` command (implies `sqlite` and `tokio`) |
+//! | `ring` | [`crypto::Backend`]`::Ring`, `ring`'s assembly AES-256-GCM, made the default backend: about 1.5x faster seals and opens of small values, the same bytes; `ring` does not wipe its expanded keys on drop |
 //!
-//! Features only add; none changes behaviour.
+//! Features only add; none changes behaviour (a backend changes speed and
+//! key wiping, never a byte that is stored).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(unreachable_pub, missing_debug_implementations)]
