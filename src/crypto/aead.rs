@@ -15,10 +15,12 @@ use super::envelope::{NONCE_LEN, TAG_LEN};
 /// [`Backend::default`] is the fastest one compiled in. They differ in
 /// speed and in what they wipe, never in the bytes they produce:
 ///
-/// | backend | feature | speed (64 B seal, x86-64 with AES-NI) | key schedule wiped on drop |
+/// | backend | feature | 64 B seal, raw (x86-64, AES-NI) | key schedule wiped on drop |
 /// |---|---|---|---|
-/// | [`Backend::RustCrypto`] | always | ~260 ns | yes (`aes`/`ghash` feature `zeroize`) |
-/// | `Backend::Ring` | `ring` | ~90 ns | **no**: `ring` does not zeroise its expanded keys |
+/// | [`Backend::RustCrypto`] | always | ~285 ns | yes (`aes`/`ghash` feature `zeroize`) |
+/// | `Backend::Ring` | `ring` | ~180 ns | **no**: `ring` does not zeroise its expanded keys |
+///
+/// (`docs/PERFORMANCE.md` has the runs and the commands.)
 ///
 /// The per-user key itself (the HKDF output) is wiped on every backend as
 /// soon as the cipher is built from it; with `ring`, the AES round keys and
