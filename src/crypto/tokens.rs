@@ -34,7 +34,10 @@ use zeroize::Zeroizing;
 use super::cache::SlotHasherBuilder;
 use crate::{AgentId, UserId};
 
-/// How many agents' tokens a [`Crypto`](super::Crypto) remembers by default.
+/// The most agents' opened gateway tokens a [`Crypto`](super::Crypto)
+/// remembers: its cipher cache capacity, up to this (so a capacity of 0
+/// turns both caches off). Evicted tokens are opened again on their next
+/// check.
 pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
 
 pub(crate) struct TokenCache {
