@@ -116,18 +116,18 @@ impl<'a> Binding<'a> {
         rest[0] = self.purpose.code();
         rest[1..].copy_from_slice(&len_u32(user.len()).to_be_bytes());
 
-        let mut pos = 0;
-        let mut put = |bytes: &[u8]| {
-            out[pos..pos + bytes.len()].copy_from_slice(bytes);
-            pos += bytes.len();
-        };
-        put(&start);
-        put(user);
-        for field in [self.record.as_bytes(), self.name.as_bytes()] {
-            put(&len_u32(field.len()).to_be_bytes());
-            put(field);
-        }
-        debug_assert_eq!(pos, out.len());
+        let (record, name) = (self.record.as_bytes(), self.name.as_bytes());
+        let (head, rest) = out.split_at_mut(AAD_START_LEN);
+        head.copy_from_slice(&start);
+        let (head, rest) = rest.split_at_mut(user.len());
+        head.copy_from_slice(user);
+        let (head, rest) = rest.split_at_mut(4);
+        head.copy_from_slice(&len_u32(record.len()).to_be_bytes());
+        let (head, rest) = rest.split_at_mut(record.len());
+        head.copy_from_slice(record);
+        let (head, rest) = rest.split_at_mut(4);
+        head.copy_from_slice(&len_u32(name.len()).to_be_bytes());
+        rest.copy_from_slice(name);
     }
 
     /// The associated data as a vector (for the known-answer tests).
