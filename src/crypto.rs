@@ -9,33 +9,41 @@
 //!   id, user, record and name ([`Binding`], `docs/FORMAT.md` §3–4).
 //! - [`Crypto`] ties these together and caches derived ciphers, so a hot path
 //!   does no key derivation.
+//! - [`Backend`] picks the AES-256-GCM implementation: pure-Rust `aes-gcm`
+//!   by default, `ring` with the feature of that name. The bytes are the
+//!   same either way.
 
+mod aead;
 mod cache;
 mod check;
 mod derive;
 mod envelope;
 mod keyring;
 mod provider;
+mod tokens;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use aes_gcm::Aes256Gcm;
 use zeroize::Zeroizing;
 
+pub use aead::Backend;
 pub use cache::DEFAULT_CACHE_CAPACITY;
 pub use check::{KEY_CHECK_LABEL, KEY_CHECK_LEN, key_check_value};
 pub use derive::{SALT_LEN, USER_KEY_LABEL, UserKeys};
 pub use envelope::{AAD_LABEL, Binding, FORMAT_VERSION, HEADER_LEN, NONCE_LEN, Purpose, TAG_LEN};
 pub use keyring::{KeyId, Keyring, KeyringError, MasterKey};
 pub use provider::{KeyProvider, WrappedKey};
+pub use tokens::DEFAULT_TOKEN_CACHE_CAPACITY;
 
 pub(crate) use derive::len_u32;
 #[cfg(test)]
 pub(crate) use envelope::seal_with_nonce_for_vectors;
 
 use crate::UserId;
+pub(crate) use aead::Cipher;
 use cache::CipherCache;
+pub(crate) use tokens::TokenCache;
 
 /// The 32-byte per-user key that [`Crypto`] seals `user`'s values with for
 /// the user-key generation whose salt is `salt`: HKDF-SHA256 with
@@ -110,7 +118,9 @@ pub enum CryptoError {
 /// ```
 pub struct Crypto {
     keyring: Keyring,
+    backend: Backend,
     cache: CipherCache,
+    tokens: TokenCache,
     /// Set once every key of the ring was found to match the vault's key
     /// check values (FORMAT.md §9), so the check costs one read per keyring,
     /// not one per call.
@@ -125,11 +135,32 @@ impl Crypto {
 
     /// A crypto layer caching at most `capacity` derived ciphers.
     pub fn with_cache_capacity(keyring: Keyring, capacity: usize) -> Self {
+        Self::with_backend(keyring, capacity, Backend::default())
+    }
+
+    /// A crypto layer caching at most `capacity` derived ciphers and
+    /// sealing and opening with `backend`. Every backend reads and writes
+    /// the same bytes, so this changes speed and key wiping only (see
+    /// [`Backend`]).
+    pub fn with_backend(keyring: Keyring, capacity: usize, backend: Backend) -> Self {
         Self {
             keyring,
+            backend,
             cache: CipherCache::new(capacity),
+            tokens: TokenCache::new(capacity.min(DEFAULT_TOKEN_CACHE_CAPACITY)),
             checked: AtomicBool::new(false),
         }
+    }
+
+    /// The AES-256-GCM implementation in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The opened gateway tokens of this snapshot (`tokens.rs` says why a
+    /// rotation still takes effect at once).
+    pub(crate) fn tokens(&self) -> &TokenCache {
+        &self.tokens
     }
 
     /// Whether this keyring was checked against the vault's key check
@@ -221,7 +252,7 @@ impl Crypto {
         generation: u32,
         keys: &UserKeys,
         user: &UserId,
-        f: impl FnOnce(&Aes256Gcm) -> R,
+        f: impl FnOnce(&Cipher) -> R,
     ) -> Result<R, CryptoError> {
         let salt = keys
             .salt(generation)
@@ -237,7 +268,7 @@ impl Crypto {
             .keyring
             .get(key_id)
             .ok_or(CryptoError::UnknownKey(key_id))?;
-        let cipher = Arc::new(derive::user_cipher(master, salt, user));
+        let cipher = Arc::new(derive::user_cipher(self.backend, master, salt, user));
         self.cache.insert(key_id, *salt, user, Arc::clone(&cipher));
         Ok(f(&cipher))
     }
@@ -247,6 +278,7 @@ impl std::fmt::Debug for Crypto {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Crypto")
             .field("keyring", &self.keyring)
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }

@@ -31,3 +31,39 @@ pub fn decode_any_record(bytes: &[u8]) -> bool {
     let payload = crate::provider::decode_payload(bytes).is_some();
     item || name || connection || agent || keys || check || payload
 }
+
+/// Seals `msg` with AES-256-GCM through the crate's `backend`, exactly as
+/// envelopes do (in place, detached tag), and returns ciphertext ‖ tag: how
+/// `tests/wycheproof.rs` runs external vectors against every backend.
+#[doc(hidden)]
+pub fn aead_seal(
+    backend: crate::crypto::Backend,
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    msg: &[u8],
+) -> Vec<u8> {
+    let cipher = crate::crypto::Cipher::new(backend, key);
+    let mut out = Vec::with_capacity(msg.len() + 16);
+    out.extend_from_slice(msg);
+    let tag = cipher.seal_in_place(nonce, aad, &mut out);
+    out.extend_from_slice(&tag);
+    out
+}
+
+/// Opens ciphertext `ct` with `tag` through the crate's `backend`, exactly
+/// as envelopes do; `None` if it does not authenticate.
+#[doc(hidden)]
+pub fn aead_open(
+    backend: crate::crypto::Backend,
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    ct: &[u8],
+    tag: &[u8; 16],
+) -> Option<Vec<u8>> {
+    let cipher = crate::crypto::Cipher::new(backend, key);
+    let mut buf = ct.to_vec();
+    cipher.open_in_place(nonce, aad, &mut buf, tag).ok()?;
+    Some(buf)
+}

@@ -108,9 +108,13 @@
 //! | `sqlite` | `store::SqliteStore`, on sqlx (bundled SQLite) |
 //! | `postgres` | `store::PostgresStore`, on sqlx |
 //! | `conformance` | the public `conformance` suite any [`Store`](store::Store) can run |
-//! | `cli` | the `agent-vault` command (implies `sqlite` and `tokio`) |
+//! | `http` | `http::router`: the product's HTTP API as an axum router, with gateway-token auth and an OpenAPI document |
+//! | `cli` | the `agent-vault` command, `agent-vault serve` included (implies `sqlite`, `postgres`, `http` and `tokio`) |
+//! | `ring` | [`crypto::Backend`]`::Ring`, `ring`'s assembly AES-256-GCM, chosen with `VaultConfig::with_backend(Backend::Ring)` (the default stays `aes-gcm`): about 1.5x faster seals and opens of small values, the same bytes; `ring` does not wipe its expanded keys on drop |
 //!
-//! Features only add; none changes behaviour.
+//! Features only add; none changes behaviour: `ring` adds a backend a
+//! service has to choose, which changes speed and key wiping, never a byte
+//! that is stored.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(unreachable_pub, missing_debug_implementations)]

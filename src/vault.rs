@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use crate::audit::{AuditEvent, AuditOutcome, AuditSink};
-use crate::crypto::{Binding, Crypto, KeyId, Keyring, UserKeys};
+use crate::crypto::{Backend, Binding, Crypto, KeyId, Keyring, UserKeys};
 use crate::records::{self, KeyCheckBody, key_check_key, user_keys_key};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Name, NamePolicy, Result, UserId};
@@ -49,6 +49,10 @@ pub struct VaultConfig {
     pub max_attempts: u32,
     /// How many derived per-user ciphers are cached (default 10,000).
     pub cipher_cache_capacity: usize,
+    /// The AES-256-GCM implementation (default [`Backend::RustCrypto`],
+    /// whatever features are on). Every backend reads and writes the same
+    /// bytes.
+    pub backend: Backend,
     /// How many earlier values each secret and variable keeps for
     /// [`Vault::history`] and [`Vault::rollback`], besides the current one
     /// (default [`DEFAULT_HISTORY_LEN`]; 0 keeps none).
@@ -72,6 +76,7 @@ impl Default for VaultConfig {
                 .unwrap_or_else(|_| unreachable!("the default token variable is a valid name")),
             max_attempts: 64,
             cipher_cache_capacity: crate::crypto::DEFAULT_CACHE_CAPACITY,
+            backend: Backend::default(),
             history_len: DEFAULT_HISTORY_LEN,
             audit_log: false,
             audit_sink: None,
@@ -123,6 +128,18 @@ impl VaultConfig {
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
+    }
+
+    /// Sets the AES-256-GCM implementation, for example `Backend::Ring`
+    /// (feature `ring`) for speed: see [`Backend`] for what each wipes.
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// A crypto snapshot of `keyring` as this configuration asks.
+    fn crypto_for(&self, keyring: Keyring) -> Crypto {
+        Crypto::with_backend(keyring, self.cipher_cache_capacity, self.backend)
     }
 }
 
@@ -263,7 +280,7 @@ impl<S: Store> Vault<S> {
 
     /// A vault with a configuration.
     pub fn with_config(store: S, keyring: Keyring, config: VaultConfig) -> Self {
-        let crypto = Crypto::with_cache_capacity(keyring, config.cipher_cache_capacity);
+        let crypto = config.crypto_for(keyring);
         Self {
             store,
             crypto: RwLock::new(Arc::new(crypto)),
@@ -292,7 +309,7 @@ impl<S: Store> Vault<S> {
     /// ciphers are derived again on first use, and the old ones are wiped
     /// when the last call using them ends.
     pub fn set_keyring(&self, keyring: Keyring) {
-        let crypto = Crypto::with_cache_capacity(keyring, self.config.cipher_cache_capacity);
+        let crypto = self.config.crypto_for(keyring);
         *self.crypto.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(crypto);
     }
 
@@ -304,10 +321,7 @@ impl<S: Store> Vault<S> {
         if !Arc::ptr_eq(&current, expected) {
             return false;
         }
-        *current = Arc::new(Crypto::with_cache_capacity(
-            keyring,
-            self.config.cipher_cache_capacity,
-        ));
+        *current = Arc::new(self.config.crypto_for(keyring));
         true
     }
 

@@ -1,8 +1,11 @@
 //! The known-answer vectors in `tests/vectors/agent_vault_v1.json`, checked
-//! through the public API only (`docs/FORMAT.md` §7).
+//! through the public API only (`docs/FORMAT.md` §7), against every
+//! AES-256-GCM backend compiled in ([`Backend::ALL`]): each vector is opened
+//! by each backend, and all must agree.
 
 use agent_vault::crypto::{
-    Binding, Crypto, CryptoError, KeyId, Keyring, MasterKey, Purpose, UserKeys, derive_user_key,
+    Backend, Binding, Crypto, CryptoError, DEFAULT_CACHE_CAPACITY, KeyId, Keyring, MasterKey,
+    Purpose, UserKeys, derive_user_key,
 };
 use agent_vault::{GatewayToken, UserId};
 use serde_json::Value;
@@ -45,11 +48,11 @@ impl<'a> Entry<'a> {
         MasterKey::from_bytes(self.array32("master_key_hex"))
     }
 
-    fn crypto(&self) -> Crypto {
+    fn crypto(&self, backend: Backend) -> Crypto {
         let mut ring = Keyring::empty();
         ring.add(KeyId(self.u32("key_id")), self.master())
             .expect("one key");
-        Crypto::new(ring)
+        Crypto::with_backend(ring, DEFAULT_CACHE_CAPACITY, backend)
     }
 
     fn keys(&self) -> UserKeys {
@@ -76,16 +79,25 @@ impl<'a> Entry<'a> {
         purpose
     }
 
+    fn binding_parts(&self) -> (UserId, Purpose) {
+        (self.user(), self.purpose())
+    }
+
+    /// Opens the vector's envelope with every backend; they must all give
+    /// the same plaintext or the same error.
     fn open(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
-        let user = self.user();
-        let binding = Binding::new(
-            &user,
-            self.purpose(),
-            self.str("record_id"),
-            self.str("name"),
-        );
-        self.crypto()
-            .open(&self.keys(), &binding, &self.bytes("envelope_hex"))
+        let (user, purpose) = self.binding_parts();
+        let binding = Binding::new(&user, purpose, self.str("record_id"), self.str("name"));
+        let envelope = self.bytes("envelope_hex");
+        let mut results = Backend::ALL.iter().map(|backend| {
+            self.crypto(*backend)
+                .open(&self.keys(), &binding, &envelope)
+        });
+        let first = results.next().expect("at least one backend");
+        for (backend, other) in Backend::ALL[1..].iter().zip(results) {
+            assert_eq!(other, first, "{}: {} disagrees", self.id(), backend.name());
+        }
+        first
     }
 }
 
@@ -103,6 +115,44 @@ fn vector_counts() {
     let vectors = vectors();
     assert_eq!(entries(&vectors, "positive").len(), 8);
     assert_eq!(entries(&vectors, "negative").len(), 23);
+}
+
+/// Each backend feature adds its backend to the run: a CI line with
+/// `--features ring` really runs `ring`.
+#[test]
+fn every_backend_compiled_in_is_tested() {
+    let expected = 1 + usize::from(cfg!(feature = "ring"));
+    assert_eq!(Backend::ALL.len(), expected);
+    assert_eq!(Backend::ALL[0], Backend::RustCrypto);
+    let names: Vec<&str> = Backend::ALL.iter().map(|b| b.name()).collect();
+    assert!(names.contains(&Backend::default().name()));
+}
+
+/// What one backend seals (with a fresh nonce), every other opens, for each
+/// vector's key, binding and plaintext.
+#[test]
+fn backends_open_each_others_envelopes() {
+    let vectors = vectors();
+    for v in entries(&vectors, "positive") {
+        let (user, purpose) = v.binding_parts();
+        let binding = Binding::new(&user, purpose, v.str("record_id"), v.str("name"));
+        let plaintext = v.bytes("plaintext_hex");
+        for sealer in Backend::ALL {
+            let sealed = v
+                .crypto(*sealer)
+                .seal(&v.keys(), &binding, &plaintext)
+                .expect("seals");
+            for opener in Backend::ALL {
+                let opened = v.crypto(*opener).open(&v.keys(), &binding, &sealed);
+                let what = format!("{}: {} -> {}", v.id(), sealer.name(), opener.name());
+                assert_eq!(
+                    opened.as_deref().map(|p| &p[..]),
+                    Ok(&plaintext[..]),
+                    "{what}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,8 +1,13 @@
 //! External vectors against the primitives exactly as the crate uses them:
 //! Project Wycheproof AES-GCM and HKDF-SHA256, and RFC 5869 Appendix A.
+//! The AES-GCM cases run against `aes-gcm` directly and against every
+//! backend compiled into the crate ([`Backend::ALL`]), through the very
+//! calls envelopes make.
 
 use aes_gcm::aead::{Aead as _, AeadInPlace as _, KeyInit as _, Payload};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use agent_vault::crypto::Backend;
+use agent_vault::fuzzing::{aead_open, aead_seal};
 use hkdf::Hkdf;
 use serde_json::Value;
 use sha2::Sha256;
@@ -23,6 +28,7 @@ fn tc_id(test: &Value) -> u64 {
 fn wycheproof_aes_256_gcm() {
     let file = load(include_str!("vectors/wycheproof/aes_gcm_test.json"));
     let (mut valid, mut invalid, mut skipped) = (0, 0, 0);
+    let mut backend_checks = 0;
     let mut ids = Vec::new();
     for group in file["testGroups"].as_array().expect("groups") {
         let tests = group["tests"].as_array().expect("tests");
@@ -66,6 +72,24 @@ fn wycheproof_aes_256_gcm() {
                 },
             );
 
+            // The crate's own backends, through the calls envelopes make.
+            let key32: [u8; 32] = key.as_slice().try_into().expect("32-byte key");
+            let iv12: [u8; 12] = iv.as_slice().try_into().expect("12-byte nonce");
+            let tag16: [u8; 16] = tag.as_slice().try_into().expect("16-byte tag");
+            for backend in Backend::ALL {
+                let opened = aead_open(*backend, &key32, &iv12, &aad, &ct, &tag16);
+                let name = backend.name();
+                match test["result"].as_str() {
+                    Some("valid") => {
+                        assert_eq!(opened.as_deref(), Some(&msg[..]), "tcId {id} on {name}");
+                        let sealed = aead_seal(*backend, &key32, &iv12, &aad, &msg);
+                        assert_eq!(sealed, ct_tag, "tcId {id} on {name}");
+                    }
+                    _ => assert!(opened.is_none(), "tcId {id} must fail on {name}"),
+                }
+                backend_checks += 1;
+            }
+
             match test["result"].as_str() {
                 Some("valid") => {
                     valid += 1;
@@ -89,6 +113,7 @@ fn wycheproof_aes_256_gcm() {
         }
     }
     assert_eq!((valid, invalid), (39, 27));
+    assert_eq!(backend_checks, 66 * Backend::ALL.len(), "every backend ran");
     assert_eq!(valid + invalid, 66, "run");
     assert_eq!(skipped, 250, "skipped");
     assert_eq!(ids, (91..=156).collect::<Vec<_>>());

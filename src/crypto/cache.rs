@@ -4,8 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, RwLock};
 
-use aes_gcm::Aes256Gcm;
-
+use super::aead::Cipher;
 use super::{KeyId, SALT_LEN};
 use crate::UserId;
 
@@ -21,15 +20,16 @@ type Slot = (KeyId, [u8; SALT_LEN]);
 ///
 /// Eviction is first-in first-out: simple, and the working set of a vault is
 /// its active users, which a FIFO of this size holds. An evicted cipher is
-/// dropped when its last user releases it, and `aes`/`ghash` (features
-/// `zeroize`) wipe the key schedule on drop.
+/// dropped when its last user releases it; with the `aes-gcm` backend,
+/// `aes`/`ghash` (features `zeroize`) wipe the key schedule on drop (see
+/// [`Backend`](super::Backend) for the others).
 pub(crate) struct CipherCache {
     capacity: usize,
     inner: RwLock<Inner>,
 }
 
 struct Inner {
-    entries: HashMap<Slot, (UserId, Arc<Aes256Gcm>), SlotHasherBuilder>,
+    entries: HashMap<Slot, (UserId, Arc<Cipher>), SlotHasherBuilder>,
     order: VecDeque<Slot>,
 }
 
@@ -39,11 +39,13 @@ struct Inner {
 /// starts from a random key per cache, so someone who can write salts into
 /// the store still cannot pick colliding ones offline (and a collision costs
 /// only a longer probe, never a wrong cipher: slots are compared in full).
+///
+/// The token cache keys its entries by agent id (random UUIDs) with it too.
 #[derive(Clone)]
-struct SlotHasherBuilder(u64);
+pub(super) struct SlotHasherBuilder(u64);
 
 impl SlotHasherBuilder {
-    fn random() -> Self {
+    pub(super) fn random() -> Self {
         Self(rand::random())
     }
 }
@@ -56,7 +58,7 @@ impl BuildHasher for SlotHasherBuilder {
     }
 }
 
-struct SlotHasher(u64);
+pub(super) struct SlotHasher(u64);
 
 impl SlotHasher {
     fn mix(&mut self, word: u64) {
@@ -108,7 +110,7 @@ impl CipherCache {
     /// read lock (shared with every other reader) instead of cloning the
     /// `Arc`; on a miss, hands `f` back. `f` is one seal or open of a value
     /// (microseconds), so an insert after a miss waits at most that long.
-    pub(super) fn with<R, F: FnOnce(&Aes256Gcm) -> R>(
+    pub(super) fn with<R, F: FnOnce(&Cipher) -> R>(
         &self,
         key_id: KeyId,
         salt: &[u8; SALT_LEN],
@@ -130,7 +132,7 @@ impl CipherCache {
         key_id: KeyId,
         salt: &[u8; SALT_LEN],
         user: &UserId,
-    ) -> Option<Arc<Aes256Gcm>> {
+    ) -> Option<Arc<Cipher>> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         match inner.entries.get(&(key_id, *salt)) {
             Some((owner, cipher)) if owner == user => Some(Arc::clone(cipher)),
@@ -143,7 +145,7 @@ impl CipherCache {
         key_id: KeyId,
         salt: [u8; SALT_LEN],
         user: &UserId,
-        cipher: Arc<Aes256Gcm>,
+        cipher: Arc<Cipher>,
     ) {
         if self.capacity == 0 {
             return;
@@ -175,15 +177,14 @@ impl CipherCache {
 
 #[cfg(test)]
 mod tests {
-    use aes_gcm::KeyInit as _;
-
     use super::*;
+    use crate::crypto::Backend;
 
     #[test]
     fn evicts_oldest_beyond_capacity() {
         let cache = CipherCache::new(2);
         let user = UserId::parse("u").unwrap();
-        let cipher = Arc::new(Aes256Gcm::new(&[7u8; 32].into()));
+        let cipher = Arc::new(Cipher::new(Backend::RustCrypto, &[7u8; 32]));
         for salt in 0u8..3 {
             cache.insert(KeyId(1), [salt; 32], &user, Arc::clone(&cipher));
         }
@@ -198,7 +199,7 @@ mod tests {
     fn many_slots_all_found_and_misses_hand_the_closure_back() {
         let cache = CipherCache::new(1000);
         let user = UserId::parse("u").unwrap();
-        let cipher = Arc::new(Aes256Gcm::new(&[7u8; 32].into()));
+        let cipher = Arc::new(Cipher::new(Backend::RustCrypto, &[7u8; 32]));
         // Salts that differ in one byte only, and key ids that differ.
         for i in 0..1000u32 {
             let mut salt = [0u8; 32];

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use aes_gcm::{Aes256Gcm, KeyInit as _};
 use hkdf::Hkdf;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use super::aead::{Backend, Cipher};
 use super::{CryptoError, MasterKey};
 use crate::UserId;
 
@@ -133,9 +133,30 @@ pub(crate) fn user_key(
     okm
 }
 
-pub(crate) fn user_cipher(master: &MasterKey, salt: &[u8; SALT_LEN], user: &UserId) -> Aes256Gcm {
+pub(crate) fn user_cipher(
+    backend: Backend,
+    master: &MasterKey,
+    salt: &[u8; SALT_LEN],
+    user: &UserId,
+) -> Cipher {
     let key = user_key(master, salt, user);
-    Aes256Gcm::new(key.as_ref().into())
+    // HKDF leaves copies of the key in the stack frames it used, and a
+    // cipher is built on the stack before it moves to the heap, uninitialised
+    // bytes (the unused part of `aes`' implementation union, of a smaller
+    // `Cipher` variant) included. Scrubbing the stack first keeps those
+    // bytes free of the key, so the heap copy holds the key only where the
+    // cipher's own drop wipes it (`tests/wipe.rs`, check 9).
+    scrub_stack();
+    Cipher::new(backend, &key)
+}
+
+/// Overwrites the next 16 KiB of the stack below the caller with zeros.
+#[inline(never)]
+fn scrub_stack() {
+    use zeroize::Zeroize as _;
+    let mut area = [0xffu8; 16 * 1024];
+    area.zeroize();
+    std::hint::black_box(&area);
 }
 
 /// Lengths in this crate are bounded far below 4 GiB (ids, names, values), so

@@ -1,10 +1,9 @@
 //! The sealed envelope, `docs/FORMAT.md` §3–4.
 
-use aes_gcm::aead::AeadInPlace as _;
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use rand::RngCore as _;
 use zeroize::Zeroizing;
 
+use super::aead::Cipher;
 use super::derive::len_u32;
 use super::{CryptoError, KeyId};
 use crate::UserId;
@@ -86,7 +85,13 @@ impl<'a> Binding<'a> {
     /// so the hot path does not allocate for it.
     fn with_associated_data<R>(&self, header: &[u8; HEADER_LEN], f: impl FnOnce(&[u8]) -> R) -> R {
         let len = AAD_FIXED_LEN + self.user.as_str().len() + self.record.len() + self.name.len();
-        if len <= INLINE_AAD_LEN {
+        // Two stack sizes, because zeroing the larger buffer cost more than
+        // building the associated data of a typical binding.
+        if len <= SHORT_AAD_LEN {
+            let mut buf = [0u8; SHORT_AAD_LEN];
+            self.write_associated_data(header, &mut buf[..len]);
+            f(&buf[..len])
+        } else if len <= INLINE_AAD_LEN {
             let mut buf = [0u8; INLINE_AAD_LEN];
             self.write_associated_data(header, &mut buf[..len]);
             f(&buf[..len])
@@ -98,24 +103,31 @@ impl<'a> Binding<'a> {
     }
 
     /// Writes the associated data into `out`, which has exactly its length.
+    /// The fixed-size start (label, header, purpose, the user id's length)
+    /// is assembled as one array and copied at once: a copy per piece cost
+    /// more than the rest of building it.
     fn write_associated_data(&self, header: &[u8; HEADER_LEN], out: &mut [u8]) {
-        let mut pos = 0;
-        let mut put = |bytes: &[u8]| {
-            out[pos..pos + bytes.len()].copy_from_slice(bytes);
-            pos += bytes.len();
-        };
-        put(AAD_LABEL);
-        put(header);
-        put(&[self.purpose.code()]);
-        for field in [
-            self.user.as_str().as_bytes(),
-            self.record.as_bytes(),
-            self.name.as_bytes(),
-        ] {
-            put(&len_u32(field.len()).to_be_bytes());
-            put(field);
-        }
-        debug_assert_eq!(pos, out.len());
+        let user = self.user.as_str().as_bytes();
+        let mut start = [0u8; AAD_START_LEN];
+        let (label, rest) = start.split_at_mut(AAD_LABEL.len());
+        label.copy_from_slice(AAD_LABEL);
+        let (head, rest) = rest.split_at_mut(HEADER_LEN);
+        head.copy_from_slice(header);
+        rest[0] = self.purpose.code();
+        rest[1..].copy_from_slice(&len_u32(user.len()).to_be_bytes());
+
+        let (record, name) = (self.record.as_bytes(), self.name.as_bytes());
+        let (head, rest) = out.split_at_mut(AAD_START_LEN);
+        head.copy_from_slice(&start);
+        let (head, rest) = rest.split_at_mut(user.len());
+        head.copy_from_slice(user);
+        let (head, rest) = rest.split_at_mut(4);
+        head.copy_from_slice(&len_u32(record.len()).to_be_bytes());
+        let (head, rest) = rest.split_at_mut(record.len());
+        head.copy_from_slice(record);
+        let (head, rest) = rest.split_at_mut(4);
+        head.copy_from_slice(&len_u32(name.len()).to_be_bytes());
+        rest.copy_from_slice(name);
     }
 
     /// The associated data as a vector (for the known-answer tests).
@@ -128,6 +140,15 @@ impl<'a> Binding<'a> {
 /// The associated data without the user id, record id and name: label,
 /// header, purpose byte and three 4-byte length prefixes (§4).
 const AAD_FIXED_LEN: usize = AAD_LABEL.len() + HEADER_LEN + 1 + 3 * 4;
+
+/// The associated data's fixed-size start: label, header, purpose byte and
+/// the user id's length prefix.
+const AAD_START_LEN: usize = AAD_LABEL.len() + HEADER_LEN + 1 + 4;
+
+/// Associated data up to this long is built in a small stack buffer: a
+/// 36-byte record UUID leaves 52 bytes for the user id and the name, which
+/// most bindings fit.
+const SHORT_AAD_LEN: usize = 128;
 
 /// Associated data up to this long is built on the stack. The fixed part is
 /// 40 bytes; with a 128-byte user id, a 36-byte UUID and a 255-byte name the
@@ -174,7 +195,7 @@ impl Header {
 
 /// header ‖ nonce ‖ AES-256-GCM(plaintext) ‖ tag.
 pub(crate) fn seal(
-    cipher: &Aes256Gcm,
+    cipher: &Cipher,
     key_id: KeyId,
     generation: u32,
     binding: &Binding<'_>,
@@ -185,37 +206,47 @@ pub(crate) fn seal(
     // ThreadRng is a CSPRNG (ChaCha12) seeded and periodically reseeded from
     // the OS; asking the OS on every seal would cost more than the cipher.
     rand::thread_rng().fill_bytes(&mut nonce);
+    seal_with(cipher, &header, &nonce, binding, plaintext)
+}
 
-    let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + plaintext.len() + TAG_LEN);
-    out.extend_from_slice(&header.bytes);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plaintext);
+fn seal_with(
+    cipher: &Cipher,
+    header: &Header,
+    nonce: &[u8; NONCE_LEN],
+    binding: &Binding<'_>,
+    plaintext: &[u8],
+) -> Vec<u8> {
     let body_start = HEADER_LEN + NONCE_LEN;
+    let mut out = Vec::with_capacity(body_start + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(&header.bytes);
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(plaintext);
     let tag = binding.with_associated_data(&header.bytes, |aad| {
-        cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut out[body_start..])
+        cipher.seal_in_place(nonce, aad, &mut out[body_start..])
     });
-    let tag = match tag {
-        Ok(tag) => tag,
-        // AES-GCM refuses only messages over 64 GiB; values are capped far below.
-        Err(_) => unreachable!("AES-GCM message length limit exceeded"),
-    };
     out.extend_from_slice(&tag);
     out
 }
 
 pub(crate) fn open(
-    cipher: &Aes256Gcm,
+    cipher: &Cipher,
     header: &Header,
     binding: &Binding<'_>,
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    let nonce = Nonce::from_slice(&sealed[HEADER_LEN..HEADER_LEN + NONCE_LEN]);
-    let tag_start = sealed.len() - TAG_LEN;
-    let tag = Tag::from_slice(&sealed[tag_start..]);
-    let mut plaintext = Zeroizing::new(sealed[HEADER_LEN + NONCE_LEN..tag_start].to_vec());
+    let (nonce, rest) = sealed[HEADER_LEN..].split_at(NONCE_LEN);
+    let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
+    // `Header::parse` checked the length, so these conversions hold.
+    let (Ok(nonce), Ok(tag)) = (
+        <&[u8; NONCE_LEN]>::try_from(nonce),
+        <&[u8; TAG_LEN]>::try_from(tag),
+    ) else {
+        return Err(CryptoError::DecryptionFailed);
+    };
+    let mut plaintext = Zeroizing::new(body.to_vec());
     binding
         .with_associated_data(&header.bytes, |aad| {
-            cipher.decrypt_in_place_detached(nonce, aad, &mut plaintext, tag)
+            cipher.open_in_place(nonce, aad, &mut plaintext, tag)
         })
         .map_err(|_| CryptoError::DecryptionFailed)?;
     Ok(plaintext)
@@ -232,24 +263,17 @@ pub(crate) fn seal_with_nonce_for_vectors(
     nonce: &[u8; NONCE_LEN],
     plaintext: &[u8],
 ) -> Vec<u8> {
-    use aes_gcm::KeyInit as _;
-    let cipher = Aes256Gcm::new(key.into());
     let header = Header::new(key_id, generation);
-    let mut out = Vec::new();
-    out.extend_from_slice(&header.bytes);
-    out.extend_from_slice(nonce);
-    let mut body = plaintext.to_vec();
-    let tag = binding.with_associated_data(&header.bytes, |aad| {
-        cipher.encrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut body)
-    });
-    match tag {
-        Ok(tag) => {
-            out.extend_from_slice(&body);
-            out.extend_from_slice(&tag);
-        }
-        Err(_) => unreachable!("AES-GCM message length limit exceeded"),
-    }
-    out
+    let sealed: Vec<Vec<u8>> = super::Backend::ALL
+        .iter()
+        .map(|backend| {
+            let cipher = Cipher::new(*backend, key);
+            seal_with(&cipher, &header, nonce, binding, plaintext)
+        })
+        .collect();
+    // Every backend must produce the very same bytes.
+    assert!(sealed.windows(2).all(|w| w[0] == w[1]), "backends disagree");
+    sealed.into_iter().next().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -804,9 +828,19 @@ mod tests {
     fn aad_layout_inline_and_heap() {
         let user = UserId::parse("oidc:bob@example.com").unwrap();
         let header = Header::new(KeyId(0x0102_0304), 5);
-        // Either side of the inline limit (AAD_FIXED_LEN + 34 + name_len).
+        // Either side of both stack limits (AAD_FIXED_LEN + 34 + name_len).
+        let at_short = SHORT_AAD_LEN - AAD_FIXED_LEN - 34;
         let at_limit = INLINE_AAD_LEN - AAD_FIXED_LEN - 34;
-        for name_len in [0, 1, 400, at_limit, at_limit + 1, 2000] {
+        for name_len in [
+            0,
+            1,
+            at_short,
+            at_short + 1,
+            400,
+            at_limit,
+            at_limit + 1,
+            2000,
+        ] {
             let name = "N".repeat(name_len);
             let binding = Binding::new(&user, Purpose::Connection, "openai:api-key", &name);
             let aad = binding.associated_data(&header.bytes);

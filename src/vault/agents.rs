@@ -19,8 +19,7 @@ use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Wri
 use crate::{
     AgentId, AgentStatus, ConnectionId, DeployedEntry, DeploymentReceipt, Environment, Error,
     GatewayToken, ItemId, ItemStatus, Kind, Name, Provider, ReceiptError, Result, SyncState,
-    Target,
-    Timestamp, UserId,
+    Target, Timestamp, UserId,
 };
 
 use super::items::item_id;
@@ -846,6 +845,12 @@ impl<S: Store> Vault<S> {
 
     /// Checks a presented gateway token in constant time:
     /// [`Error::TokenRejected`] (401) unless it is the agent's current one.
+    ///
+    /// Made for the request path: each call reads the agent's record (one
+    /// store read), and an envelope this vault opened before is not opened
+    /// again; the token it held is compared instead. The record is read
+    /// every time, so a token rotated by any vault sharing the store fails
+    /// on the very next call here (`crypto/tokens.rs`).
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %agent))]
     pub async fn verify_gateway_token(
         &self,
@@ -854,8 +859,21 @@ impl<S: Store> Vault<S> {
         presented: &str,
     ) -> Result<()> {
         user.check_acting()?;
-        let token = self.gateway_token(user, agent).await?;
-        if token.verify(presented) {
+        let (_, body) = self.find_agent(user, agent).await?;
+        let crypto = self.checked_crypto().await?;
+        let accepted = match crypto.tokens().check(user, agent, &body.token, presented) {
+            Some(accepted) => accepted,
+            None => {
+                let keys = user_keys_of(self.store.get(&user_keys_key(user)).await?)?;
+                let id = agent.to_string();
+                let token = open_token(&crypto, user, &id, &keys, &body.token)?;
+                crypto
+                    .tokens()
+                    .insert(user, agent, &body.token, token.expose_secret());
+                token.verify(presented)
+            }
+        };
+        if accepted {
             return Ok(());
         }
         let mut event = AuditEvent::done(
