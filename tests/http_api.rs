@@ -1010,25 +1010,25 @@ fn the_readme_serving_example_works_as_written() {
     );
 }
 
+/// One test per scenario in module `$backend`, on the database `$db()`.
+macro_rules! on_backend {
+    ($backend:ident, $db:expr, $($scenario:ident),*) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario($db).await;
+                }
+            )*
+        }
+    };
+}
+
 /// Runs each scenario on SQLite and on PostgreSQL.
 macro_rules! on_every_backend {
     ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Db::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::Db::postgres()).await;
-                }
-            )*
-        }
+        on_backend!(sqlite, super::Db::sqlite(), $($scenario),*);
+        on_backend!(postgres, super::Db::postgres(), $($scenario),*);
     };
 }
 
