@@ -244,9 +244,35 @@ impl Error {
     }
 
     /// Whether the caller may retry the same call unchanged and hope for a
-    /// different answer (contention and store faults).
+    /// different answer: contention, and store faults that may pass
+    /// ([`StoreError::is_retryable`](crate::store::StoreError::is_retryable)).
+    /// A corrupt record or a malformed batch is not: see
+    /// [`Error::is_damage_or_bug`].
+    ///
+    /// ```
+    /// use agent_vault::Error;
+    /// use agent_vault::store::StoreError;
+    /// assert!(Error::Contention { attempts: 8 }.is_retryable());
+    /// let corrupt = Error::Store(StoreError::Corrupt { key: None });
+    /// assert!(!corrupt.is_retryable() && corrupt.is_damage_or_bug());
+    /// ```
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Contention { .. } | Self::Store(_))
+        match self {
+            Self::Contention { .. } => true,
+            Self::Store(error) => error.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// Whether the error points at damaged data or at a bug, which no retry
+    /// mends: a stored value that does not open, a corrupt record, a batch
+    /// the vault built wrong. Worth an alert rather than a retry.
+    pub fn is_damage_or_bug(&self) -> bool {
+        match self {
+            Self::DecryptionFailed => true,
+            Self::Store(error) => !error.is_retryable(),
+            _ => false,
+        }
     }
 
     pub(crate) fn invalid_name(name: &str, reason: NameError) -> Self {

@@ -272,6 +272,24 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the same call may succeed if made again: a backend fault
+    /// (connection lost, busy, disk full) or a version conflict. A corrupt
+    /// record or a malformed batch stays so, whatever the retries.
+    ///
+    /// ```
+    /// use agent_vault::store::StoreError;
+    /// let lost = StoreError::backend(std::io::Error::other("connection reset"));
+    /// assert!(lost.is_retryable());
+    /// assert!(!StoreError::InvalidBatch("empty batch").is_retryable());
+    /// assert!(!StoreError::Corrupt { key: None }.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Backend(_) | Self::Conflict { .. } => true,
+            Self::Corrupt { .. } | Self::InvalidBatch(_) => false,
+        }
+    }
+
     /// Wraps a backend's own error.
     pub fn backend(error: impl StdError + Send + Sync + 'static) -> Self {
         Self::Backend(Box::new(error))
