@@ -737,7 +737,7 @@ impl<S: Store> Vault<S> {
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, agent = %agent))]
     pub async fn status(&self, user: &UserId, agent: AgentId) -> Result<AgentStatus> {
         user.check_acting()?;
-        let (body, current, _) = self.agent_and_targets(user, agent, false).await?;
+        let (body, current) = self.agent_and_targets(user, agent).await?;
         let Some(deployment) = &body.deployment else {
             let items = body
                 .attachments
@@ -891,34 +891,21 @@ impl<S: Store> Vault<S> {
     /// picture. The two reads are separate, so a detach and delete can land
     /// between them; a target missing then is re-read rather than reported
     /// (attached targets are never deleted, I1).
-    ///
-    /// With `with_keys`, the user's key record is read in the same call and
-    /// returned last.
     async fn agent_and_targets(
         &self,
         user: &UserId,
         agent: AgentId,
-        with_keys: bool,
-    ) -> Result<(AgentBody, Vec<Record>, Option<Record>)> {
+    ) -> Result<(AgentBody, Vec<Record>)> {
         for _ in 0..self.config.max_attempts {
             let (_, body) = self.find_agent(user, agent).await?;
-            let mut keys: Vec<_> = body
+            let keys: Vec<_> = body
                 .attachments
                 .iter()
                 .map(|a| target_key(user, a.target))
                 .collect();
-            if with_keys {
-                keys.push(user_keys_key(user));
-            }
-            let mut found = self.store.get_many(&keys).await?;
-            let user_keys = if with_keys {
-                found.pop().flatten()
-            } else {
-                None
-            };
-            let targets: Option<Vec<Record>> = found.into_iter().collect();
-            if let Some(targets) = targets {
-                return Ok((body, targets, user_keys));
+            let found = self.store.get_many(&keys).await?;
+            if let Some(targets) = found.into_iter().collect::<Option<Vec<Record>>>() {
+                return Ok((body, targets));
             }
         }
         Err(Error::Contention {
