@@ -56,9 +56,28 @@ const MIGRATIONS: &[&[&str]] = &[
 /// The advisory lock key that serialises migrations (`"agentvlt"`).
 const MIGRATION_LOCK: i64 = 0x6167_656e_7476_6c74;
 
-/// How many times a commit is tried when the database aborts it for a
-/// serialization failure or deadlock.
+/// How many times a statement or commit is tried when the database aborts
+/// it for a serialization failure or deadlock.
 const MAX_ATTEMPTS: usize = 5;
+
+/// Runs `attempt` until it succeeds, fails for a reason other than a
+/// serialization failure or deadlock, or has been tried [`MAX_ATTEMPTS`]
+/// times. At SERIALIZABLE even a single read can be chosen as the victim of
+/// a read/write dependency cycle, so reads go through here as well as
+/// commits.
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, PostgresError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PostgresError>>,
+{
+    let mut tried = 1;
+    loop {
+        match attempt().await {
+            Err(error) if error.is_retryable() && tried < MAX_ATTEMPTS => tried += 1,
+            other => return other,
+        }
+    }
+}
 
 /// Why a PostgreSQL call failed, before it becomes a [`StoreError`].
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +155,9 @@ impl From<PostgresError> for StoreError {
 ///   = $n`) and keeps its row locked until the transaction ends, so at READ
 ///   COMMITTED two commits expecting one version can never both succeed. At
 ///   SERIALIZABLE (the default of some distributed databases), serialization
-///   failures and deadlocks (SQLSTATE `40001`, `40P01`) are retried a few
-///   times before they are reported as [`StoreError::Backend`].
+///   failures and deadlocks (SQLSTATE `40001`, `40P01`) of commits and of
+///   reads alike are retried a few times before they are reported as
+///   [`StoreError::Backend`].
 /// - It works on Postgres-compatible distributed SQL databases that support
 ///   row-level conditional updates and `INSERT ... ON CONFLICT DO NOTHING`.
 ///
@@ -248,13 +268,7 @@ impl PostgresStore {
         // One lock order for every batch: no deadlock between our commits.
         let mut ordered: Vec<&Write> = writes.iter().collect();
         ordered.sort_by(|a, b| a.key().cmp(b.key()));
-        let mut attempt = 1;
-        loop {
-            match self.apply_once(&ordered).await {
-                Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => attempt += 1,
-                other => return other,
-            }
-        }
+        retrying(|| self.apply_once(&ordered)).await
     }
 
     async fn apply_once(&self, writes: &[&Write]) -> Result<(), PostgresError> {
@@ -381,32 +395,37 @@ fn record(key: RecordKey, row: &PgRow) -> Result<Record, PostgresError> {
 #[async_trait]
 impl Store for PostgresStore {
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
-        let row = sqlx::query(
-            "SELECT version, body FROM agent_vault_records \
-             WHERE user_id = $1 AND kind = $2 AND id = $3",
-        )
-        .bind(key.user.as_str())
-        .bind(key.kind.as_str())
-        .bind(key.id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(PostgresError::from)?;
+        let row = retrying(|| async {
+            Ok(sqlx::query(
+                "SELECT version, body FROM agent_vault_records \
+                 WHERE user_id = $1 AND kind = $2 AND id = $3",
+            )
+            .bind(key.user.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.id.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
+        })
+        .await?;
         Ok(row.map(|row| record(key.clone(), &row)).transpose()?)
     }
 
     async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
-        Ok(self.read_many(keys).await?)
+        Ok(retrying(|| self.read_many(keys)).await?)
     }
 
     async fn list(&self, user: &UserId, kind: RecordKind) -> Result<Vec<Record>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, version, body FROM agent_vault_records WHERE user_id = $1 AND kind = $2",
-        )
-        .bind(user.as_str())
-        .bind(kind.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(PostgresError::from)?;
+        let rows = retrying(|| async {
+            Ok(sqlx::query(
+                "SELECT id, version, body FROM agent_vault_records \
+                 WHERE user_id = $1 AND kind = $2",
+            )
+            .bind(user.as_str())
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?)
+        })
+        .await?;
         let records = rows
             .iter()
             .map(|row| {
@@ -423,10 +442,14 @@ impl Store for PostgresStore {
     }
 
     async fn users(&self) -> Result<Vec<UserId>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT user_id FROM agent_vault_records")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(PostgresError::from)?;
+        let rows = retrying(|| async {
+            Ok(
+                sqlx::query("SELECT DISTINCT user_id FROM agent_vault_records")
+                    .fetch_all(&self.pool)
+                    .await?,
+            )
+        })
+        .await?;
         rows.iter()
             .map(|row| {
                 let id: String = row.try_get("user_id").map_err(PostgresError::from)?;
