@@ -113,14 +113,14 @@ fn bench(c: &mut Criterion) {
         let config = VaultConfig::default().with_backend(*backend);
         let vault = Vault::with_config(MemoryStore::new(), Keyring::single(key.clone()), config);
         let (agent, _) = rt
-            .block_on(vault.create_agent(&user, "bot"))
+            .block_on(vault.create_agent(&user, &"bot".parse().unwrap()))
             .expect("agent");
         let mut targets = Vec::new();
         for i in 0..SECRETS {
             let name = Name::parse(&format!("SECRET_{i:02}")).expect("valid name");
             let value =
                 SecretValue::parse(SecretString::from("v".repeat(VALUE_LEN))).expect("valid value");
-            rt.block_on(vault.create(&user, &name, Kind::Secret, value))
+            rt.block_on(vault.create_item(&user, &name, Kind::Secret, value))
                 .expect("created");
             targets.push(Attachable::Item(name));
         }

@@ -38,7 +38,7 @@ fn bench_store<S: Store>(
     let mut group = c.benchmark_group(format!("gateway/{label}"));
     let user = UserId::parse("bench").expect("valid user");
     let (agent, token) = rt
-        .block_on(vault.create_agent(&user, "bot"))
+        .block_on(vault.create_agent(&user, &"bot".parse().unwrap()))
         .expect("agent");
     let agent: AgentId = agent.id;
     let token = token.expose_secret().to_owned();

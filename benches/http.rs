@@ -46,13 +46,13 @@ fn fixture<S: Store + 'static>(server: &tokio::runtime::Runtime, store: S) -> Fi
         for i in 0..5 {
             let name = Name::parse(&format!("SECRET_{i}")).expect("a name");
             vault
-                .create(&user, &name, Kind::Secret, value(&"v".repeat(64)))
+                .create_item(&user, &name, Kind::Secret, value(&"v".repeat(64)))
                 .await
                 .expect("created");
             targets.push(agent_vault::Attachable::Item(name));
         }
         let spare = vault
-            .create(
+            .create_item(
                 &user,
                 &Name::parse("SPARE").expect("a name"),
                 Kind::Secret,
@@ -61,7 +61,7 @@ fn fixture<S: Store + 'static>(server: &tokio::runtime::Runtime, store: S) -> Fi
             .await
             .expect("created");
         let (agent, token) = vault
-            .create_agent_with(&user, "bench-bot", &targets)
+            .create_agent_with(&user, &"bench-bot".parse().unwrap(), &targets)
             .await
             .expect("an agent");
         (

@@ -147,12 +147,15 @@ impl Setup {
         let user =
             UserId::parse(&format!("bench-{}", uuid::Uuid::new_v4().simple())).expect("user");
         let agent50 = runtime.block_on(async {
-            let (agent, _) = vault.create_agent(&user, "fifty").await.expect("agent");
+            let (agent, _) = vault
+                .create_agent(&user, &"fifty".parse().unwrap())
+                .await
+                .expect("agent");
             let mut targets = Vec::new();
             for i in 0..50 {
                 let item = Name::parse(&format!("SECRET_{i:02}")).expect("name");
                 vault
-                    .create(&user, &item, Kind::Secret, value(&format!("value {i}")))
+                    .create_item(&user, &item, Kind::Secret, value(&format!("value {i}")))
                     .await
                     .expect("create");
                 targets.push(Attachable::Item(item));
@@ -184,7 +187,7 @@ impl Setup {
     async fn create_secret(&self) {
         let name = self.fresh_name();
         self.vault
-            .create(&self.user, &name, Kind::Secret, value("a secret value"))
+            .create_item(&self.user, &name, Kind::Secret, value("a secret value"))
             .await
             .expect("create");
     }
@@ -194,7 +197,7 @@ impl Setup {
     async fn prepare_attach(&self, agent: &mut Option<(AgentId, u32)>) -> (AgentId, Name) {
         let name = self.fresh_name();
         self.vault
-            .create(&self.user, &name, Kind::Secret, value("to attach"))
+            .create_item(&self.user, &name, Kind::Secret, value("to attach"))
             .await
             .expect("create");
         let id = match agent {
@@ -205,7 +208,7 @@ impl Setup {
             _ => {
                 let (info, _) = self
                     .vault
-                    .create_agent(&self.user, "attach target")
+                    .create_agent(&self.user, &"attach target".parse().unwrap())
                     .await
                     .expect("agent");
                 *agent = Some((info.id, 1));
@@ -394,7 +397,7 @@ fn bench_isolation(
         .block_on(vault.import_dotenv(&user, text.as_bytes(), &Default::default()))
         .expect("import 100 items");
     let list = || {
-        let items = runtime.block_on(vault.list(&user)).expect("list");
+        let items = runtime.block_on(vault.items(&user)).expect("list");
         assert_eq!(items.len(), 100);
     };
     // The median, not the mean: the machine is shared, and one stalled run

@@ -42,7 +42,7 @@ fn bench_items(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             let name = Name::parse(&format!("SECRET_{n}")).expect("valid name");
-            rt.block_on(vault.create(&user, &name, Kind::Secret, value(64)))
+            rt.block_on(vault.create_item(&user, &name, Kind::Secret, value(64)))
                 .expect("created")
         })
     });
@@ -55,11 +55,11 @@ fn bench_items(c: &mut Criterion) {
         } else {
             Kind::Variable
         };
-        rt.block_on(vault.create(&listed, &name, kind, value(64)))
+        rt.block_on(vault.create_item(&listed, &name, kind, value(64)))
             .expect("created");
     }
     group.bench_function("list-100", |b| {
-        b.iter(|| rt.block_on(vault.list(&listed)).expect("listed").len())
+        b.iter(|| rt.block_on(vault.items(&listed)).expect("listed").len())
     });
 
     // The baseline: what sealing one 64-byte value costs with a prebuilt
@@ -92,12 +92,12 @@ fn bench_environment(c: &mut Criterion) {
     let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
     let user = UserId::parse("bench").expect("valid user");
     let (agent, _) = rt
-        .block_on(vault.create_agent(&user, "bot"))
+        .block_on(vault.create_agent(&user, &"bot".parse().unwrap()))
         .expect("agent");
     let mut targets = Vec::new();
     for i in 0..50 {
         let name = Name::parse(&format!("SECRET_{i:02}")).expect("valid name");
-        rt.block_on(vault.create(&user, &name, Kind::Secret, value(64)))
+        rt.block_on(vault.create_item(&user, &name, Kind::Secret, value(64)))
             .expect("created");
         targets.push(Attachable::Item(name));
     }
@@ -169,7 +169,7 @@ fn bench_audit(c: &mut Criterion) {
                 Vault::with_config(MemoryStore::new(), Keyring::single(key.clone()), config);
             // The first write of a vault stores the key check value and the
             // user's salts: done here, outside the measurement.
-            rt.block_on(vault.create(
+            rt.block_on(vault.create_item(
                 &user,
                 &Name::parse("WARM").expect("valid"),
                 Kind::Secret,
@@ -184,7 +184,7 @@ fn bench_audit(c: &mut Criterion) {
                 |(vault, n)| {
                     let name = &names[*n % names.len()];
                     *n += 1;
-                    rt.block_on(vault.create(&user, name, Kind::Secret, value(64)))
+                    rt.block_on(vault.create_item(&user, name, Kind::Secret, value(64)))
                         .expect("created")
                 },
                 BatchSize::NumIterations(names.len() as u64),

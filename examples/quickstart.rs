@@ -18,13 +18,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. Connect a provider (the API key is sealed under the user's key).
     let openai = Credential::api_key(Provider::OpenAi, SecretString::from("sk-demo-openai"));
-    let card = vault.connect(&user, &openai).await?;
+    let card = vault.create_connection(&user, &openai).await?;
     println!("connected provider {} ({})", card.provider, card.kind);
 
     // 2. Add a secret and a variable.
     let secret = |text: &str| SecretValue::parse(SecretString::from(text));
     vault
-        .create(
+        .create_item(
             &user,
             &Name::parse("TELEGRAM_BOT_TOKEN")?,
             Kind::Secret,
@@ -32,14 +32,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     vault
-        .create(
+        .create_item(
             &user,
             &Name::parse("PUBLIC_URL")?,
             Kind::Variable,
             secret("https://bot.example")?,
         )
         .await?;
-    for item in vault.list(&user).await? {
+    for item in vault.items(&user).await? {
         let shown = item.value.as_deref().unwrap_or("(secret: never shown)");
         println!(
             "  {:<20} {:<8} v{} {}",
@@ -48,7 +48,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 3. Create an agent (its gateway token is generated) and attach items.
-    let (agent, token) = vault.create_agent(&user, "support-bot").await?;
+    let (agent, token) = vault
+        .create_agent(&user, &"support-bot".parse().unwrap())
+        .await?;
     let shape = if agent_vault::GatewayToken::looks_valid(token.expose_secret()) {
         "well-formed"
     } else {
@@ -71,14 +73,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 4. The rules: no delete while attached, one credential per provider.
     match vault
-        .delete(&user, &Name::parse("TELEGRAM_BOT_TOKEN")?)
+        .delete_item(&user, &Name::parse("TELEGRAM_BOT_TOKEN")?)
         .await
     {
         Err(e @ Error::Attached { .. }) => println!("delete refused ({}): {e}", e.http_status()),
         other => println!("unexpected: {other:?}"),
     }
     vault
-        .create(
+        .create_item(
             &user,
             &Name::parse("OPENAI_API_KEY")?,
             Kind::Secret,
@@ -112,7 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 6. Update a value: the running agent is stale until its gateway restarts.
     vault
-        .update(
+        .update_item(
             &user,
             &Name::parse("TELEGRAM_BOT_TOKEN")?,
             secret("456:def")?,

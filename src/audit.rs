@@ -37,7 +37,7 @@
 //! let vault = Vault::with_config(MemoryStore::new(), Keyring::single(MasterKey::generate()), config);
 //! let user = UserId::parse("user_42")?;
 //! let value = SecretValue::parse("s3cret".into())?;
-//! vault.create(&user, &Name::parse("API_TOKEN")?, Kind::Secret, value).await?;
+//! vault.create_item(&user, &Name::parse("API_TOKEN")?, Kind::Secret, value).await?;
 //! assert_eq!(*sink.0.lock().unwrap(), [AuditAction::ItemCreated]);
 //! let log = vault.audit_log(&user, Timestamp::from_unix_millis(0), 100).await?;
 //! assert_eq!(log[0].action, AuditAction::ItemCreated);

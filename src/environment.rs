@@ -12,6 +12,7 @@ use crate::{AgentId, ConnectionId, ItemId, Timestamp, UserId};
 /// Something attached to an agent: a secret or variable, or a provider
 /// connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Target {
     /// A secret or variable.
     Item(ItemId),
@@ -96,6 +97,7 @@ impl fmt::Debug for Environment {
 /// One attached thing as it was deployed: which, under what label, at which
 /// value revision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeployedEntry {
     /// What was attached.
     pub target: Target,
@@ -122,6 +124,7 @@ pub struct DeployedEntry {
 /// or one that does not open. So a forged or altered receipt can never mark
 /// as synced anything that was not delivered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeploymentReceipt {
     /// The user.
     pub user: UserId,
@@ -198,6 +201,7 @@ mod seal_base64 {
 /// Whether the running agent has an attached thing's current value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum SyncState {
     /// The agent has never been deployed.
     NotDeployed,
@@ -224,6 +228,7 @@ impl SyncState {
 
 /// The synced indicator of one attached (or lately detached) thing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ItemStatus {
     /// What.
     pub target: Target,
@@ -235,6 +240,7 @@ pub struct ItemStatus {
 
 /// The synced indicator of a whole agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct AgentStatus {
     /// Whether the gateway must (re)start to run with the current values:
     /// `true` when the agent was never deployed (nothing runs with its

@@ -2,8 +2,12 @@
 
 use std::error::Error as StdError;
 
+use std::fmt;
+
 use crate::crypto::{CryptoError, KeyId};
-use crate::{AgentId, Name, NameError, UserIdError, ValueError};
+use crate::{
+    AgentId, AgentNameError, ConnectionId, Kind, Name, NameError, Provider, UserIdError, ValueError,
+};
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -25,7 +29,7 @@ pub enum Error {
     #[error("{what} {name:?} already exists")]
     AlreadyExists {
         /// What kind of thing.
-        what: &'static str,
+        what: Entity,
         /// Its name.
         name: String,
     },
@@ -34,7 +38,7 @@ pub enum Error {
     #[error("{what} {name:?} is attached to {} agent(s); detach it first", agents.len())]
     Attached {
         /// What kind of thing.
-        what: &'static str,
+        what: Entity,
         /// Its name.
         name: String,
         /// The agents it is attached to.
@@ -101,10 +105,14 @@ pub enum Error {
     #[error("invalid {field}: {reason}")]
     InvalidInput {
         /// Which input.
-        field: &'static str,
+        field: Input,
         /// Why it was refused.
         reason: String,
     },
+    /// An agent name was refused (400). The name is not repeated: it may
+    /// hold control characters.
+    #[error("invalid agent name: {0}")]
+    InvalidAgentName(#[from] AgentNameError),
     /// A name was refused (400).
     #[error("invalid name {name:?}: {reason}")]
     InvalidName {
@@ -156,7 +164,7 @@ pub enum Error {
     #[error("{what} {name:?} not found")]
     NotFound {
         /// What kind of thing.
-        what: &'static str,
+        what: Entity,
         /// The name or id that was looked up.
         name: String,
     },
@@ -173,7 +181,7 @@ pub enum Error {
         /// The agent.
         agent: AgentId,
         /// The provider.
-        provider: &'static str,
+        provider: Provider,
     },
     /// The change needs a bigger commit than the store takes
     /// ([`Store::limits`](crate::store::Store::limits)): too many writes, or
@@ -198,6 +206,20 @@ pub enum Error {
     /// The store failed (500).
     #[error("store failure: {0}")]
     Store(#[source] crate::store::StoreError),
+    /// A new credential for a connection would change the set of
+    /// environment variables it sets while agents hold it (409). The
+    /// agents' attachments record those variables: detach the connection
+    /// from them first, or connect a credential of the same kind.
+    #[error(
+        "connection {connection} would change the variables it sets while attached to {} agent(s); detach it first",
+        agents.len()
+    )]
+    VariablesWouldChange {
+        /// The connection.
+        connection: ConnectionId,
+        /// The agents it is attached to.
+        agents: Vec<AgentId>,
+    },
     /// A gateway token did not match (401).
     #[error("gateway token rejected")]
     TokenRejected,
@@ -227,7 +249,8 @@ impl Error {
             | Self::ImportConflict { .. }
             | Self::KeyInUse { .. }
             | Self::ProviderConflict { .. }
-            | Self::RequirementsMissing { .. } => 409,
+            | Self::RequirementsMissing { .. }
+            | Self::VariablesWouldChange { .. } => 409,
             Self::Dotenv(_)
             | Self::InvalidUserId(_)
             | Self::InvalidImportEntry { .. }
@@ -235,6 +258,7 @@ impl Error {
             | Self::InvalidReceipt(_)
             | Self::Keyring(_)
             | Self::InvalidInput { .. }
+            | Self::InvalidAgentName(_)
             | Self::InvalidName { .. }
             | Self::InvalidValue { .. } => 400,
             Self::TooLarge { .. } => 413,
@@ -280,6 +304,111 @@ impl Error {
             name: name.to_owned(),
             reason,
         }
+    }
+}
+
+/// What kind of thing an [`Error`] is about, in
+/// [`Error::NotFound`], [`Error::AlreadyExists`] and [`Error::Attached`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Entity {
+    /// A secret or a variable, when the call did not say which.
+    Item,
+    /// A secret.
+    Secret,
+    /// A variable.
+    Variable,
+    /// A provider connection.
+    Connection,
+    /// An agent.
+    Agent,
+    /// An item or connection attached to an agent.
+    Attachment,
+    /// A version of an item's value.
+    Version,
+}
+
+impl Entity {
+    /// How messages name it: `"secret or variable"`, `"secret"`,
+    /// `"variable"`, `"connection"`, `"agent"`, `"attachment"`, `"version"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Item => "secret or variable",
+            Self::Secret => "secret",
+            Self::Variable => "variable",
+            Self::Connection => "connection",
+            Self::Agent => "agent",
+            Self::Attachment => "attachment",
+            Self::Version => "version",
+        }
+    }
+}
+
+impl From<Kind> for Entity {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::Secret => Self::Secret,
+            Kind::Variable => Self::Variable,
+        }
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Which input an [`Error::InvalidInput`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Input {
+    /// A provider credential (an API key or token).
+    Credential,
+    /// A custom provider's base URL.
+    BaseUrl,
+    /// A custom provider's model id.
+    ModelId,
+    /// A Codex subscription's OAuth token bundle.
+    CodexBundle,
+    /// A Codex `auth.json` file.
+    CodexFile,
+    /// A provider or connection spelling.
+    Provider,
+    /// A credential kind's spelling (`api-key`, `codex-subscription`, ...).
+    CredentialKind,
+    /// An item's id.
+    ItemId,
+    /// A version of an item's value.
+    Version,
+    /// Variables to write out as `.env` text.
+    Variables,
+    /// An agent manifest file.
+    Manifest,
+}
+
+impl Input {
+    /// How messages name it, for example `"base url"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Credential => "credential",
+            Self::BaseUrl => "base url",
+            Self::ModelId => "model id",
+            Self::CodexBundle => "codex oauth bundle",
+            Self::CodexFile => "codex oauth file",
+            Self::Provider => "provider",
+            Self::CredentialKind => "kind",
+            Self::ItemId => "secret id",
+            Self::Version => "version",
+            Self::Variables => "variables",
+            Self::Manifest => "manifest",
+        }
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
     }
 }
 

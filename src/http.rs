@@ -188,7 +188,7 @@ async fn agent_names<S: Store>(
         .agents(user)
         .await?
         .into_iter()
-        .map(|agent| (agent.id, agent.name))
+        .map(|agent| (agent.id, agent.name.to_string()))
         .collect())
 }
 

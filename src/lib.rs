@@ -42,13 +42,13 @@
 //!
 //! // A provider key and a secret, both sealed under the user's key.
 //! let key = Credential::api_key(Provider::Anthropic, SecretString::from("sk-ant-demo"));
-//! vault.connect(&user, &key).await?;
+//! vault.create_connection(&user, &key).await?;
 //! let name = Name::parse("TELEGRAM_BOT_TOKEN").expect("a valid name");
 //! let value = SecretValue::parse(SecretString::from("123:abc")).expect("a valid value");
-//! vault.create(&user, &name, Kind::Secret, value).await?;
+//! vault.create_item(&user, &name, Kind::Secret, value).await?;
 //!
 //! // An agent, with both attached.
-//! let (agent, _token) = vault.create_agent(&user, "support-bot").await?;
+//! let (agent, _token) = vault.create_agent(&user, &"support-bot".parse()?).await?;
 //! vault
 //!     .attach(&user, agent.id, &[
 //!         Attachable::parse("provider:anthropic")?,
@@ -150,11 +150,12 @@ pub use environment::{
     AgentStatus, DeployedEntry, DeploymentReceipt, Environment, ItemStatus, ReceiptError,
     SyncState, Target,
 };
-pub use error::{Error, Result};
+pub use error::{Entity, Error, Input, Result};
 pub use manifest::{ManifestError, Requirement, Requirements};
 pub use model::{
-    AgentId, DEFAULT_MAX_VALUE_LEN, ItemId, ItemInfo, Kind, MAX_NAME_LEN, MAX_USER_ID_LEN, Name,
-    NameError, NamePolicy, SecretValue, Timestamp, UserId, UserIdError, ValueError,
+    AgentId, AgentName, AgentNameError, DEFAULT_MAX_VALUE_LEN, ItemId, ItemInfo, Kind,
+    MAX_AGENT_NAME_CHARS, MAX_NAME_LEN, MAX_USER_ID_LEN, Name, NameError, NamePolicy, SecretValue,
+    Timestamp, UserId, UserIdError, ValueError,
 };
 pub use provider::{
     CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint, Provider, VARIABLES,
@@ -166,9 +167,9 @@ pub use secrecy;
 pub use token::{GatewayToken, TOKEN_PREFIX};
 pub use vault::{
     AgentInfo, Attachable, ConnectionInfo, DEFAULT_GATEWAY_TOKEN_VAR, DEFAULT_HISTORY_LEN,
-    ImportAction, ImportEntry, ImportEntryError, ImportOptions, ImportReport, MAX_AGENT_NAME_CHARS,
-    OnConflict, Provision, RequirementState, RequirementStatus, RequirementsReport, RewrapOptions,
-    RewrapProgress, RewrapReport, ValueVersion, Vault, VaultConfig,
+    ImportAction, ImportEntry, ImportEntryError, ImportOptions, ImportReport, ItemRef, OnConflict,
+    Provision, RequirementState, RequirementStatus, RequirementsReport, RewrapOptions,
+    RewrapProgress, RewrapReport, UnknownOnConflict, ValueVersion, Vault, VaultConfig,
 };
 
 /// Every Rust snippet of the README compiles (and runs) as a doctest.

@@ -3,11 +3,13 @@
 //! Every type here is built by a parsing constructor, so a value of the type is
 //! valid by construction: the rest of the crate never re-checks it.
 
+mod agent_name;
 mod ids;
 mod info;
 mod name;
 mod value;
 
+pub use agent_name::{AgentName, AgentNameError, MAX_AGENT_NAME_CHARS};
 pub use ids::{AgentId, ItemId, MAX_USER_ID_LEN, UserId, UserIdError};
 pub use info::{ItemInfo, Kind, Timestamp};
 pub use name::{MAX_NAME_LEN, Name, NameError, NamePolicy};

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::{Error, Result, Timestamp};
+use crate::{Error, Input, Result, Timestamp};
 
 /// An AI provider a user can connect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -355,14 +355,14 @@ impl Credential {
         let id = self.connection_id();
         if !id.is_valid() {
             return Err(Error::InvalidInput {
-                field: "credential",
+                field: Input::Credential,
                 reason: format!("{} does not connect by API key", id.provider),
             });
         }
         let mut vars: Vec<(&'static str, Zeroizing<String>)> = Vec::new();
         match self {
             Self::ApiKey { key, .. } => {
-                let key = checked_secret("api key", key.expose_secret())?;
+                let key = checked_secret(Input::Credential, key.expose_secret())?;
                 vars.push((variable(id, 0), key));
             }
             Self::CodexSubscription(tokens) => {
@@ -373,7 +373,7 @@ impl Credential {
                 if let Some(key) = &endpoint.api_key {
                     vars.push((
                         variable(id, 1),
-                        checked_secret("api key", key.expose_secret())?,
+                        checked_secret(Input::Credential, key.expose_secret())?,
                     ));
                 }
                 if !endpoint.models.is_empty() {
@@ -383,7 +383,7 @@ impl Credential {
             Self::PinataHosted { key } => {
                 vars.push((
                     variable(id, 0),
-                    checked_secret("pinata key", key.expose_secret())?,
+                    checked_secret(Input::Credential, key.expose_secret())?,
                 ));
             }
         }
@@ -397,7 +397,7 @@ impl fmt::Debug for Credential {
     }
 }
 
-fn checked_secret(field: &'static str, text: &str) -> Result<Zeroizing<String>> {
+fn checked_secret(field: Input, text: &str) -> Result<Zeroizing<String>> {
     if text.is_empty() || text.contains('\0') || text.len() > 64 * 1024 {
         return Err(Error::InvalidInput {
             field,
@@ -421,8 +421,8 @@ impl CodexTokens {
         refresh_token: SecretString,
         expires_at: Timestamp,
     ) -> Result<Self> {
-        checked_secret("access_token", access_token.expose_secret())?;
-        checked_secret("refresh_token", refresh_token.expose_secret())?;
+        checked_secret(Input::Credential, access_token.expose_secret())?;
+        checked_secret(Input::Credential, refresh_token.expose_secret())?;
         Ok(Self {
             access_token,
             refresh_token,
@@ -481,7 +481,7 @@ impl CodexTokens {
             access_token: Zeroizing<String>,
             refresh_token: Zeroizing<String>,
         }
-        const FIELD: &str = "codex oauth file";
+        const FIELD: Input = Input::CodexFile;
         let invalid = |reason: String| Error::InvalidInput {
             field: FIELD,
             reason,
@@ -563,7 +563,7 @@ impl CodexTokens {
         let bound = 6 * (raw.access_token.len() + raw.refresh_token.len()) + 128;
         let mut out = Zeroizing::new(Vec::with_capacity(bound));
         let encoding_failed = || Error::InvalidInput {
-            field: "codex oauth bundle",
+            field: Input::CodexBundle,
             reason: "cannot be encoded".to_owned(),
         };
         serde_json::to_writer(&mut *out, &raw).map_err(|_| encoding_failed())?;
@@ -640,7 +640,7 @@ impl CustomEndpoint {
     pub fn new(base_url: &str, api_key: Option<SecretString>, models: Vec<String>) -> Result<Self> {
         let base_url = parse_base_url(base_url)?;
         if let Some(key) = &api_key {
-            checked_secret("api key", key.expose_secret())?;
+            checked_secret(Input::Credential, key.expose_secret())?;
         }
         for model in &models {
             let ok = !model.is_empty()
@@ -648,7 +648,7 @@ impl CustomEndpoint {
                 && model.bytes().all(|b| b.is_ascii_graphic() && b != b',');
             if !ok {
                 return Err(Error::InvalidInput {
-                    field: "model id",
+                    field: Input::ModelId,
                     reason: format!(
                         "{model:?} must be 1 to 200 printable ASCII characters without ','"
                     ),
@@ -685,7 +685,7 @@ impl fmt::Debug for CustomEndpoint {
 
 fn parse_base_url(url: &str) -> Result<String> {
     let invalid = |reason: &str| Error::InvalidInput {
-        field: "base url",
+        field: Input::BaseUrl,
         reason: reason.to_owned(),
     };
     if url.len() > 2048 {

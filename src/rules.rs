@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::records::Attachment;
-use crate::{AgentId, Error, Provider, Result};
+use crate::{AgentId, Entity, Error, Provider, Result};
 
 /// Checks that `attachments` (an agent's whole list after a change) hold at
 /// most one credential per provider (I2) and set no environment variable
@@ -23,10 +23,7 @@ pub(crate) fn check_attachments(
             let count = per_provider.entry(provider).or_default();
             *count += 1;
             if *count > 1 {
-                return Err(Error::ProviderConflict {
-                    agent,
-                    provider: provider.as_str(),
-                });
+                return Err(Error::ProviderConflict { agent, provider });
             }
         }
     }
@@ -64,7 +61,7 @@ pub(crate) fn attach(
 }
 
 /// Refuses to delete something attached to agents (I1).
-pub(crate) fn check_deletable(what: &'static str, name: &str, agents: &[AgentId]) -> Result<()> {
+pub(crate) fn check_deletable(what: Entity, name: &str, agents: &[AgentId]) -> Result<()> {
     if agents.is_empty() {
         Ok(())
     } else {
@@ -81,7 +78,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{ConnectionId, CredentialKind, ItemId, Target};
+    use crate::{ConnectionId, CredentialKind, ItemId, Provider, Target};
 
     fn item(name: &str) -> Attachment {
         Attachment {
@@ -120,7 +117,7 @@ mod tests {
         assert!(matches!(
             err,
             Error::ProviderConflict {
-                provider: "openai",
+                provider: Provider::OpenAi,
                 ..
             }
         ));
@@ -157,8 +154,8 @@ mod tests {
     #[test]
     fn attached_items_cannot_be_deleted() {
         let agent = AgentId::new_random();
-        assert!(check_deletable("secret", "X", &[]).is_ok());
-        let err = check_deletable("secret", "X", &[agent]).unwrap_err();
+        assert!(check_deletable(Entity::Secret, "X", &[]).is_ok());
+        let err = check_deletable(Entity::Secret, "X", &[agent]).unwrap_err();
         assert!(matches!(&err, Error::Attached { agents, .. } if agents == &[agent]));
     }
 

@@ -83,9 +83,42 @@ impl RecordKind {
     }
 
     /// The kind whose [`RecordKind::as_str`] is `text`.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    ///
+    /// ```
+    /// use agent_vault::store::RecordKind;
+    /// assert_eq!(RecordKind::parse("key-check"), Ok(RecordKind::KeyCheck));
+    /// let error = RecordKind::parse("keycheck").unwrap_err();
+    /// assert!(error.to_string().contains("expected one of agent, agent-owner"));
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, UnknownRecordKind> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| UnknownRecordKind {
+                found: text.to_owned(),
+            })
     }
+}
+
+impl std::str::FromStr for RecordKind {
+    type Err = UnknownRecordKind;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
+/// A spelling [`RecordKind::parse`] does not know. Its message lists the
+/// spellings it expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown record kind {found:?}: expected one of {}",
+    RecordKind::ALL.map(RecordKind::as_str).join(", ")
+)]
+#[non_exhaustive]
+pub struct UnknownRecordKind {
+    /// What was given (record kinds are not secret).
+    pub found: String,
 }
 
 /// A record's address: its user, its kind, and an id unique within both.

@@ -7,6 +7,7 @@ mod import;
 mod items;
 mod providers;
 mod requirements;
+mod retry;
 mod rotation;
 
 use std::fmt;
@@ -17,12 +18,14 @@ use crate::crypto::{Backend, Binding, Crypto, KeyId, Keyring, UserKeys};
 use crate::records::{self, KeyCheckBody, key_check_key, user_keys_key};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Name, NamePolicy, Result, UserId};
+use retry::{Attempt, retrying, transact};
 
 pub use agents::{AgentInfo, Attachable};
 pub use import::{
     ImportAction, ImportEntry, ImportEntryError, ImportOptions, ImportReport, OnConflict,
+    UnknownOnConflict,
 };
-pub use items::ValueVersion;
+pub use items::{ItemRef, ValueVersion};
 pub use providers::ConnectionInfo;
 pub use requirements::{Provision, RequirementState, RequirementStatus, RequirementsReport};
 pub use rotation::{RewrapOptions, RewrapProgress, RewrapReport};
@@ -30,9 +33,6 @@ pub use rotation::{RewrapOptions, RewrapProgress, RewrapReport};
 /// The gateway-token variable every agent's environment carries by default:
 /// the agent engine's own.
 pub const DEFAULT_GATEWAY_TOKEN_VAR: &str = "OPENCLAW_GATEWAY_TOKEN";
-
-/// The longest agent name accepted, in characters.
-pub const MAX_AGENT_NAME_CHARS: usize = 100;
 
 /// Tunables of a [`Vault`]. Start from [`VaultConfig::default`].
 #[derive(Clone, Debug)]
@@ -157,60 +157,9 @@ pub struct Vault<S> {
     config: VaultConfig,
 }
 
-/// Runs an `async` block that reads and returns a [`Plan`], commits the
-/// plan, and on a version conflict runs the block again, at most
-/// `max_attempts` times. A macro rather than a method taking an async closure
-/// because the futures of async closures lose `Send` in generic code, and
-/// services spawn vault calls on multi-threaded runtimes.
-macro_rules! transact {
-    ($vault:expr, $attempt:expr) => {{
-        let vault = $vault;
-        let mut outcome = Err($crate::Error::Contention {
-            attempts: vault.config.max_attempts,
-        });
-        if let Err(error) = vault.check_keyring().await {
-            outcome = Err(error);
-        } else {
-            for attempt in 1..=vault.config.max_attempts {
-                let plan: $crate::Result<Plan<_>> = $attempt.await;
-                match plan {
-                    Err(error) => {
-                        if error.http_status() == 409 {
-                            // A rule refused the change: names and ids only.
-                            ::tracing::info!(%error, "refused by a vault rule");
-                        }
-                        outcome = Err(error);
-                        break;
-                    }
-                    Ok(plan) => match vault.commit_plan(plan).await {
-                        Ok(Some((answer, event))) => {
-                            vault.emit(event.as_ref());
-                            outcome = Ok(answer);
-                            break;
-                        }
-                        Ok(None) => {
-                            ::tracing::debug!(attempt, "a concurrent change collided; retrying");
-                            continue;
-                        }
-                        Err(error) => {
-                            outcome = Err(error);
-                            break;
-                        }
-                    },
-                }
-            }
-        }
-        if let Err($crate::Error::Contention { attempts }) = &outcome {
-            ::tracing::warn!(attempts, "gave up after repeated concurrent changes");
-        }
-        outcome
-    }};
-}
-pub(crate) use transact;
-
 /// A batch to commit, the answer to give once it is committed, and the
 /// audit event that describes it.
-struct Plan<T> {
+pub(crate) struct Plan<T> {
     writes: Vec<Write>,
     answer: T,
     event: Option<AuditEvent>,
@@ -501,7 +450,7 @@ impl<S: Store> Vault<S> {
         }
         let ids: Vec<KeyId> = crypto.keyring().ids().collect();
         let keys: Vec<RecordKey> = ids.iter().map(|id| key_check_key(*id)).collect();
-        for _ in 0..self.config.max_attempts {
+        retrying!(self, async {
             let found = self.store.get_many(&keys).await?;
             let mut writes = Vec::new();
             for ((id, key), record) in ids.iter().zip(&keys).zip(found) {
@@ -518,23 +467,17 @@ impl<S: Store> Vault<S> {
                     }
                 }
             }
-            if writes.is_empty() {
-                crypto.mark_checked();
-                return Ok(());
-            }
-            self.check_fits(&writes)?;
-            match self.store.commit(writes).await {
-                Ok(()) => {
-                    crypto.mark_checked();
-                    return Ok(());
+            if !writes.is_empty() {
+                self.check_fits(&writes)?;
+                match self.store.commit(writes).await {
+                    Ok(()) => {}
+                    // Another process stored a check value first: compare with it.
+                    Err(StoreError::Conflict { .. }) => return Ok(Attempt::Again),
+                    Err(other) => return Err(other.into()),
                 }
-                // Another process stored a check value first: compare with it.
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(other) => return Err(other.into()),
             }
-        }
-        Err(Error::Contention {
-            attempts: self.config.max_attempts,
+            crypto.mark_checked();
+            Ok(Attempt::Done(()))
         })
     }
 

@@ -7,8 +7,8 @@ use agent_vault::crypto::{Keyring, MasterKey};
 use agent_vault::store::{MemoryStore, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use agent_vault::{
     AgentId, Attachable, CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint,
-    Error, GatewayToken, Kind, Name, Provider, SecretValue, SyncState, Target, Timestamp, UserId,
-    Vault,
+    Entity, Error, GatewayToken, Kind, Name, Provider, SecretValue, SyncState, Target, Timestamp,
+    UserId, Vault,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -52,7 +52,12 @@ fn codex() -> Credential {
 }
 
 async fn agent(vault: &Vault<MemoryStore>, name: &str) -> AgentId {
-    vault.create_agent(&alice(), name).await.unwrap().0.id
+    vault
+        .create_agent(&alice(), &name.parse().unwrap())
+        .await
+        .unwrap()
+        .0
+        .id
 }
 
 fn env_pairs(env: &agent_vault::Environment) -> Vec<(String, String)> {
@@ -64,7 +69,10 @@ fn env_pairs(env: &agent_vault::Environment) -> Vec<(String, String)> {
 #[tokio::test]
 async fn agents_are_created_listed_got_and_deleted() {
     let vault = vault();
-    let (info, token) = vault.create_agent(&alice(), "support bot").await.unwrap();
+    let (info, token) = vault
+        .create_agent(&alice(), &"support bot".parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(info.name, "support bot");
     assert!(GatewayToken::looks_valid(token.expose_secret()));
     assert_eq!(vault.agents(&alice()).await.unwrap(), vec![info.clone()]);
@@ -75,11 +83,19 @@ async fn agents_are_created_listed_got_and_deleted() {
 
     let long = "x".repeat(101);
     for bad in ["", long.as_str(), "tab\tname"] {
-        let err = vault.create_agent(&alice(), bad).await.unwrap_err();
+        let err = vault
+            .create_agent(&alice(), &bad.parse().unwrap())
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidInput { .. }), "{bad:?}");
         assert_eq!(err.http_status(), 400);
     }
-    assert!(vault.create_agent(&alice(), &"é".repeat(100)).await.is_ok());
+    assert!(
+        vault
+            .create_agent(&alice(), &("é".repeat(100)).parse().unwrap())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -87,7 +103,7 @@ async fn the_environment_holds_exactly_what_is_attached_plus_the_token() {
     let vault = vault();
     let user = alice();
     vault
-        .create(
+        .create_item(
             &user,
             &name("TELEGRAM_BOT_TOKEN"),
             Kind::Secret,
@@ -96,7 +112,7 @@ async fn the_environment_holds_exactly_what_is_attached_plus_the_token() {
         .await
         .unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &name("PUBLIC_URL"),
             Kind::Variable,
@@ -105,19 +121,19 @@ async fn the_environment_holds_exactly_what_is_attached_plus_the_token() {
         .await
         .unwrap();
     vault
-        .create(&user, &name("UNATTACHED"), Kind::Secret, value("no"))
+        .create_item(&user, &name("UNATTACHED"), Kind::Secret, value("no"))
         .await
         .unwrap();
     vault
-        .connect(&user, &api_key(Provider::Anthropic, "sk-ant-1"))
+        .create_connection(&user, &api_key(Provider::Anthropic, "sk-ant-1"))
         .await
         .unwrap();
     vault
-        .connect(&user, &Credential::pinata(SecretString::from("pk-llm-1")))
+        .create_connection(&user, &Credential::pinata(SecretString::from("pk-llm-1")))
         .await
         .unwrap();
     vault
-        .connect(
+        .create_connection(
             &user,
             &Credential::Custom(
                 CustomEndpoint::new(
@@ -130,7 +146,10 @@ async fn the_environment_holds_exactly_what_is_attached_plus_the_token() {
         )
         .await
         .unwrap();
-    let (info, token) = vault.create_agent(&user, "bot").await.unwrap();
+    let (info, token) = vault
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(
             &user,
@@ -176,7 +195,7 @@ async fn the_environment_holds_exactly_what_is_attached_plus_the_token() {
 async fn codex_subscription_materialises_as_the_json_bundle() {
     let vault = vault();
     let user = alice();
-    vault.connect(&user, &codex()).await.unwrap();
+    vault.create_connection(&user, &codex()).await.unwrap();
     let id = agent(&vault, "codex").await;
     vault
         .attach(
@@ -199,12 +218,12 @@ async fn connections_are_cards_without_credentials_and_both_openai_kinds_coexist
     let vault = vault();
     let user = alice();
     vault
-        .connect(&user, &api_key(Provider::OpenAi, "sk-CANARY"))
+        .create_connection(&user, &api_key(Provider::OpenAi, "sk-CANARY"))
         .await
         .unwrap();
-    vault.connect(&user, &codex()).await.unwrap();
+    vault.create_connection(&user, &codex()).await.unwrap();
     let err = vault
-        .connect(&user, &api_key(Provider::OpenAi, "sk-2"))
+        .create_connection(&user, &api_key(Provider::OpenAi, "sk-2"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::AlreadyExists { .. }));
@@ -225,7 +244,7 @@ async fn connections_are_cards_without_credentials_and_both_openai_kinds_coexist
         .unwrap();
     assert_eq!(updated.version, 2);
     vault
-        .disconnect(
+        .delete_connection(
             &user,
             ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey),
         )
@@ -233,7 +252,7 @@ async fn connections_are_cards_without_credentials_and_both_openai_kinds_coexist
         .unwrap();
     assert_eq!(vault.connections(&user).await.unwrap().len(), 1);
     let err = vault
-        .connect(&user, &api_key(Provider::Pinata, "k"))
+        .create_connection(&user, &api_key(Provider::Pinata, "k"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }));
@@ -244,11 +263,11 @@ async fn nothing_attached_can_be_deleted_and_the_conflict_names_the_agents() {
     let vault = vault();
     let user = alice();
     vault
-        .create(&user, &name("SLACK_TOKEN"), Kind::Secret, value("x"))
+        .create_item(&user, &name("SLACK_TOKEN"), Kind::Secret, value("x"))
         .await
         .unwrap();
     vault
-        .connect(&user, &api_key(Provider::Venice, "v"))
+        .create_connection(&user, &api_key(Provider::Venice, "v"))
         .await
         .unwrap();
     let a = agent(&vault, "a").await;
@@ -266,7 +285,10 @@ async fn nothing_attached_can_be_deleted_and_the_conflict_names_the_agents() {
             .await
             .unwrap();
     }
-    let err = vault.delete(&user, &name("SLACK_TOKEN")).await.unwrap_err();
+    let err = vault
+        .delete_item(&user, &name("SLACK_TOKEN"))
+        .await
+        .unwrap_err();
     match &err {
         Error::Attached { agents, .. } => {
             let mut expected = vec![a, b];
@@ -277,16 +299,24 @@ async fn nothing_attached_can_be_deleted_and_the_conflict_names_the_agents() {
     }
     assert_eq!(err.http_status(), 409);
     let venice = ConnectionId::new(Provider::Venice, CredentialKind::ApiKey);
-    let err = vault.disconnect(&user, venice).await.unwrap_err();
+    let err = vault.delete_connection(&user, venice).await.unwrap_err();
     assert!(matches!(err, Error::Attached { .. }));
 
     vault
         .detach(&user, a, &[item("SLACK_TOKEN")])
         .await
         .unwrap();
-    assert!(vault.delete(&user, &name("SLACK_TOKEN")).await.is_err());
+    assert!(
+        vault
+            .delete_item(&user, &name("SLACK_TOKEN"))
+            .await
+            .is_err()
+    );
     vault.delete_agent(&user, b).await.unwrap();
-    vault.delete(&user, &name("SLACK_TOKEN")).await.unwrap();
+    vault
+        .delete_item(&user, &name("SLACK_TOKEN"))
+        .await
+        .unwrap();
     let err = vault
         .detach(&user, a, &[item("SLACK_TOKEN")])
         .await
@@ -299,12 +329,12 @@ async fn one_credential_per_provider_per_agent() {
     let vault = vault();
     let user = alice();
     vault
-        .create(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("sk"))
+        .create_item(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("sk"))
         .await
         .unwrap();
-    vault.connect(&user, &codex()).await.unwrap();
+    vault.create_connection(&user, &codex()).await.unwrap();
     vault
-        .connect(&user, &api_key(Provider::OpenAi, "sk2"))
+        .create_connection(&user, &api_key(Provider::OpenAi, "sk2"))
         .await
         .unwrap();
     let id = agent(&vault, "a").await;
@@ -326,7 +356,7 @@ async fn one_credential_per_provider_per_agent() {
         matches!(
             err,
             Error::ProviderConflict {
-                provider: "openai",
+                provider: Provider::OpenAi,
                 ..
             }
         ),
@@ -342,7 +372,7 @@ async fn one_credential_per_provider_per_agent() {
 
     // All-or-nothing: a batch with one bad target attaches nothing.
     vault
-        .create(&user, &name("OTHER"), Kind::Secret, value("o"))
+        .create_item(&user, &name("OTHER"), Kind::Secret, value("o"))
         .await
         .unwrap();
     let err = vault
@@ -363,7 +393,7 @@ async fn one_credential_per_provider_per_agent() {
     );
     assert!(
         vault
-            .get(&user, &name("OTHER"))
+            .item(&user, &name("OTHER"))
             .await
             .unwrap()
             .agents
@@ -394,11 +424,11 @@ async fn a_user_pinata_llm_key_counts_as_the_pinata_credential() {
     let vault = vault();
     let user = alice();
     vault
-        .connect(&user, &Credential::pinata(SecretString::from("pk-host")))
+        .create_connection(&user, &Credential::pinata(SecretString::from("pk-host")))
         .await
         .unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &name("PINATA_LLM_KEY"),
             Kind::Secret,
@@ -422,7 +452,7 @@ async fn a_user_pinata_llm_key_counts_as_the_pinata_credential() {
         matches!(
             err,
             Error::ProviderConflict {
-                provider: "pinata",
+                provider: Provider::Pinata,
                 ..
             }
         ),
@@ -441,7 +471,7 @@ async fn a_user_pinata_llm_key_counts_as_the_pinata_credential() {
     );
     // An empty key is refused like any other credential.
     let err = vault
-        .connect(
+        .create_connection(
             &UserId::parse("bob").unwrap(),
             &Credential::pinata(SecretString::from("")),
         )
@@ -455,7 +485,7 @@ async fn attaching_what_would_set_one_variable_twice_is_a_conflict() {
     let vault = vault();
     let user = alice();
     vault
-        .create(
+        .create_item(
             &user,
             &name("CUSTOM_OPENAI_MODELS"),
             Kind::Variable,
@@ -464,11 +494,11 @@ async fn attaching_what_would_set_one_variable_twice_is_a_conflict() {
         .await
         .unwrap();
     vault
-        .create(&user, &name("MISSING_LATER"), Kind::Variable, value("x"))
+        .create_item(&user, &name("MISSING_LATER"), Kind::Variable, value("x"))
         .await
         .unwrap();
     vault
-        .connect(
+        .create_connection(
             &user,
             &Credential::Custom(CustomEndpoint::new("http://localhost:1", None, vec![]).unwrap()),
         )
@@ -504,11 +534,11 @@ async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
     let vault = vault();
     let user = alice();
     vault
-        .create(&user, &name("A"), Kind::Secret, value("a1"))
+        .create_item(&user, &name("A"), Kind::Secret, value("a1"))
         .await
         .unwrap();
     vault
-        .create(&user, &name("B"), Kind::Variable, value("b1"))
+        .create_item(&user, &name("B"), Kind::Variable, value("b1"))
         .await
         .unwrap();
     let id = agent(&vault, "bot").await;
@@ -538,7 +568,10 @@ async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
     assert!(!status.restart_needed);
 
     // Updating a value never rolls out by itself.
-    vault.update(&user, &name("A"), value("a2")).await.unwrap();
+    vault
+        .update_item(&user, &name("A"), value("a2"))
+        .await
+        .unwrap();
     let status = vault.status(&user, id).await.unwrap();
     assert_eq!(states(&status), [("A".to_owned(), SyncState::Stale)]);
     assert!(status.restart_needed);
@@ -593,7 +626,10 @@ async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
 async fn gateway_tokens_verify_in_constant_time_and_rotate() {
     let vault = vault();
     let user = alice();
-    let (info, first) = vault.create_agent(&user, "bot").await.unwrap();
+    let (info, first) = vault
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(
         vault
             .gateway_token(&user, info.id)
@@ -633,14 +669,17 @@ async fn the_token_variable_is_configurable() {
         agent_vault::VaultConfig::default().with_gateway_token_var(name("GATEWAY_TOKEN")),
     );
     let user = alice();
-    let (info, token) = vault.create_agent(&user, "bot").await.unwrap();
+    let (info, token) = vault
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     let (env, _) = vault.environment(&user, info.id).await.unwrap();
     assert_eq!(
         env.get("GATEWAY_TOKEN").unwrap().expose_secret(),
         token.expose_secret()
     );
     let err = vault
-        .create(&user, &name("gateway_token"), Kind::Secret, value("x"))
+        .create_item(&user, &name("gateway_token"), Kind::Secret, value("x"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidName { .. }));
@@ -702,7 +741,12 @@ fn conflicts(vault: &Vault<Arc<Interleaving>>) -> usize {
 }
 
 async fn racing_agent(vault: &Vault<Arc<Interleaving>>, name: &str) -> AgentId {
-    vault.create_agent(&alice(), name).await.unwrap().0.id
+    vault
+        .create_agent(&alice(), &name.parse().unwrap())
+        .await
+        .unwrap()
+        .0
+        .id
 }
 
 /// Many threads race deletes against attaches: no deleted item is ever left
@@ -714,7 +758,7 @@ async fn deletes_racing_attaches_never_leave_a_deleted_item_attached() {
         let vault = racing_vault();
         let user = alice();
         vault
-            .create(&user, &name("RACE"), Kind::Secret, value("x"))
+            .create_item(&user, &name("RACE"), Kind::Secret, value("x"))
             .await
             .unwrap();
         let mut agents = Vec::new();
@@ -728,9 +772,9 @@ async fn deletes_racing_attaches_never_leave_a_deleted_item_attached() {
                 v.attach(&u, id, &[item("RACE")]).await.map(|_| ())
             }));
             let (v, u) = (vault.clone(), user.clone());
-            tasks.push(tokio::spawn(
-                async move { v.delete(&u, &name("RACE")).await },
-            ));
+            tasks.push(tokio::spawn(async move {
+                v.delete_item(&u, &name("RACE")).await
+            }));
         }
         for task in tasks {
             match task.await.unwrap() {
@@ -738,7 +782,7 @@ async fn deletes_racing_attaches_never_leave_a_deleted_item_attached() {
                 Err(other) => panic!("round {round}: {other:?}"),
             }
         }
-        let exists = vault.get(&user, &name("RACE")).await.ok();
+        let exists = vault.item(&user, &name("RACE")).await.ok();
         for id in agents {
             let attached = !vault.agent(&user, id).await.unwrap().attached.is_empty();
             if attached {
@@ -765,12 +809,12 @@ async fn racing_attaches_never_leave_two_credentials_for_one_provider() {
         let vault = racing_vault();
         let user = alice();
         vault
-            .create(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("s"))
+            .create_item(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("s"))
             .await
             .unwrap();
-        vault.connect(&user, &codex()).await.unwrap();
+        vault.create_connection(&user, &codex()).await.unwrap();
         vault
-            .connect(&user, &api_key(Provider::OpenAi, "k"))
+            .create_connection(&user, &api_key(Provider::OpenAi, "k"))
             .await
             .unwrap();
         let id = racing_agent(&vault, "a").await;
@@ -812,7 +856,7 @@ async fn the_environment_applies_to_tokio_commands() {
     let vault = vault();
     let user = alice();
     vault
-        .create(&user, &name("ONLY_ME"), Kind::Secret, value("tokio-ok"))
+        .create_item(&user, &name("ONLY_ME"), Kind::Secret, value("tokio-ok"))
         .await
         .unwrap();
     let id = agent(&vault, "t").await;
@@ -839,13 +883,22 @@ async fn an_agents_owner_is_found_from_its_id_alone() {
     let store = MemoryStore::new();
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     let bob = UserId::parse("bob").unwrap();
-    let (mine, _) = vault.create_agent(&alice(), "mine").await.unwrap();
-    let (theirs, _) = vault.create_agent(&bob, "theirs").await.unwrap();
+    let (mine, _) = vault
+        .create_agent(&alice(), &"mine".parse().unwrap())
+        .await
+        .unwrap();
+    let (theirs, _) = vault
+        .create_agent(&bob, &"theirs".parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(vault.agent_owner(mine.id).await.unwrap(), alice());
     assert_eq!(vault.agent_owner(theirs.id).await.unwrap(), bob);
     assert!(matches!(
         vault.agent_owner(AgentId::new_random()).await,
-        Err(Error::NotFound { what: "agent", .. })
+        Err(Error::NotFound {
+            what: Entity::Agent,
+            ..
+        })
     ));
     // One index record per agent, no scan of users needed.
     assert_eq!(owner_index(&store).await.len(), 2);
@@ -864,11 +917,11 @@ async fn a_refused_create_leaves_no_owner_index_entry() {
     let store = MemoryStore::new();
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     vault
-        .create(&alice(), &name("OPENAI_API_KEY"), Kind::Secret, value("a"))
+        .create_item(&alice(), &name("OPENAI_API_KEY"), Kind::Secret, value("a"))
         .await
         .unwrap();
     vault
-        .create(
+        .create_item(
             &alice(),
             &name("OPENAI_OAUTH_TOKEN"),
             Kind::Secret,
@@ -879,7 +932,7 @@ async fn a_refused_create_leaves_no_owner_index_entry() {
     let refused = vault
         .create_agent_with(
             &alice(),
-            "bot",
+            &"bot".parse().unwrap(),
             &[item("OPENAI_API_KEY"), item("OPENAI_OAUTH_TOKEN")],
         )
         .await;
@@ -892,7 +945,7 @@ async fn a_refused_create_leaves_no_owner_index_entry() {
 async fn items_attach_and_detach_by_id_as_by_name() {
     let vault = vault();
     let token = vault
-        .create(
+        .create_item(
             &alice(),
             &name("TELEGRAM_BOT_TOKEN"),
             Kind::Secret,
@@ -900,7 +953,10 @@ async fn items_attach_and_detach_by_id_as_by_name() {
         )
         .await
         .unwrap();
-    let (agent, _) = vault.create_agent(&alice(), "bot").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&alice(), &"bot".parse().unwrap())
+        .await
+        .unwrap();
     let by_id = Attachable::parse_id(&token.id.to_string()).unwrap();
     assert_eq!(by_id, Attachable::ItemId(token.id));
     let attached = vault
@@ -916,7 +972,10 @@ async fn items_attach_and_detach_by_id_as_by_name() {
     assert_eq!(again.attached.len(), 1);
     // Another user's id, or an unknown one, is not found.
     let bob = UserId::parse("bob").unwrap();
-    let (bobs, _) = vault.create_agent(&bob, "b").await.unwrap();
+    let (bobs, _) = vault
+        .create_agent(&bob, &"b".parse().unwrap())
+        .await
+        .unwrap();
     assert!(matches!(
         vault
             .attach(&bob, bobs.id, std::slice::from_ref(&by_id))

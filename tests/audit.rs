@@ -74,16 +74,16 @@ async fn every_operation_is_audited_and_no_event_carries_a_secret() {
     ];
     let token_name = name("API_TOKEN");
     vault
-        .create(&user, &token_name, Kind::Secret, value(&canaries[0]))
+        .create_item(&user, &token_name, Kind::Secret, value(&canaries[0]))
         .await
         .unwrap();
     vault
-        .update(&user, &token_name, value(&canaries[1]))
+        .update_item(&user, &token_name, value(&canaries[1]))
         .await
         .unwrap();
-    vault.rollback(&user, &token_name, 1).await.unwrap();
+    vault.rollback_item(&user, &token_name, 1).await.unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &name("LOG_LEVEL"),
             Kind::Variable,
@@ -98,7 +98,7 @@ async fn every_operation_is_audited_and_no_event_carries_a_secret() {
         .unwrap();
     let openai = ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey);
     vault
-        .connect(
+        .create_connection(
             &user,
             &Credential::api_key(Provider::OpenAi, SecretString::from(canaries[4].as_str())),
         )
@@ -111,7 +111,10 @@ async fn every_operation_is_audited_and_no_event_carries_a_secret() {
         )
         .await
         .unwrap();
-    let (agent, first_token) = vault.create_agent(&user, "bot").await.unwrap();
+    let (agent, first_token) = vault
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     canaries.push(first_token.expose_secret().to_owned());
     vault
         .attach(
@@ -138,7 +141,7 @@ async fn every_operation_is_audited_and_no_event_carries_a_secret() {
         .detach(&user, agent.id, &[Attachable::Connection(openai)])
         .await
         .unwrap();
-    vault.disconnect(&user, openai).await.unwrap();
+    vault.delete_connection(&user, openai).await.unwrap();
     vault.rotate_user_key(&user).await.unwrap();
     let mut ring = Keyring::single(MasterKey::from_bytes(MASTER));
     ring.add(KeyId(2), MasterKey::from_bytes([0x6b; 32]))
@@ -151,7 +154,7 @@ async fn every_operation_is_audited_and_no_event_carries_a_secret() {
         .unwrap();
     vault.retire_key(KeyId(1)).await.unwrap();
     vault.delete_agent(&user, agent.id).await.unwrap();
-    vault.delete(&user, &name("LOG_LEVEL")).await.unwrap();
+    vault.delete_item(&user, &name("LOG_LEVEL")).await.unwrap();
 
     use AuditAction::*;
     // A rewrap's commits each carry an event, then a summary follows:
@@ -261,22 +264,25 @@ async fn refused_conflicts_are_audited_and_change_nothing() {
     let (vault, sink) = audited();
     let user = alice();
     vault
-        .create(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("sk-1"))
+        .create_item(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("sk-1"))
         .await
         .unwrap();
     let duplicate = vault
-        .create(&user, &name("openai_api_key"), Kind::Secret, value("sk-2"))
+        .create_item(&user, &name("openai_api_key"), Kind::Secret, value("sk-2"))
         .await
         .unwrap_err();
     assert!(matches!(duplicate, Error::AlreadyExists { .. }));
     vault
-        .connect(
+        .create_connection(
             &user,
             &Credential::api_key(Provider::OpenAi, SecretString::from("sk-3")),
         )
         .await
         .unwrap();
-    let (agent, _) = vault.create_agent(&user, "bot").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(&user, agent.id, &[Attachable::Item(name("OPENAI_API_KEY"))])
         .await
@@ -288,7 +294,7 @@ async fn refused_conflicts_are_audited_and_change_nothing() {
         .unwrap_err();
     assert!(matches!(conflict, Error::ProviderConflict { .. }));
     let attached = vault
-        .delete(&user, &name("OPENAI_API_KEY"))
+        .delete_item(&user, &name("OPENAI_API_KEY"))
         .await
         .unwrap_err();
     assert!(matches!(attached, Error::Attached { .. }));
@@ -316,7 +322,11 @@ async fn refused_conflicts_are_audited_and_change_nothing() {
         7,
         "the sink saw the same, with the changes"
     );
-    assert_eq!(vault.list(&user).await.unwrap().len(), 1, "nothing changed");
+    assert_eq!(
+        vault.items(&user).await.unwrap().len(),
+        1,
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -325,7 +335,7 @@ async fn the_log_reads_from_a_time_and_up_to_a_limit() {
     let user = alice();
     for i in 0..5 {
         vault
-            .create(
+            .create_item(
                 &user,
                 &name(&format!("ITEM_{i}")),
                 Kind::Variable,
@@ -377,7 +387,7 @@ async fn no_change_without_its_event_under_store_faults() {
             Kind::Variable
         };
         if vault
-            .create(&user, &name(&format!("ITEM_{i}")), kind, value("v"))
+            .create_item(&user, &name(&format!("ITEM_{i}")), kind, value("v"))
             .await
             .is_err()
         {
@@ -390,7 +400,7 @@ async fn no_change_without_its_event_under_store_faults() {
     vault.store().set_enabled(false);
 
     let mut existing: Vec<String> = vault
-        .list(&user)
+        .items(&user)
         .await
         .unwrap()
         .into_iter()
@@ -429,7 +439,7 @@ async fn no_event_is_written_without_the_audit_log_and_nothing_is_sent_without_a
     );
     let user = alice();
     vault
-        .create(&user, &name("A"), Kind::Variable, value("v"))
+        .create_item(&user, &name("A"), Kind::Variable, value("v"))
         .await
         .unwrap();
     assert!(

@@ -89,19 +89,19 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     let value = secret(&c[0]);
     shown.debug(&value);
     let item = vault
-        .create(&user, &name("API_TOKEN"), Kind::Secret, value)
+        .create_item(&user, &name("API_TOKEN"), Kind::Secret, value)
         .await
         .unwrap();
     shown.debug(&item);
     shown.json(&item);
     let item = vault
-        .update(&user, &name("api_token"), secret(&c[1]))
+        .update_item(&user, &name("api_token"), secret(&c[1]))
         .await
         .unwrap();
     shown.debug(&item);
     shown.json(&item);
     vault
-        .create(
+        .create_item(
             &user,
             &name("PUBLIC_URL"),
             Kind::Variable,
@@ -109,10 +109,10 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
         )
         .await
         .unwrap();
-    let listed = vault.list(&user).await.unwrap();
+    let listed = vault.items(&user).await.unwrap();
     shown.debug(&listed);
     shown.json(&listed);
-    let got = vault.get(&user, &name("API_TOKEN")).await.unwrap();
+    let got = vault.item(&user, &name("API_TOKEN")).await.unwrap();
     shown.debug(&got);
     shown.json(&got);
 
@@ -197,7 +197,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     // Connections of every kind.
     let api = Credential::api_key(Provider::OpenRouter, SecretString::from(c[5].as_str()));
     shown.debug(&api);
-    let info = vault.connect(&user, &api).await.unwrap();
+    let info = vault.create_connection(&user, &api).await.unwrap();
     shown.debug(&info);
     shown.json(&info);
     let codex = CodexTokens::new(
@@ -209,7 +209,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     shown.debug(&codex);
     let codex = Credential::CodexSubscription(codex);
     shown.debug(&codex);
-    vault.connect(&user, &codex).await.unwrap();
+    vault.create_connection(&user, &codex).await.unwrap();
     let endpoint = CustomEndpoint::new(
         "https://llm.example.com",
         Some(SecretString::from(c[4].as_str())),
@@ -218,7 +218,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     .unwrap();
     shown.debug(&endpoint);
     vault
-        .connect(&user, &Credential::Custom(endpoint))
+        .create_connection(&user, &Credential::Custom(endpoint))
         .await
         .unwrap();
     let info = vault
@@ -235,7 +235,10 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     shown.json(&cards);
 
     // Agents, attachments, the environment, deployments, tokens.
-    let (agent, token) = vault.create_agent(&user, "bot").await.unwrap();
+    let (agent, token) = vault
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     tokens.push(token.expose_secret().to_owned());
     shown.debug(&agent);
     shown.json(&agent);
@@ -282,31 +285,34 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     // Errors on every path where a secret was at hand.
     errors.extend([
         vault
-            .create(&user, &name("API_TOKEN"), Kind::Secret, secret(&c[0]))
+            .create_item(&user, &name("API_TOKEN"), Kind::Secret, secret(&c[0]))
             .await
             .unwrap_err(),
         vault
-            .update(&user, &name("API_TOKEN"), secret(&c[0].repeat(8)))
+            .update_item(&user, &name("API_TOKEN"), secret(&c[0].repeat(8)))
             .await
             .unwrap_err(),
         vault
-            .create(&user, &name("PATH"), Kind::Secret, secret(&c[0]))
-            .await
-            .unwrap_err(),
-        vault.delete(&user, &name("API_TOKEN")).await.unwrap_err(),
-        vault
-            .disconnect(&user, ConnectionId::parse("openrouter").unwrap())
+            .create_item(&user, &name("PATH"), Kind::Secret, secret(&c[0]))
             .await
             .unwrap_err(),
         vault
-            .connect(
+            .delete_item(&user, &name("API_TOKEN"))
+            .await
+            .unwrap_err(),
+        vault
+            .delete_connection(&user, ConnectionId::parse("openrouter").unwrap())
+            .await
+            .unwrap_err(),
+        vault
+            .create_connection(
                 &user,
                 &Credential::api_key(Provider::Pinata, SecretString::from(c[0].as_str())),
             )
             .await
             .unwrap_err(),
         vault
-            .connect(
+            .create_connection(
                 &user,
                 &Credential::api_key(Provider::OpenRouter, SecretString::from(c[0].as_str())),
             )
@@ -348,7 +354,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     );
     errors.push(
         faulty
-            .create(&user, &name("X"), Kind::Secret, secret(&c[0]))
+            .create_item(&user, &name("X"), Kind::Secret, secret(&c[0]))
             .await
             .unwrap_err(),
     );

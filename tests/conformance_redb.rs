@@ -51,7 +51,7 @@ async fn a_vault_creates_attaches_and_builds_an_environment() {
     let user = UserId::parse("alice@example.com").expect("user id");
     let name = Name::parse("DATABASE_URL").expect("name");
     vault
-        .create(
+        .create_item(
             &user,
             &name,
             Kind::Secret,
@@ -59,7 +59,10 @@ async fn a_vault_creates_attaches_and_builds_an_environment() {
         )
         .await
         .expect("create a secret");
-    let (agent, token) = vault.create_agent(&user, "builder").await.expect("agent");
+    let (agent, token) = vault
+        .create_agent(&user, &"builder".parse().unwrap())
+        .await
+        .expect("agent");
     vault
         .attach(&user, agent.id, &[Attachable::Item(name)])
         .await
@@ -92,7 +95,7 @@ async fn an_import_over_the_store_limits_is_refused_whole() {
     // Something already there, so "nothing written" is checked against a
     // non-empty database.
     vault
-        .create(
+        .create_item(
             &user,
             &Name::parse("KEEP").expect("name"),
             Kind::Variable,
@@ -121,7 +124,7 @@ async fn an_import_over_the_store_limits_is_refused_whole() {
         .await
         .expect("an import of 50 lines fits");
     assert_eq!(report.count(ImportAction::Create), 50);
-    assert_eq!(vault.list(&user).await.expect("list").len(), 51);
+    assert_eq!(vault.items(&user).await.expect("list").len(), 51);
 }
 
 /// The store refuses a batch over its own limits even from a caller that

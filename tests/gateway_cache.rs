@@ -30,7 +30,10 @@ async fn rejected<S: Store>(vault: &Vault<S>, user: &UserId, agent: AgentId, tok
 async fn rotation_on_one_replica_fails_the_old_token_on_the_other<S: Store + Clone>(store: S) {
     let (a, b) = replicas(store);
     let user = alice();
-    let (agent, first) = a.create_agent(&user, "bot").await.unwrap();
+    let (agent, first) = a
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     // B opens and remembers the first token, and then answers from memory.
     for _ in 0..3 {
         b.verify_gateway_token(&user, agent.id, first.expose_secret())
@@ -80,7 +83,10 @@ async fn rotation_on_one_sqlite_replica_fails_the_old_token_on_the_next_call_of_
     let a = Vault::new(first, Keyring::single(key.clone()));
     let b = Vault::new(second, Keyring::single(key));
     let user = alice();
-    let (agent, old) = a.create_agent(&user, "bot").await.unwrap();
+    let (agent, old) = a
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     b.verify_gateway_token(&user, agent.id, old.expose_secret())
         .await
         .unwrap();
@@ -99,8 +105,14 @@ async fn rotation_on_one_sqlite_replica_fails_the_old_token_on_the_next_call_of_
 async fn remembered_tokens_refuse_near_misses_and_other_agents_tokens() {
     let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
     let user = alice();
-    let (one, token) = vault.create_agent(&user, "one").await.unwrap();
-    let (two, other) = vault.create_agent(&user, "two").await.unwrap();
+    let (one, token) = vault
+        .create_agent(&user, &"one".parse().unwrap())
+        .await
+        .unwrap();
+    let (two, other) = vault
+        .create_agent(&user, &"two".parse().unwrap())
+        .await
+        .unwrap();
     let text = token.expose_secret();
     vault
         .verify_gateway_token(&user, one.id, text)
@@ -145,7 +157,10 @@ async fn a_wrong_keyring_cannot_verify_a_token_the_right_one_remembered() {
     let store = MemoryStore::new();
     let vault = Vault::new(store, Keyring::single(MasterKey::generate()));
     let user = alice();
-    let (agent, token) = vault.create_agent(&user, "bot").await.unwrap();
+    let (agent, token) = vault
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .verify_gateway_token(&user, agent.id, token.expose_secret())
         .await
@@ -174,7 +189,7 @@ async fn more_agents_than_the_cache_holds_all_verify() {
     for i in 0..6 {
         agents.push(
             vault
-                .create_agent(&user, &format!("bot-{i}"))
+                .create_agent(&user, &format!("bot-{i}").parse().unwrap())
                 .await
                 .unwrap(),
         );
@@ -213,7 +228,10 @@ async fn replicas_on_different_backends_verify_each_others_tokens() {
                 VaultConfig::default().with_backend(*checker),
             );
             let user = alice();
-            let (agent, token) = a.create_agent(&user, "bot").await.unwrap();
+            let (agent, token) = a
+                .create_agent(&user, &"bot".parse().unwrap())
+                .await
+                .unwrap();
             b.verify_gateway_token(&user, agent.id, token.expose_secret())
                 .await
                 .unwrap();

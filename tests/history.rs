@@ -45,7 +45,10 @@ fn promote_a_second_key(vault: &Vault<MemoryStore>) {
 /// The value an agent with `item` attached gets.
 async fn delivered(vault: &Vault<MemoryStore>, item: &str) -> String {
     let user = alice();
-    let (agent, _) = vault.create_agent(&user, "probe").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&user, &"probe".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(&user, agent.id, &[Attachable::Item(name(item))])
         .await
@@ -82,13 +85,19 @@ async fn updates_keep_history_and_it_lists_versions_never_values() {
     let user = alice();
     let token = name("API_TOKEN");
     vault
-        .create(&user, &token, Kind::Secret, value("one"))
+        .create_item(&user, &token, Kind::Secret, value("one"))
         .await
         .unwrap();
-    vault.update(&user, &token, value("two")).await.unwrap();
-    vault.update(&user, &token, value("three")).await.unwrap();
+    vault
+        .update_item(&user, &token, value("two"))
+        .await
+        .unwrap();
+    vault
+        .update_item(&user, &token, value("three"))
+        .await
+        .unwrap();
 
-    let history = vault.history(&user, &token).await.unwrap();
+    let history = vault.item_history(&user, &token).await.unwrap();
     let versions: Vec<(u64, bool)> = history.iter().map(|v| (v.version, v.current)).collect();
     assert_eq!(versions, [(3, true), (2, false), (1, false)]);
     assert!(history.windows(2).all(|w| w[0].since >= w[1].since));
@@ -106,11 +115,17 @@ async fn rollback_restores_an_old_value_as_a_new_version_and_makes_agents_stale(
     let user = alice();
     let token = name("API_TOKEN");
     vault
-        .create(&user, &token, Kind::Secret, value("first"))
+        .create_item(&user, &token, Kind::Secret, value("first"))
         .await
         .unwrap();
-    vault.update(&user, &token, value("second")).await.unwrap();
-    let (agent, _) = vault.create_agent(&user, "bot").await.unwrap();
+    vault
+        .update_item(&user, &token, value("second"))
+        .await
+        .unwrap();
+    let (agent, _) = vault
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(&user, agent.id, &[Attachable::Item(token.clone())])
         .await
@@ -121,14 +136,17 @@ async fn rollback_restores_an_old_value_as_a_new_version_and_makes_agents_stale(
 
     // The name in another case finds the item; the value of version 1
     // comes back as version 3.
-    let info = vault.rollback(&user, &name("api_token"), 1).await.unwrap();
+    let info = vault
+        .rollback_item(&user, &name("api_token"), 1)
+        .await
+        .unwrap();
     assert_eq!(info.version, 3);
     let (env, _) = vault.environment(&user, agent.id).await.unwrap();
     assert_eq!(env.get("API_TOKEN").unwrap().expose_secret(), "first");
     let status = vault.status(&user, agent.id).await.unwrap();
     assert_eq!(status.items[0].state, SyncState::Stale);
     let versions: Vec<u64> = vault
-        .history(&user, &token)
+        .item_history(&user, &token)
         .await
         .unwrap()
         .iter()
@@ -136,7 +154,7 @@ async fn rollback_restores_an_old_value_as_a_new_version_and_makes_agents_stale(
         .collect();
     assert_eq!(versions, [3, 2, 1]);
     // And forward again, to what version 2 held.
-    vault.rollback(&user, &token, 2).await.unwrap();
+    vault.rollback_item(&user, &token, 2).await.unwrap();
     assert_eq!(delivered(&vault, "API_TOKEN").await, "second");
 }
 
@@ -146,21 +164,24 @@ async fn rollback_works_for_variables_and_refuses_unknown_and_current_versions()
     let user = alice();
     let level = name("LOG_LEVEL");
     vault
-        .create(&user, &level, Kind::Variable, value("debug"))
+        .create_item(&user, &level, Kind::Variable, value("debug"))
         .await
         .unwrap();
-    vault.update(&user, &level, value("info")).await.unwrap();
-    let info = vault.rollback(&user, &level, 1).await.unwrap();
+    vault
+        .update_item(&user, &level, value("info"))
+        .await
+        .unwrap();
+    let info = vault.rollback_item(&user, &level, 1).await.unwrap();
     assert_eq!(info.value.as_deref(), Some("debug"));
     assert_eq!(info.version, 3);
 
-    let error = vault.rollback(&user, &level, 3).await.unwrap_err();
+    let error = vault.rollback_item(&user, &level, 3).await.unwrap_err();
     assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
-    let error = vault.rollback(&user, &level, 42).await.unwrap_err();
+    let error = vault.rollback_item(&user, &level, 42).await.unwrap_err();
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
     assert_eq!(error.http_status(), 404);
     assert_eq!(
-        vault.get(&user, &level).await.unwrap().version,
+        vault.item(&user, &level).await.unwrap().version,
         3,
         "nothing changed"
     );
@@ -172,17 +193,17 @@ async fn history_keeps_the_configured_number_of_values() {
     let user = alice();
     let token = name("API_TOKEN");
     vault
-        .create(&user, &token, Kind::Secret, value("v1"))
+        .create_item(&user, &token, Kind::Secret, value("v1"))
         .await
         .unwrap();
     for n in 2..=5 {
         vault
-            .update(&user, &token, value(&format!("v{n}")))
+            .update_item(&user, &token, value(&format!("v{n}")))
             .await
             .unwrap();
     }
     let versions: Vec<u64> = vault
-        .history(&user, &token)
+        .item_history(&user, &token)
         .await
         .unwrap()
         .iter()
@@ -190,7 +211,7 @@ async fn history_keeps_the_configured_number_of_values() {
         .collect();
     assert_eq!(versions, [5, 4, 3]);
     assert!(matches!(
-        vault.rollback(&user, &token, 2).await.unwrap_err(),
+        vault.rollback_item(&user, &token, 2).await.unwrap_err(),
         Error::NotFound { .. }
     ));
     // The dropped values are gone from the record, not just unlisted: only
@@ -200,11 +221,11 @@ async fn history_keeps_the_configured_number_of_values() {
     assert_eq!(envelope_offsets(&record.body, sealed_len, 1).len(), 3);
 
     let none = vault_with(VaultConfig::default().with_history_len(0));
-    none.create(&user, &token, Kind::Secret, value("v1"))
+    none.create_item(&user, &token, Kind::Secret, value("v1"))
         .await
         .unwrap();
-    none.update(&user, &token, value("v2")).await.unwrap();
-    assert_eq!(none.history(&user, &token).await.unwrap().len(), 1);
+    none.update_item(&user, &token, value("v2")).await.unwrap();
+    assert_eq!(none.item_history(&user, &token).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -213,11 +234,14 @@ async fn deleting_an_item_deletes_its_history() {
     let user = alice();
     let token = name("API_TOKEN");
     vault
-        .create(&user, &token, Kind::Secret, value("old-one"))
+        .create_item(&user, &token, Kind::Secret, value("old-one"))
         .await
         .unwrap();
-    vault.update(&user, &token, value("old-two")).await.unwrap();
-    vault.delete(&user, &token).await.unwrap();
+    vault
+        .update_item(&user, &token, value("old-two"))
+        .await
+        .unwrap();
+    vault.delete_item(&user, &token).await.unwrap();
     assert!(
         vault
             .store()
@@ -227,17 +251,17 @@ async fn deleting_an_item_deletes_its_history() {
             .is_empty()
     );
     vault
-        .create(&user, &token, Kind::Secret, value("fresh"))
+        .create_item(&user, &token, Kind::Secret, value("fresh"))
         .await
         .unwrap();
-    let history = vault.history(&user, &token).await.unwrap();
+    let history = vault.item_history(&user, &token).await.unwrap();
     assert_eq!(
         history.len(),
         1,
         "a new item under the old name has no history"
     );
     assert!(matches!(
-        vault.rollback(&user, &token, 1).await.unwrap_err(),
+        vault.rollback_item(&user, &token, 1).await.unwrap_err(),
         Error::InvalidInput { .. }
     ));
 }
@@ -248,11 +272,17 @@ async fn rewrap_and_user_key_rotation_reseal_history_too() {
     let user = alice();
     let token = name("API_TOKEN");
     vault
-        .create(&user, &token, Kind::Secret, value("aaaa"))
+        .create_item(&user, &token, Kind::Secret, value("aaaa"))
         .await
         .unwrap();
-    vault.update(&user, &token, value("bbbb")).await.unwrap();
-    vault.update(&user, &token, value("cccc")).await.unwrap();
+    vault
+        .update_item(&user, &token, value("bbbb"))
+        .await
+        .unwrap();
+    vault
+        .update_item(&user, &token, value("cccc"))
+        .await
+        .unwrap();
 
     // Per-user rotation: every envelope in the record moves to generation 2.
     vault.rotate_user_key(&user).await.unwrap();
@@ -282,7 +312,7 @@ async fn rewrap_and_user_key_rotation_reseal_history_too() {
     let usage = vault.key_usage().await.unwrap();
     assert_eq!(usage.get(&KeyId(1)), None, "{usage:?}");
     vault.retire_key(KeyId(1)).await.unwrap();
-    vault.rollback(&user, &token, 1).await.unwrap();
+    vault.rollback_item(&user, &token, 1).await.unwrap();
     assert_eq!(delivered(&vault, "API_TOKEN").await, "aaaa");
 }
 
@@ -292,20 +322,26 @@ async fn key_usage_counts_history_so_a_key_in_use_there_is_not_retired() {
     let user = alice();
     let token = name("API_TOKEN");
     vault
-        .create(&user, &token, Kind::Secret, value("one"))
+        .create_item(&user, &token, Kind::Secret, value("one"))
         .await
         .unwrap();
-    vault.update(&user, &token, value("two")).await.unwrap();
+    vault
+        .update_item(&user, &token, value("two"))
+        .await
+        .unwrap();
     promote_a_second_key(&vault);
     // The next update seals under key 2, and reseals the value it replaces
     // as it moves into the history; version 1, deeper in the history, stays
     // under key 1 until a rewrap.
-    vault.update(&user, &token, value("three")).await.unwrap();
+    vault
+        .update_item(&user, &token, value("three"))
+        .await
+        .unwrap();
     let usage = vault.key_usage().await.unwrap();
     assert_eq!(usage.get(&KeyId(1)), Some(&1), "{usage:?}");
     let error = vault.retire_key(KeyId(1)).await.unwrap_err();
     assert!(matches!(error, Error::KeyInUse { .. }), "{error:?}");
-    vault.rollback(&user, &token, 1).await.unwrap();
+    vault.rollback_item(&user, &token, 1).await.unwrap();
     assert_eq!(delivered(&vault, "API_TOKEN").await, "one");
 }
 
@@ -319,11 +355,11 @@ async fn a_past_value_moved_into_the_current_slot_does_not_open() {
     let user = alice();
     let token = name("API_TOKEN");
     vault
-        .create(&user, &token, Kind::Secret, value("revoked1"))
+        .create_item(&user, &token, Kind::Secret, value("revoked1"))
         .await
         .unwrap();
     vault
-        .update(&user, &token, value("current2"))
+        .update_item(&user, &token, value("current2"))
         .await
         .unwrap();
     let record = item_record(&vault).await;
@@ -343,7 +379,10 @@ async fn a_past_value_moved_into_the_current_slot_does_not_open() {
         }])
         .await
         .unwrap();
-    let (agent, _) = vault.create_agent(&user, "bot").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(&user, agent.id, &[Attachable::Item(token.clone())])
         .await
@@ -364,7 +403,7 @@ async fn a_past_value_moved_into_the_current_slot_does_not_open() {
         }])
         .await
         .unwrap();
-    let error = vault.rollback(&user, &token, 1).await.unwrap_err();
+    let error = vault.rollback_item(&user, &token, 1).await.unwrap_err();
     assert!(matches!(error, Error::DecryptionFailed), "{error:?}");
 }
 
@@ -374,11 +413,11 @@ async fn import_overwrites_keep_history_and_a_variable_made_secret_keeps_no_plai
     let user = alice();
     let overwrite = ImportOptions::default().on_conflict(OnConflict::Overwrite);
     vault
-        .create(&user, &name("TOKEN"), Kind::Secret, value("t1"))
+        .create_item(&user, &name("TOKEN"), Kind::Secret, value("t1"))
         .await
         .unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &name("PLAIN"),
             Kind::Variable,
@@ -390,14 +429,21 @@ async fn import_overwrites_keep_history_and_a_variable_made_secret_keeps_no_plai
         .import_dotenv(&user, b"TOKEN=t2\nPLAIN=now-secret\n", &overwrite)
         .await
         .unwrap();
-    let versions = vault.history(&user, &name("TOKEN")).await.unwrap();
+    let versions = vault.item_history(&user, &name("TOKEN")).await.unwrap();
     assert_eq!(versions.len(), 2);
-    vault.rollback(&user, &name("TOKEN"), 1).await.unwrap();
+    vault.rollback_item(&user, &name("TOKEN"), 1).await.unwrap();
     assert_eq!(delivered(&vault, "TOKEN").await, "t1");
 
-    let plain = vault.get(&user, &name("PLAIN")).await.unwrap();
+    let plain = vault.item(&user, &name("PLAIN")).await.unwrap();
     assert_eq!(plain.kind, Kind::Secret);
-    assert_eq!(vault.history(&user, &name("PLAIN")).await.unwrap().len(), 1);
+    assert_eq!(
+        vault
+            .item_history(&user, &name("PLAIN"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     for record in vault.store().list(&user, RecordKind::Item).await.unwrap() {
         let text = String::from_utf8_lossy(&record.body);
         assert!(
@@ -413,11 +459,11 @@ async fn a_lowered_history_length_is_honoured_by_rollback_and_rewrap() {
     let user = alice();
     let token = name("API_TOKEN");
     let long = Vault::new(store.clone(), Keyring::single(key(7)));
-    long.create(&user, &token, Kind::Secret, value("v1"))
+    long.create_item(&user, &token, Kind::Secret, value("v1"))
         .await
         .unwrap();
     for n in 2..=4 {
-        long.update(&user, &token, value(&format!("v{n}")))
+        long.update_item(&user, &token, value(&format!("v{n}")))
             .await
             .unwrap();
     }
@@ -428,7 +474,7 @@ async fn a_lowered_history_length_is_honoured_by_rollback_and_rewrap() {
         VaultConfig::default().with_history_len(1),
     );
     assert!(matches!(
-        short.rollback(&user, &token, 1).await.unwrap_err(),
+        short.rollback_item(&user, &token, 1).await.unwrap_err(),
         Error::NotFound { .. }
     ));
     short
@@ -437,10 +483,10 @@ async fn a_lowered_history_length_is_honoured_by_rollback_and_rewrap() {
         .unwrap();
     // Now gone from the record too, also for the vault that kept more.
     assert!(matches!(
-        long.rollback(&user, &token, 2).await.unwrap_err(),
+        long.rollback_item(&user, &token, 2).await.unwrap_err(),
         Error::NotFound { .. }
     ));
-    long.rollback(&user, &token, 3).await.unwrap();
+    long.rollback_item(&user, &token, 3).await.unwrap();
 }
 
 #[tokio::test]
@@ -449,11 +495,17 @@ async fn a_damaged_past_value_is_dropped_by_rewrap_not_a_blocker() {
     let user = alice();
     let token = name("API_TOKEN");
     vault
-        .create(&user, &token, Kind::Secret, value("aaaa"))
+        .create_item(&user, &token, Kind::Secret, value("aaaa"))
         .await
         .unwrap();
-    vault.update(&user, &token, value("bbbb")).await.unwrap();
-    vault.update(&user, &token, value("cccc")).await.unwrap();
+    vault
+        .update_item(&user, &token, value("bbbb"))
+        .await
+        .unwrap();
+    vault
+        .update_item(&user, &token, value("cccc"))
+        .await
+        .unwrap();
     let record = item_record(&vault).await;
     let offsets = envelope_offsets(&record.body, 41, 1);
     assert_eq!(offsets.len(), 3, "current, then versions 2 and 1");
@@ -474,7 +526,7 @@ async fn a_damaged_past_value_is_dropped_by_rewrap_not_a_blocker() {
         .await
         .unwrap();
     let versions: Vec<u64> = vault
-        .history(&user, &token)
+        .item_history(&user, &token)
         .await
         .unwrap()
         .iter()
@@ -482,6 +534,6 @@ async fn a_damaged_past_value_is_dropped_by_rewrap_not_a_blocker() {
         .collect();
     assert_eq!(versions, [3, 2], "the damaged value was dropped");
     vault.retire_key(KeyId(1)).await.unwrap();
-    vault.rollback(&user, &token, 2).await.unwrap();
+    vault.rollback_item(&user, &token, 2).await.unwrap();
     assert_eq!(delivered(&vault, "API_TOKEN").await, "bbbb");
 }

@@ -28,9 +28,12 @@ MIIEvQIBADANBgkqhkiG9w0BAQEFAASC
 ";
 
 async fn environment_of(vault: &Vault<MemoryStore>, user: &UserId) -> Vec<(String, String)> {
-    let (agent, _) = vault.create_agent(user, "probe").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(user, &"probe".parse().unwrap())
+        .await
+        .unwrap();
     let names: Vec<_> = vault
-        .list(user)
+        .items(user)
         .await
         .unwrap()
         .into_iter()
@@ -57,7 +60,7 @@ async fn every_line_arrives_intact_as_secrets_by_default() {
         .unwrap();
     assert_eq!(report.count(ImportAction::Create), 6);
     assert!(!report.dry_run);
-    let items = vault.list(&user).await.unwrap();
+    let items = vault.items(&user).await.unwrap();
     assert!(
         items
             .iter()
@@ -96,7 +99,7 @@ async fn the_server_environment_is_never_read() {
         )
         .await
         .unwrap();
-    let items = vault.list(&user).await.unwrap();
+    let items = vault.items(&user).await.unwrap();
     let values: Vec<_> = items.iter().map(|i| i.value.as_deref()).collect();
     assert_eq!(values, [Some("x"), Some("-y")]);
     // Each undefined reference is reported.
@@ -237,7 +240,7 @@ async fn an_oversized_value_is_refused_by_its_key_and_line() {
         .unwrap();
     assert!(
         vault
-            .get(&user, &Name::parse("AT_LIMIT").unwrap())
+            .item(&user, &Name::parse("AT_LIMIT").unwrap())
             .await
             .is_ok()
     );
@@ -248,7 +251,7 @@ async fn existing_names_fail_skip_or_overwrite() {
     let (store, vault, user) = setup();
     let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &Name::parse("Shared").unwrap(),
             Kind::Secret,
@@ -257,7 +260,7 @@ async fn existing_names_fail_skip_or_overwrite() {
         .await
         .unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &Name::parse("SAME").unwrap(),
             Kind::Variable,
@@ -317,7 +320,7 @@ async fn existing_names_fail_skip_or_overwrite() {
     assert_eq!(skipped.count(ImportAction::Create), 1);
     assert_eq!(
         vault
-            .get(&user, &Name::parse("SHARED").unwrap())
+            .item(&user, &Name::parse("SHARED").unwrap())
             .await
             .unwrap()
             .version,
@@ -331,13 +334,13 @@ async fn existing_names_fail_skip_or_overwrite() {
     assert_eq!(overwritten.count(ImportAction::Update), 1);
     assert_eq!(overwritten.count(ImportAction::Unchanged), 1);
     let shared = vault
-        .get(&user, &Name::parse("SHARED").unwrap())
+        .item(&user, &Name::parse("SHARED").unwrap())
         .await
         .unwrap();
     assert_eq!((shared.version, shared.kind), (2, Kind::Secret));
     assert_eq!(
         vault
-            .get(&user, &Name::parse("SAME").unwrap())
+            .item(&user, &Name::parse("SAME").unwrap())
             .await
             .unwrap()
             .version,
@@ -351,7 +354,7 @@ async fn existing_names_fail_skip_or_overwrite() {
         .unwrap();
     assert_eq!(again.count(ImportAction::Update), 1);
     let shared = vault
-        .get(&user, &Name::parse("SHARED").unwrap())
+        .item(&user, &Name::parse("SHARED").unwrap())
         .await
         .unwrap();
     assert_eq!(shared.version, 3);
@@ -363,7 +366,7 @@ async fn overwriting_a_variable_with_a_secret_entry_converts_it() {
     let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
     for (name, text) in [("VAR_SAME", "same"), ("VAR_NEW", "old")] {
         vault
-            .create(&user, &Name::parse(name).unwrap(), Kind::Variable, v(text))
+            .create_item(&user, &Name::parse(name).unwrap(), Kind::Variable, v(text))
             .await
             .unwrap();
     }
@@ -389,7 +392,7 @@ async fn overwriting_a_variable_with_a_secret_entry_converts_it() {
             ("VAR_NEW", Kind::Secret, ImportAction::Update, true)
         ]
     );
-    let items = vault.list(&user).await.unwrap();
+    let items = vault.items(&user).await.unwrap();
     assert!(
         items
             .iter()
@@ -407,7 +410,7 @@ async fn a_secret_overwritten_by_a_variable_entry_stays_a_secret() {
     let (_, vault, user) = setup();
     let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &Name::parse("TOKEN").unwrap(),
             Kind::Secret,
@@ -431,7 +434,7 @@ async fn a_secret_overwritten_by_a_variable_entry_stays_a_secret() {
         (Kind::Secret, ImportAction::Update, false)
     );
     let token = vault
-        .get(&user, &Name::parse("TOKEN").unwrap())
+        .item(&user, &Name::parse("TOKEN").unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -464,7 +467,7 @@ async fn kinds_per_key_and_duplicates_reported() {
         .await
         .unwrap();
     assert_eq!(report.duplicates, [("API_TOKEN".to_owned(), 3)]);
-    let items = vault.list(&user).await.unwrap();
+    let items = vault.items(&user).await.unwrap();
     let kinds: Vec<_> = items.iter().map(|i| (i.name.as_str(), i.kind)).collect();
     assert_eq!(
         kinds,
@@ -480,7 +483,7 @@ async fn exported_variables_parse_back_and_never_include_secrets() {
     let tricky = "multi\nline \"quoted\" $DOLLAR #hash  ";
     let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &Name::parse("TRICKY").unwrap(),
             Kind::Variable,
@@ -489,7 +492,7 @@ async fn exported_variables_parse_back_and_never_include_secrets() {
         .await
         .unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &Name::parse("PLAIN").unwrap(),
             Kind::Variable,
@@ -498,7 +501,7 @@ async fn exported_variables_parse_back_and_never_include_secrets() {
         .await
         .unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &Name::parse("HIDDEN").unwrap(),
             Kind::Secret,
@@ -524,14 +527,14 @@ async fn exported_variables_parse_back_and_never_include_secrets() {
         .await
         .unwrap();
     let alice_vars: Vec<_> = vault
-        .list(&user)
+        .items(&user)
         .await
         .unwrap()
         .into_iter()
         .filter_map(|i| Some((i.name, i.value?)))
         .collect();
     let bob_vars: Vec<_> = vault
-        .list(&bob)
+        .items(&bob)
         .await
         .unwrap()
         .into_iter()

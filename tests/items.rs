@@ -3,7 +3,8 @@
 use agent_vault::crypto::{Keyring, MasterKey};
 use agent_vault::store::{MemoryStore, RecordKind};
 use agent_vault::{
-    Error, Kind, Name, NameError, NamePolicy, SecretValue, UserId, ValueError, Vault, VaultConfig,
+    Entity, Error, Kind, Name, NameError, NamePolicy, SecretValue, UserId, ValueError, Vault,
+    VaultConfig,
 };
 use secrecy::SecretString;
 
@@ -28,7 +29,7 @@ async fn secrets_are_listed_without_values_and_variables_with_them() {
     let vault = vault();
     let alice = user("alice");
     let secret = vault
-        .create(
+        .create_item(
             &alice,
             &name("TELEGRAM_BOT_TOKEN"),
             Kind::Secret,
@@ -39,7 +40,7 @@ async fn secrets_are_listed_without_values_and_variables_with_them() {
     assert_eq!(secret.version, 1);
     assert_eq!(secret.value, None);
     vault
-        .create(
+        .create_item(
             &alice,
             &name("PUBLIC_URL"),
             Kind::Variable,
@@ -48,7 +49,7 @@ async fn secrets_are_listed_without_values_and_variables_with_them() {
         .await
         .unwrap();
 
-    let list = vault.list(&alice).await.unwrap();
+    let list = vault.items(&alice).await.unwrap();
     let names: Vec<_> = list.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["PUBLIC_URL", "TELEGRAM_BOT_TOKEN"]);
     assert_eq!(list[0].kind, Kind::Variable);
@@ -64,17 +65,17 @@ async fn update_bumps_version_and_get_reads_metadata() {
     let vault = vault();
     let alice = user("alice");
     let created = vault
-        .create(&alice, &name("DB_URL"), Kind::Secret, value("postgres://a"))
+        .create_item(&alice, &name("DB_URL"), Kind::Secret, value("postgres://a"))
         .await
         .unwrap();
     let updated = vault
-        .update(&alice, &name("DB_URL"), value("postgres://b"))
+        .update_item(&alice, &name("DB_URL"), value("postgres://b"))
         .await
         .unwrap();
     assert_eq!(updated.version, 2);
     assert_eq!(updated.id, created.id);
     assert!(updated.updated_at >= created.updated_at);
-    let got = vault.get(&alice, &name("db_url")).await.unwrap();
+    let got = vault.item(&alice, &name("db_url")).await.unwrap();
     assert_eq!(got.version, 2);
     assert_eq!(
         got.name.as_str(),
@@ -88,18 +89,18 @@ async fn names_are_unique_ignoring_case_across_kinds() {
     let vault = vault();
     let alice = user("alice");
     vault
-        .create(&alice, &name("api_key"), Kind::Variable, value("x"))
+        .create_item(&alice, &name("api_key"), Kind::Variable, value("x"))
         .await
         .unwrap();
     let err = vault
-        .create(&alice, &name("API_KEY"), Kind::Secret, value("y"))
+        .create_item(&alice, &name("API_KEY"), Kind::Secret, value("y"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::AlreadyExists { .. }), "{err:?}");
     assert_eq!(err.http_status(), 409);
     // Another user may use the same name.
     vault
-        .create(&user("bob"), &name("API_KEY"), Kind::Secret, value("y"))
+        .create_item(&user("bob"), &name("API_KEY"), Kind::Secret, value("y"))
         .await
         .unwrap();
 }
@@ -118,7 +119,7 @@ async fn reserved_names_are_refused_and_the_policy_is_configurable() {
         "OPENCLAW_GATEWAY_TOKEN",
     ] {
         let err = vault
-            .create(&alice, &name(reserved), Kind::Variable, value("x"))
+            .create_item(&alice, &name(reserved), Kind::Variable, value("x"))
             .await
             .unwrap_err();
         assert!(
@@ -144,13 +145,13 @@ async fn reserved_names_are_refused_and_the_policy_is_configurable() {
     );
     for allowed in ["PATH", "LD_PRELOAD", "NODE_OPTIONS", "INTERNAL_X", "CORP"] {
         custom
-            .create(&alice, &name(allowed), Kind::Variable, value("x"))
+            .create_item(&alice, &name(allowed), Kind::Variable, value("x"))
             .await
             .unwrap();
     }
     for refused in ["internal", "corp_token"] {
         let err = custom
-            .create(&alice, &name(refused), Kind::Variable, value("x"))
+            .create_item(&alice, &name(refused), Kind::Variable, value("x"))
             .await
             .unwrap_err();
         assert!(
@@ -230,7 +231,7 @@ async fn values_over_the_limit_are_refused_without_echo() {
     );
     let alice = user("alice");
     let err = small
-        .create(&alice, &name("K"), Kind::Secret, value("CANARY-OVER-LIMIT"))
+        .create_item(&alice, &name("K"), Kind::Secret, value("CANARY-OVER-LIMIT"))
         .await
         .unwrap_err();
     assert!(matches!(
@@ -241,16 +242,16 @@ async fn values_over_the_limit_are_refused_without_echo() {
         }
     ));
     assert!(!err.to_string().contains("CANARY"));
-    assert!(small.list(&alice).await.unwrap().is_empty());
+    assert!(small.items(&alice).await.unwrap().is_empty());
     // The default limit is 64 KiB.
     let vault = vault();
     let at_limit = "x".repeat(64 * 1024);
     vault
-        .create(&alice, &name("BIG"), Kind::Secret, value(&at_limit))
+        .create_item(&alice, &name("BIG"), Kind::Secret, value(&at_limit))
         .await
         .unwrap();
     let err = vault
-        .create(
+        .create_item(
             &alice,
             &name("BIGGER"),
             Kind::Secret,
@@ -266,21 +267,21 @@ async fn delete_removes_the_item_and_frees_the_name() {
     let vault = vault();
     let alice = user("alice");
     vault
-        .create(&alice, &name("TMP"), Kind::Secret, value("1"))
+        .create_item(&alice, &name("TMP"), Kind::Secret, value("1"))
         .await
         .unwrap();
-    vault.delete(&alice, &name("tmp")).await.unwrap();
-    assert!(vault.list(&alice).await.unwrap().is_empty());
-    let err = vault.get(&alice, &name("TMP")).await.unwrap_err();
+    vault.delete_item(&alice, &name("tmp")).await.unwrap();
+    assert!(vault.items(&alice).await.unwrap().is_empty());
+    let err = vault.item(&alice, &name("TMP")).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
     assert_eq!(err.http_status(), 404);
-    let err = vault.delete(&alice, &name("TMP")).await.unwrap_err();
+    let err = vault.delete_item(&alice, &name("TMP")).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
     vault
-        .create(&alice, &name("TMP"), Kind::Variable, value("2"))
+        .create_item(&alice, &name("TMP"), Kind::Variable, value("2"))
         .await
         .unwrap();
-    assert_eq!(vault.get(&alice, &name("TMP")).await.unwrap().version, 1);
+    assert_eq!(vault.item(&alice, &name("TMP")).await.unwrap().version, 1);
 }
 
 #[tokio::test]
@@ -288,35 +289,38 @@ async fn without_a_master_key_secrets_are_not_configured_but_variables_work() {
     let vault = Vault::new(MemoryStore::new(), Keyring::empty());
     let alice = user("alice");
     let err = vault
-        .create(&alice, &name("S"), Kind::Secret, value("x"))
+        .create_item(&alice, &name("S"), Kind::Secret, value("x"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotConfigured));
     assert_eq!(err.http_status(), 503);
-    let err = vault.create_agent(&alice, "bot").await.unwrap_err();
+    let err = vault
+        .create_agent(&alice, &"bot".parse().unwrap())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotConfigured));
     vault
-        .create(&alice, &name("V"), Kind::Variable, value("x"))
+        .create_item(&alice, &name("V"), Kind::Variable, value("x"))
         .await
         .unwrap();
-    assert_eq!(vault.list(&alice).await.unwrap().len(), 1);
+    assert_eq!(vault.items(&alice).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn users_see_only_their_own_items() {
     let vault = vault();
     vault
-        .create(&user("alice"), &name("A"), Kind::Secret, value("1"))
+        .create_item(&user("alice"), &name("A"), Kind::Secret, value("1"))
         .await
         .unwrap();
     vault
-        .create(&user("bob"), &name("B"), Kind::Secret, value("2"))
+        .create_item(&user("bob"), &name("B"), Kind::Secret, value("2"))
         .await
         .unwrap();
-    let alice = vault.list(&user("alice")).await.unwrap();
+    let alice = vault.items(&user("alice")).await.unwrap();
     assert_eq!(alice.len(), 1);
     assert_eq!(alice[0].name.as_str(), "A");
-    assert!(vault.get(&user("alice"), &name("B")).await.is_err());
+    assert!(vault.item(&user("alice"), &name("B")).await.is_err());
 }
 
 #[tokio::test]
@@ -325,7 +329,7 @@ async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext() {
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     let alice = user("alice");
     vault
-        .create(
+        .create_item(
             &alice,
             &name("S"),
             Kind::Secret,
@@ -334,7 +338,7 @@ async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext() {
         .await
         .unwrap();
     vault
-        .create(
+        .create_item(
             &alice,
             &name("V"),
             Kind::Variable,
@@ -360,21 +364,24 @@ async fn a_failed_call_leaves_every_record_as_it_was() {
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     let alice = user("alice");
     vault
-        .create(&alice, &name("A"), Kind::Secret, value("1"))
+        .create_item(&alice, &name("A"), Kind::Secret, value("1"))
         .await
         .unwrap();
     let before = store.snapshot();
     let _ = vault
-        .create(&alice, &name("a"), Kind::Secret, value("2"))
+        .create_item(&alice, &name("a"), Kind::Secret, value("2"))
         .await
         .unwrap_err();
     let _ = vault
-        .update(&alice, &name("MISSING"), value("2"))
+        .update_item(&alice, &name("MISSING"), value("2"))
         .await
         .unwrap_err();
-    let _ = vault.delete(&alice, &name("MISSING")).await.unwrap_err();
     let _ = vault
-        .create(&alice, &name("PATH"), Kind::Secret, value("2"))
+        .delete_item(&alice, &name("MISSING"))
+        .await
+        .unwrap_err();
+    let _ = vault
+        .create_item(&alice, &name("PATH"), Kind::Secret, value("2"))
         .await
         .unwrap_err();
     assert_eq!(store.snapshot(), before);
@@ -382,7 +389,7 @@ async fn a_failed_call_leaves_every_record_as_it_was() {
     // A first call that fails for a new user leaves not even key material.
     let bob = user("bob");
     let _ = vault
-        .create(&bob, &name("LD_PRELOAD"), Kind::Secret, value("x"))
+        .create_item(&bob, &name("LD_PRELOAD"), Kind::Secret, value("x"))
         .await
         .unwrap_err();
     assert_eq!(store.snapshot(), before);
@@ -399,7 +406,7 @@ async fn concurrent_creates_of_one_name_leave_exactly_one_item() {
         tasks.push(tokio::spawn(async move {
             let spelled = if i % 2 == 0 { "SHARED" } else { "shared" };
             vault
-                .create(
+                .create_item(
                     &alice,
                     &name(spelled),
                     Kind::Secret,
@@ -417,7 +424,7 @@ async fn concurrent_creates_of_one_name_leave_exactly_one_item() {
         }
     }
     assert_eq!(created, 1);
-    assert_eq!(vault.list(&alice).await.unwrap().len(), 1);
+    assert_eq!(vault.items(&alice).await.unwrap().len(), 1);
 }
 
 #[test]
@@ -430,14 +437,14 @@ fn errors_map_to_http_statuses() {
         (UserId::parse("").unwrap_err().into(), 400),
         (
             Error::NotFound {
-                what: "agent",
+                what: Entity::Agent,
                 name: "x".into(),
             },
             404,
         ),
         (
             Error::AlreadyExists {
-                what: "secret",
+                what: Entity::Secret,
                 name: "x".into(),
             },
             409,
@@ -456,14 +463,14 @@ async fn items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user() {
     let token = Name::parse("API_TOKEN").unwrap();
     let value = |text: &str| SecretValue::parse(SecretString::from(text)).unwrap();
     let created = vault
-        .create(&alice, &token, Kind::Secret, value("one"))
+        .create_item(&alice, &token, Kind::Secret, value("one"))
         .await
         .unwrap();
     let id = created.id;
     assert_eq!(vault.item(&alice, id).await.unwrap(), created);
     let updated = vault.update_item(&alice, id, value("two")).await.unwrap();
     assert_eq!((updated.id, updated.version), (id, 2));
-    assert_eq!(vault.get(&alice, &token).await.unwrap(), updated);
+    assert_eq!(vault.item(&alice, &token).await.unwrap(), updated);
 
     // Another user's id is not found, for every call, and changes nothing.
     assert!(matches!(
@@ -481,7 +488,10 @@ async fn items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user() {
     assert_eq!(vault.item(&alice, id).await.unwrap().version, 2);
 
     // The rules hold by id too: an attached item can't be deleted.
-    let (agent, _) = vault.create_agent(&alice, "bot").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&alice, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(
             &alice,
@@ -509,7 +519,7 @@ async fn items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user() {
     ));
     // The name is free again, and a new item under it has another id.
     let again = vault
-        .create(&alice, &token, Kind::Secret, value("three"))
+        .create_item(&alice, &token, Kind::Secret, value("three"))
         .await
         .unwrap();
     assert_ne!(again.id, id);

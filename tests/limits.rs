@@ -74,7 +74,7 @@ async fn an_operation_over_the_limits_fails_before_anything_is_written() {
     // 1 key check + user keys + 2 items = fine; then a file of 3 new names
     // needs 6 writes: more than 5.
     vault
-        .create(
+        .create_item(
             &user(),
             &Name::parse("FIRST").unwrap(),
             Kind::Secret,
@@ -107,7 +107,7 @@ async fn an_operation_over_the_limits_fails_before_anything_is_written() {
     // A body over 2,000 bytes is refused, naming nothing of the value.
     let big = "v".repeat(2_500);
     let err = vault
-        .create(
+        .create_item(
             &user(),
             &Name::parse("BIG").unwrap(),
             Kind::Variable,
@@ -127,7 +127,7 @@ async fn rewrap_commits_in_batches_the_store_takes() {
     for i in 0..10 {
         let name = Name::parse(&format!("S{i}")).unwrap();
         vault
-            .create(&user(), &name, Kind::Secret, value(&"x".repeat(200)))
+            .create_item(&user(), &name, Kind::Secret, value(&"x".repeat(200)))
             .await
             .unwrap();
     }
@@ -160,19 +160,22 @@ async fn history_keeps_what_fits_the_stores_body_limit() {
     );
     let name = Name::parse("BIG").unwrap();
     vault
-        .create(&user(), &name, Kind::Secret, value(&"a".repeat(600)))
+        .create_item(&user(), &name, Kind::Secret, value(&"a".repeat(600)))
         .await
         .unwrap();
     for n in 0..6 {
         let text = format!("{n}").repeat(600);
-        vault.update(&user(), &name, value(&text)).await.unwrap();
+        vault
+            .update_item(&user(), &name, value(&text))
+            .await
+            .unwrap();
     }
-    let history = vault.history(&user(), &name).await.unwrap();
+    let history = vault.item_history(&user(), &name).await.unwrap();
     assert_eq!(history[0].version, 7);
     let kept = history.len() - 1;
     assert!((1..10).contains(&kept), "{kept} earlier values kept");
     let versions: Vec<u64> = history.iter().map(|v| v.version).collect();
     let newest_first: Vec<u64> = (7 - kept as u64..=7).rev().collect();
     assert_eq!(versions, newest_first, "the oldest were dropped");
-    vault.rollback(&user(), &name, 6).await.unwrap();
+    vault.rollback_item(&user(), &name, 6).await.unwrap();
 }

@@ -90,8 +90,14 @@ async fn a_connection_connected_again_after_a_deployment_is_stale() {
     let user = UserId::parse("alice").unwrap();
     let key = |k: &str| Credential::api_key(Provider::Anthropic, SecretString::from(k));
     let conn = [Attachable::parse("provider:anthropic").unwrap()];
-    vault.connect(&user, &key("old-key")).await.unwrap();
-    let (agent, _) = vault.create_agent(&user, "a").await.unwrap();
+    vault
+        .create_connection(&user, &key("old-key"))
+        .await
+        .unwrap();
+    let (agent, _) = vault
+        .create_agent(&user, &"a".parse().unwrap())
+        .await
+        .unwrap();
     vault.attach(&user, agent.id, &conn).await.unwrap();
     let (_, receipt) = vault.environment(&user, agent.id).await.unwrap();
     vault
@@ -102,10 +108,13 @@ async fn a_connection_connected_again_after_a_deployment_is_stale() {
 
     vault.detach(&user, agent.id, &conn).await.unwrap();
     let id = ConnectionId::parse("anthropic").unwrap();
-    vault.disconnect(&user, id).await.unwrap();
+    vault.delete_connection(&user, id).await.unwrap();
     // At once (no clock can tell them apart): the same address, the same
     // revision 1, another instance.
-    let again = vault.connect(&user, &key("new-key")).await.unwrap();
+    let again = vault
+        .create_connection(&user, &key("new-key"))
+        .await
+        .unwrap();
     assert_eq!(again.version, 1);
     vault.attach(&user, agent.id, &conn).await.unwrap();
     let status = vault.status(&user, agent.id).await.unwrap();

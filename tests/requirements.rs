@@ -49,7 +49,12 @@ const MANIFEST: &str = r#"{
 }"#;
 
 async fn agent(vault: &Vault<MemoryStore>, user: &UserId, name: &str) -> AgentId {
-    vault.create_agent(user, name).await.unwrap().0.id
+    vault
+        .create_agent(user, &name.parse().unwrap())
+        .await
+        .unwrap()
+        .0
+        .id
 }
 
 #[tokio::test]
@@ -58,22 +63,22 @@ async fn each_declared_name_is_attached_in_the_vault_or_missing() {
     let user = alice();
     let requirements = Requirements::from_manifest_json(MANIFEST).unwrap();
     vault
-        .connect(
+        .create_connection(
             &user,
             &Credential::api_key(Provider::OpenRouter, SecretString::from("sk-or-1")),
         )
         .await
         .unwrap();
     vault
-        .connect(&user, &Credential::pinata(SecretString::from("pk-1")))
+        .create_connection(&user, &Credential::pinata(SecretString::from("pk-1")))
         .await
         .unwrap();
     vault
-        .create(&user, &name("DB_URL"), Kind::Secret, value("postgres://x"))
+        .create_item(&user, &name("DB_URL"), Kind::Secret, value("postgres://x"))
         .await
         .unwrap();
     vault
-        .create(
+        .create_item(
             &user,
             &name("PUBLIC_URL"),
             Kind::Variable,
@@ -83,7 +88,7 @@ async fn each_declared_name_is_attached_in_the_vault_or_missing() {
         .unwrap();
     // Another spelling is another environment variable.
     vault
-        .create(&user, &name("webhook_secret"), Kind::Secret, value("w"))
+        .create_item(&user, &name("webhook_secret"), Kind::Secret, value("w"))
         .await
         .unwrap();
     let bot = agent(&vault, &user, "bot").await;
@@ -140,12 +145,15 @@ async fn each_declared_name_is_attached_in_the_vault_or_missing() {
     );
 
     vault
-        .create(&user, &name("WEBHOOK_SECRET"), Kind::Secret, value("w2"))
+        .create_item(&user, &name("WEBHOOK_SECRET"), Kind::Secret, value("w2"))
         .await
         .unwrap_err(); // names are unique ignoring case: rename instead
-    vault.delete(&user, &name("webhook_secret")).await.unwrap();
     vault
-        .create(&user, &name("WEBHOOK_SECRET"), Kind::Secret, value("w2"))
+        .delete_item(&user, &name("webhook_secret"))
+        .await
+        .unwrap();
+    vault
+        .create_item(&user, &name("WEBHOOK_SECRET"), Kind::Secret, value("w2"))
         .await
         .unwrap();
     vault
@@ -185,7 +193,7 @@ async fn a_connection_provides_only_the_variables_it_really_sets() {
     let vault = vault();
     let user = alice();
     vault
-        .connect(
+        .create_connection(
             &user,
             &Credential::Custom(
                 CustomEndpoint::new("https://llm.example.com/v1", None, vec![]).unwrap(),
@@ -272,11 +280,11 @@ async fn create_agent_for_attaches_what_the_manifest_declares_in_one_commit() {
     let vault = vault();
     let user = alice();
     vault
-        .create(&user, &name("TELEGRAM_BOT_TOKEN"), Kind::Secret, value("t"))
+        .create_item(&user, &name("TELEGRAM_BOT_TOKEN"), Kind::Secret, value("t"))
         .await
         .unwrap();
     vault
-        .connect(
+        .create_connection(
             &user,
             &Credential::api_key(Provider::OpenRouter, SecretString::from("sk-or")),
         )
@@ -292,7 +300,7 @@ async fn create_agent_for_attaches_what_the_manifest_declares_in_one_commit() {
     )
     .unwrap();
     let (agent, _token) = vault
-        .create_agent_for(&user, "support-bot", &requirements)
+        .create_agent_for(&user, &"support-bot".parse().unwrap(), &requirements)
         .await
         .unwrap();
     assert_eq!(agent.attached, ["openrouter:api-key", "TELEGRAM_BOT_TOKEN"]);
@@ -302,7 +310,10 @@ async fn create_agent_for_attaches_what_the_manifest_declares_in_one_commit() {
         .unwrap();
     assert!(report.is_satisfied(), "{report:?}");
     // The items know their agent (the attachment is real, not a label).
-    let item = vault.get(&user, &name("TELEGRAM_BOT_TOKEN")).await.unwrap();
+    let item = vault
+        .item(&user, &name("TELEGRAM_BOT_TOKEN"))
+        .await
+        .unwrap();
     assert_eq!(item.agents, [agent.id]);
 }
 
@@ -311,7 +322,7 @@ async fn create_agent_for_refuses_listing_every_missing_required_name() {
     let vault = vault();
     let user = alice();
     vault
-        .create(&user, &name("TELEGRAM_BOT_TOKEN"), Kind::Secret, value("t"))
+        .create_item(&user, &name("TELEGRAM_BOT_TOKEN"), Kind::Secret, value("t"))
         .await
         .unwrap();
     let requirements = Requirements::from_manifest_json(
@@ -324,7 +335,7 @@ async fn create_agent_for_refuses_listing_every_missing_required_name() {
     )
     .unwrap();
     let error = vault
-        .create_agent_for(&user, "support-bot", &requirements)
+        .create_agent_for(&user, &"support-bot".parse().unwrap(), &requirements)
         .await
         .unwrap_err();
     match &error {
@@ -345,7 +356,10 @@ async fn create_agent_for_refuses_listing_every_missing_required_name() {
         vault.agents(&user).await.unwrap().is_empty(),
         "nothing created"
     );
-    let item = vault.get(&user, &name("TELEGRAM_BOT_TOKEN")).await.unwrap();
+    let item = vault
+        .item(&user, &name("TELEGRAM_BOT_TOKEN"))
+        .await
+        .unwrap();
     assert!(item.agents.is_empty());
 }
 
@@ -354,11 +368,11 @@ async fn create_agent_with_is_all_or_nothing() {
     let vault = vault();
     let user = alice();
     vault
-        .create(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("sk"))
+        .create_item(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("sk"))
         .await
         .unwrap();
     vault
-        .connect(
+        .create_connection(
             &user,
             &Credential::api_key(Provider::OpenAi, SecretString::from("sk-2")),
         )
@@ -369,7 +383,7 @@ async fn create_agent_with_is_all_or_nothing() {
     let error = vault
         .create_agent_with(
             &user,
-            "bot",
+            &"bot".parse().unwrap(),
             &[
                 Attachable::Item(name("OPENAI_API_KEY")),
                 Attachable::Connection(openai),
@@ -380,14 +394,18 @@ async fn create_agent_with_is_all_or_nothing() {
     assert!(matches!(error, Error::ProviderConflict { .. }), "{error:?}");
     // A target that does not exist: refused too.
     let error = vault
-        .create_agent_with(&user, "bot", &[Attachable::Item(name("NOPE"))])
+        .create_agent_with(
+            &user,
+            &"bot".parse().unwrap(),
+            &[Attachable::Item(name("NOPE"))],
+        )
         .await
         .unwrap_err();
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
     assert!(vault.agents(&user).await.unwrap().is_empty());
     assert!(
         vault
-            .get(&user, &name("OPENAI_API_KEY"))
+            .item(&user, &name("OPENAI_API_KEY"))
             .await
             .unwrap()
             .agents
@@ -395,7 +413,11 @@ async fn create_agent_with_is_all_or_nothing() {
     );
 
     let (agent, _) = vault
-        .create_agent_with(&user, "bot", &[Attachable::Connection(openai)])
+        .create_agent_with(
+            &user,
+            &"bot".parse().unwrap(),
+            &[Attachable::Connection(openai)],
+        )
         .await
         .unwrap();
     assert_eq!(agent.attached, ["openai:api-key"]);

@@ -37,7 +37,7 @@ async fn populate<S: Store>(vault: &Vault<S>, user: &UserId, n: usize) -> AgentI
     for i in 0..n {
         let item = name(&format!("SECRET_{i}"));
         vault
-            .create(
+            .create_item(
                 user,
                 &item,
                 Kind::Secret,
@@ -48,14 +48,17 @@ async fn populate<S: Store>(vault: &Vault<S>, user: &UserId, n: usize) -> AgentI
         targets.push(Attachable::Item(item));
     }
     vault
-        .connect(
+        .create_connection(
             user,
             &Credential::api_key(Provider::Venice, SecretString::from("venice-key")),
         )
         .await
         .unwrap();
     targets.push(Attachable::parse("provider:venice").unwrap());
-    let (agent, _) = vault.create_agent(user, "bot").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     vault.attach(user, agent.id, &targets).await.unwrap();
     agent.id
 }
@@ -99,7 +102,7 @@ async fn add_promote_rewrap_retire_keeps_every_value() {
     // Add (not primary): nothing changes for new seals.
     vault.set_keyring(ring(&[(1, &k1), (2, &k2)], 1));
     vault
-        .create(&users[0], &name("AFTER_ADD"), Kind::Secret, value("x"))
+        .create_item(&users[0], &name("AFTER_ADD"), Kind::Secret, value("x"))
         .await
         .unwrap();
     assert_eq!(
@@ -110,7 +113,7 @@ async fn add_promote_rewrap_retire_keeps_every_value() {
     // Promote: new seals use key 2, old records still open.
     vault.set_keyring(ring(&[(1, &k1), (2, &k2)], 2));
     vault
-        .create(&users[0], &name("AFTER_PROMOTE"), Kind::Secret, value("y"))
+        .create_item(&users[0], &name("AFTER_PROMOTE"), Kind::Secret, value("y"))
         .await
         .unwrap();
     assert_eq!(
@@ -217,7 +220,7 @@ async fn per_user_rotation_starts_a_new_generation_and_rewrap_moves_records() {
     let before = env_of(&vault, &alice, agent).await;
     assert_eq!(vault.rotate_user_key(&alice).await.unwrap(), 2);
     vault
-        .create(&alice, &name("NEW"), Kind::Secret, value("n"))
+        .create_item(&alice, &name("NEW"), Kind::Secret, value("n"))
         .await
         .unwrap();
     assert_eq!(env_of(&vault, &alice, agent).await, before);
@@ -345,7 +348,7 @@ async fn rewrap_while_writers_run_loses_no_update() {
             for round in 0..50 {
                 let item = name(&format!("SECRET_{}", (round * 7 + w) % 20));
                 let text = format!("w{w}-r{round}");
-                vault.update(&user, &item, value(&text)).await.unwrap();
+                vault.update_item(&user, &item, value(&text)).await.unwrap();
                 updates.fetch_add(1, Ordering::Relaxed);
                 tokio::task::yield_now().await;
             }
@@ -378,7 +381,7 @@ async fn rewrap_while_writers_run_loses_no_update() {
 
     // No lost update: every item's version is 1 + its updates, and its value
     // is the last one written (writers touch disjoint rounds per item in order).
-    let items = vault.list(&user).await.unwrap();
+    let items = vault.items(&user).await.unwrap();
     let total_versions: u64 = items.iter().map(|i| i.version - 1).sum();
     assert_eq!(total_versions, updates.load(Ordering::Relaxed) as u64);
     let env = env_of(&vault, &user, agent).await;

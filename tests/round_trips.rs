@@ -65,13 +65,13 @@ async fn setup() -> (Vault<Counting>, AgentId, Vec<Attachable>) {
         let name = Name::parse(&format!("SECRET_{i}")).unwrap();
         let value = SecretValue::parse(SecretString::from("v")).unwrap();
         vault
-            .create(&user(), &name, Kind::Secret, value)
+            .create_item(&user(), &name, Kind::Secret, value)
             .await
             .unwrap();
         targets.push(Attachable::Item(name));
     }
     vault
-        .connect(
+        .create_connection(
             &user(),
             &Credential::api_key(Provider::OpenRouter, SecretString::from("sk-or")),
         )
@@ -80,7 +80,10 @@ async fn setup() -> (Vault<Counting>, AgentId, Vec<Attachable>) {
     targets.push(Attachable::Connection(
         agent_vault::ConnectionId::default_for(Provider::OpenRouter),
     ));
-    let (agent, _) = vault.create_agent(&user(), "bot").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&user(), &"bot".parse().unwrap())
+        .await
+        .unwrap();
     (vault, agent.id, targets)
 }
 
@@ -125,7 +128,7 @@ async fn attach_and_detach_cost_the_same_for_one_target_and_for_twenty() {
     // the name index entries, the targets, the commit.
     let created = calls(&vault, async {
         vault
-            .create_agent_with(&user(), "bot-2", &targets)
+            .create_agent_with(&user(), &"bot-2".parse().unwrap(), &targets)
             .await
             .unwrap();
     })
@@ -153,7 +156,7 @@ async fn each_operation_makes_an_exact_number_of_store_calls() {
     // "must be absent": no read).
     let create = calls(&vault, async {
         vault
-            .create(&user(), &name, Kind::Secret, value())
+            .create_item(&user(), &name, Kind::Secret, value())
             .await
             .unwrap();
     })
@@ -162,7 +165,7 @@ async fn each_operation_makes_an_exact_number_of_store_calls() {
 
     // The name index entry, the item, the user's keys, the commit.
     let update = calls(&vault, async {
-        vault.update(&user(), &name, value()).await.unwrap();
+        vault.update_item(&user(), &name, value()).await.unwrap();
     })
     .await;
     assert_eq!(update, 4, "update");

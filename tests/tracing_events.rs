@@ -62,15 +62,19 @@ async fn refusals_and_unopenable_values_are_logged_without_values() {
     let openai = Name::parse("OPENAI_API_KEY").unwrap();
     let oauth = Name::parse("OPENAI_OAUTH_TOKEN").unwrap();
     let created = vault
-        .create(&user, &openai, Kind::Secret, value(VALUE))
+        .create_item(&user, &openai, Kind::Secret, value(VALUE))
         .await
         .unwrap();
     vault
-        .create(&user, &oauth, Kind::Secret, value(VALUE))
+        .create_item(&user, &oauth, Kind::Secret, value(VALUE))
         .await
         .unwrap();
     let (agent, token) = vault
-        .create_agent_with(&user, "bot", &[Attachable::Item(openai.clone())])
+        .create_agent_with(
+            &user,
+            &"bot".parse().unwrap(),
+            &[Attachable::Item(openai.clone())],
+        )
         .await
         .unwrap();
 

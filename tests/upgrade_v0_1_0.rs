@@ -75,7 +75,7 @@ async fn every_value_of_a_0_1_0_vault_reads() {
     let alice = user("alice");
     let bob = user("bob");
 
-    let items = vault.list(&alice).await.unwrap();
+    let items = vault.items(&alice).await.unwrap();
     let summary: Vec<(&str, Kind, u64)> = items
         .iter()
         .map(|i| (i.name.as_str(), i.kind, i.version))
@@ -148,7 +148,7 @@ async fn every_value_of_a_0_1_0_vault_reads() {
     // A user with variables only had no key record in 0.1.0.
     let carol = user("carol");
     let carols: Vec<(String, Option<String>)> = vault
-        .list(&carol)
+        .items(&carol)
         .await
         .unwrap()
         .into_iter()
@@ -221,7 +221,7 @@ async fn the_rules_hold_on_a_0_1_0_vault() {
 
     // An attached secret can't be deleted.
     let error = vault
-        .delete(&alice, &name("TELEGRAM_BOT_TOKEN"))
+        .delete_item(&alice, &name("TELEGRAM_BOT_TOKEN"))
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Attached { .. }), "{error:?}");
@@ -234,7 +234,7 @@ async fn the_rules_hold_on_a_0_1_0_vault() {
     assert!(matches!(error, Error::ProviderConflict { .. }), "{error:?}");
     // Names stay unique, ignoring case.
     let error = vault
-        .create(&alice, &name("log_level"), Kind::Variable, value("x"))
+        .create_item(&alice, &name("log_level"), Kind::Variable, value("x"))
         .await
         .unwrap_err();
     assert!(matches!(error, Error::AlreadyExists { .. }), "{error:?}");
@@ -242,7 +242,7 @@ async fn the_rules_hold_on_a_0_1_0_vault() {
     // A user with variables only had no key record in 0.1.0.
     let carol = user("carol");
     let carols: Vec<(String, Option<String>)> = vault
-        .list(&carol)
+        .items(&carol)
         .await
         .unwrap()
         .into_iter()
@@ -275,7 +275,7 @@ async fn the_rules_hold_on_a_0_1_0_vault() {
         .await
         .unwrap();
     vault
-        .delete(&alice, &name("ANTHROPIC_API_KEY"))
+        .delete_item(&alice, &name("ANTHROPIC_API_KEY"))
         .await
         .unwrap();
 }
@@ -295,7 +295,7 @@ async fn writes_and_rewrap_upgrade_every_record() {
 
     // One write moves its record (and only it) to the current format.
     let updated = vault
-        .update(&alice, &name("LOG_LEVEL"), value("info"))
+        .update_item(&alice, &name("LOG_LEVEL"), value("info"))
         .await
         .unwrap();
     let after_write = formats(vault.store()).await;

@@ -165,7 +165,7 @@ fn secret_buffers_are_zeroised_before_they_are_freed() {
         CAPTURING.store(true, Ordering::SeqCst);
         ARENA.lock().unwrap().clear();
         vault
-            .create(&user, &name, Kind::Secret, item_value)
+            .create_item(&user, &name, Kind::Secret, item_value)
             .await
             .unwrap();
         CAPTURING.store(false, Ordering::SeqCst);
@@ -194,7 +194,7 @@ fn secret_buffers_are_zeroised_before_they_are_freed() {
         ARENA.lock().unwrap().clear();
         CAPTURING.store(true, Ordering::SeqCst);
         for cred in &creds {
-            vault.connect(&user, cred).await.unwrap();
+            vault.create_connection(&user, cred).await.unwrap();
         }
         CAPTURING.store(false, Ordering::SeqCst);
         for (what, c) in [
@@ -209,7 +209,10 @@ fn secret_buffers_are_zeroised_before_they_are_freed() {
         // 5. An agent: its token generated, returned and dropped.
         ARENA.lock().unwrap().clear();
         CAPTURING.store(true, Ordering::SeqCst);
-        let (agent, token) = vault.create_agent(&user, "bot").await.unwrap();
+        let (agent, token) = vault
+            .create_agent(&user, &"bot".parse().unwrap())
+            .await
+            .unwrap();
         let token_text = Zeroizing::new(token.expose_secret().to_owned());
         drop(token);
         CAPTURING.store(false, Ordering::SeqCst);

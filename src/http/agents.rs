@@ -12,7 +12,7 @@ use super::wire::{
     SecretIds, TokenJson,
 };
 use crate::store::Store;
-use crate::{AgentId, Attachable, SyncState, Target};
+use crate::{AgentId, AgentName, Attachable, Error, SyncState, Target};
 
 fn agent_id(text: &str) -> Result<AgentId, ApiError> {
     AgentId::parse(text).ok_or_else(ApiError::not_found)
@@ -59,11 +59,9 @@ pub(crate) async fn create<S: Store + 'static>(
     JsonBody(request): JsonBody<NewAgent>,
 ) -> Result<(StatusCode, Json<AgentCreated>), ApiError> {
     let user = app.user(&headers).await?;
+    let name = AgentName::parse(&request.name).map_err(Error::from)?;
     let targets = targets(&request.secret_ids)?;
-    let (info, token) = app
-        .vault
-        .create_agent_with(&user, &request.name, &targets)
-        .await?;
+    let (info, token) = app.vault.create_agent_with(&user, &name, &targets).await?;
     let mut agent = AgentJson::new(info);
     agent.gateway_token = Some(Zeroizing::new(token.expose_secret().to_owned()));
     Ok((
@@ -107,7 +105,7 @@ pub(crate) async fn get<S: Store + 'static>(
             .any(|s| matches!(s.target, Target::Item(_)) == item)
     };
     let items = if has(true) {
-        app.vault.list(&user).await?
+        app.vault.items(&user).await?
     } else {
         Vec::new()
     };

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::auth::Rejection;
-use crate::Error;
+use crate::{Entity, Error};
 
 /// An answer other than success: a status and a JSON body that never
 /// carries a value, a key or a token.
@@ -70,9 +70,10 @@ impl From<Error> for ApiError {
         let status =
             StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let headline = match &error {
-            Error::AlreadyExists { what, .. } if *what == "connection" => {
-                "Connection already exists"
-            }
+            Error::AlreadyExists {
+                what: Entity::Connection,
+                ..
+            } => "Connection already exists",
             Error::AlreadyExists { .. } => "Duplicate secret name",
             Error::RequirementsMissing { .. } => "Required secrets missing",
             Error::ProviderConflict { .. } | Error::DuplicateVariable { .. } => {

@@ -15,10 +15,10 @@ use super::wire::{Done, NewCredential, ProviderConnected, ProviderJson, Provider
 use super::{App, agent_names};
 use crate::store::Store;
 use crate::{
-    CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint, Error, Provider,
+    CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint, Error, Input, Provider,
 };
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
+fn invalid(field: Input, reason: impl Into<String>) -> ApiError {
     ApiError::from(Error::InvalidInput {
         field,
         reason: reason.into(),
@@ -30,7 +30,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
 fn credential(request: NewCredential) -> Result<Credential, ApiError> {
     let provider = Provider::parse(&request.provider).ok_or_else(|| {
         invalid(
-            "provider",
+            Input::Provider,
             "expected anthropic, custom, openai, openrouter, pinata or venice",
         )
     })?;
@@ -38,7 +38,7 @@ fn credential(request: NewCredential) -> Result<Credential, ApiError> {
         Some(kind) => {
             let kind = CredentialKind::parse(kind).ok_or_else(|| {
                 invalid(
-                    "kind",
+                    Input::CredentialKind,
                     "expected api-key, codex-subscription, custom or hosted",
                 )
             })?;
@@ -51,7 +51,7 @@ fn credential(request: NewCredential) -> Result<Credential, ApiError> {
         .as_ref()
         .map(|key| SecretString::from(key.as_str()));
     let needs_key = |key: Option<SecretString>| {
-        key.ok_or_else(|| invalid("apiKey", format!("{id} needs an apiKey")))
+        key.ok_or_else(|| invalid(Input::Credential, format!("{id} needs an apiKey")))
     };
     let credential = match id.kind {
         CredentialKind::ApiKey => Credential::api_key(provider, needs_key(api_key)?),
@@ -59,7 +59,7 @@ fn credential(request: NewCredential) -> Result<Credential, ApiError> {
         CredentialKind::CodexSubscription => {
             let tokens = request
                 .tokens
-                .ok_or_else(|| invalid("tokens", "codex-subscription needs tokens"))?;
+                .ok_or_else(|| invalid(Input::CodexBundle, "codex-subscription needs tokens"))?;
             // Moved, not copied, into a buffer wiped on drop.
             let tokens = Zeroizing::new(String::from(Box::<str>::from(tokens)));
             Credential::CodexSubscription(CodexTokens::from_json(&tokens)?)
@@ -67,7 +67,7 @@ fn credential(request: NewCredential) -> Result<Credential, ApiError> {
         CredentialKind::Custom => {
             let base_url = request
                 .base_url
-                .ok_or_else(|| invalid("baseUrl", "custom needs a baseUrl"))?;
+                .ok_or_else(|| invalid(Input::BaseUrl, "custom needs a baseUrl"))?;
             Credential::Custom(CustomEndpoint::new(&base_url, api_key, request.models)?)
         }
     };
@@ -75,7 +75,7 @@ fn credential(request: NewCredential) -> Result<Credential, ApiError> {
     // the provider does not take is refused when the vault renders it.
     if credential.connection_id() != id {
         return Err(invalid(
-            "kind",
+            Input::CredentialKind,
             format!("{provider} does not connect as {id}"),
         ));
     }
@@ -127,7 +127,7 @@ pub(crate) async fn connect<S: Store + 'static>(
 ) -> Result<(StatusCode, Json<ProviderConnected>), ApiError> {
     let user = app.user(&headers).await?;
     let credential = credential(request)?;
-    let info = app.vault.connect(&user, &credential).await?;
+    let info = app.vault.create_connection(&user, &credential).await?;
     Ok((
         StatusCode::CREATED,
         Json(ProviderConnected {
@@ -160,7 +160,7 @@ pub(crate) async fn update<S: Store + 'static>(
     let credential = credential(request)?;
     if credential.connection_id() != id {
         return Err(invalid(
-            "provider",
+            Input::Provider,
             format!("the credential is not for {id}"),
         ));
     }
@@ -190,6 +190,6 @@ pub(crate) async fn disconnect<S: Store + 'static>(
 ) -> Result<Json<Done>, ApiError> {
     let user = app.user(&headers).await?;
     let id = connection_id(&id)?;
-    app.vault.disconnect(&user, id).await?;
+    app.vault.delete_connection(&user, id).await?;
     Ok(Json(Done { success: true }))
 }

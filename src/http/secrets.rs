@@ -39,7 +39,7 @@ pub(crate) async fn list<S: Store + 'static>(
     headers: HeaderMap,
 ) -> Result<Json<SecretList>, ApiError> {
     let user = app.user(&headers).await?;
-    let items = app.vault.list(&user).await?;
+    let items = app.vault.items(&user).await?;
     let names = agent_names(&app, &user).await?;
     let secrets = items
         .into_iter()
@@ -69,7 +69,7 @@ pub(crate) async fn create<S: Store + 'static>(
         .map_err(|reason| ApiError::from(Error::invalid_name(&request.name, reason)))?;
     let value = value_of(&request.name, request.value)?;
     let kind = request.kind.unwrap_or(Kind::Secret);
-    let item = app.vault.create(&user, &name, kind, value).await?;
+    let item = app.vault.create_item(&user, &name, kind, value).await?;
     let secret = SecretJson::new(user.as_str(), item, &BTreeMap::new());
     Ok((
         StatusCode::CREATED,

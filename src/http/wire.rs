@@ -123,7 +123,7 @@ impl AgentJson {
     pub(crate) fn new(agent: AgentInfo) -> Self {
         Self {
             id: agent.id.to_string(),
-            name: agent.name,
+            name: agent.name.to_string(),
             created_at: agent.created_at.to_rfc3339(),
             deployed_at: agent.deployed_at.map(|at| at.to_rfc3339()),
             attached: agent.attached,

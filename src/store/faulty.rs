@@ -183,17 +183,17 @@ impl std::error::Error for InjectedFault {}
 /// // one through.
 /// vault.store().set_enabled(false);
 /// let warm_up = Name::parse("WARM_UP").unwrap();
-/// vault.create(&user, &warm_up, Kind::Secret, value()).await.unwrap();
+/// vault.create_item(&user, &warm_up, Kind::Secret, value()).await.unwrap();
 /// vault.store().set_enabled(true);
 ///
 /// let name = Name::parse("API_KEY").unwrap();
-/// let error = vault.create(&user, &name, Kind::Secret, value()).await.unwrap_err();
+/// let error = vault.create_item(&user, &name, Kind::Secret, value()).await.unwrap_err();
 /// assert!(error.is_retryable());
 /// assert_eq!(vault.store().counts().after_commit, 1);
 ///
 /// // It did happen: the retry finds the name taken.
 /// vault.store().set_enabled(false);
-/// let again = vault.create(&user, &name, Kind::Secret, value()).await.unwrap_err();
+/// let again = vault.create_item(&user, &name, Kind::Secret, value()).await.unwrap_err();
 /// assert!(matches!(again, agent_vault::Error::AlreadyExists { .. }));
 /// # }
 /// ```

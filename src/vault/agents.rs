@@ -17,9 +17,9 @@ use crate::records::{
 };
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{
-    AgentId, AgentStatus, ConnectionId, DeployedEntry, DeploymentReceipt, Environment, Error,
-    GatewayToken, ItemId, ItemStatus, Kind, Name, Provider, ReceiptError, Result, SyncState,
-    Target, Timestamp, UserId,
+    AgentId, AgentName, AgentStatus, ConnectionId, DeployedEntry, DeploymentReceipt, Entity,
+    Environment, Error, GatewayToken, Input, ItemId, ItemStatus, Kind, Name, Provider,
+    ReceiptError, Result, SyncState, Target, Timestamp, UserId,
 };
 
 use super::items::item_id;
@@ -27,7 +27,7 @@ use super::items::item_id;
 /// How far in the future a receipt's `issued_at` may lie: clock skew
 /// between the replica that issued it and the one recording it.
 const MAX_RECEIPT_CLOCK_SKEW_MILLIS: i64 = 60_000;
-use super::{MAX_AGENT_NAME_CHARS, Plan, UserCrypto, Vault, binding, transact, user_keys_of};
+use super::{Attempt, Plan, UserCrypto, Vault, binding, retrying, transact, user_keys_of};
 
 /// What an agent looks like in a listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -36,7 +36,7 @@ pub struct AgentInfo {
     /// The id the vault gave it.
     pub id: AgentId,
     /// Its name.
-    pub name: String,
+    pub name: AgentName,
     /// When it was created.
     pub created_at: Timestamp,
     /// What is attached: secrets and variables by name, connections as
@@ -66,7 +66,7 @@ impl Attachable {
             return ConnectionId::parse(rest)
                 .map(Self::Connection)
                 .ok_or_else(|| Error::InvalidInput {
-                    field: "provider",
+                    field: Input::Provider,
                     reason: format!(
                         "{rest:?} is not provider[:kind] (providers: anthropic, custom, openai, openrouter, pinata, venice)"
                     ),
@@ -90,7 +90,7 @@ impl Attachable {
             .filter(|id| id.record_id().eq_ignore_ascii_case(text))
             .map(Self::Connection)
             .ok_or_else(|| Error::InvalidInput {
-                field: "secret id",
+                field: Input::ItemId,
                 // Not quoted: a value pasted here by mistake is not echoed.
                 reason: "neither an item id (a UUID) nor a connection id (provider:kind)"
                     .to_owned(),
@@ -139,21 +139,21 @@ fn agent_event(
 
 fn item_not_found(name: &Name) -> Error {
     Error::NotFound {
-        what: "secret or variable",
+        what: Entity::Item,
         name: name.to_string(),
     }
 }
 
 fn agent_not_found(agent: AgentId) -> Error {
     Error::NotFound {
-        what: "agent",
+        what: Entity::Agent,
         name: agent.to_string(),
     }
 }
 
 fn connection_not_found(id: ConnectionId) -> Error {
     Error::NotFound {
-        what: "connection",
+        what: Entity::Connection,
         name: id.to_string(),
     }
 }
@@ -161,7 +161,7 @@ fn connection_not_found(id: ConnectionId) -> Error {
 fn info(id: AgentId, body: &AgentBody) -> AgentInfo {
     AgentInfo {
         id,
-        name: body.name.clone(),
+        name: AgentName::from_stored(body.name.clone()),
         created_at: body.created_at,
         attached: body.attachments.iter().map(|a| a.label.clone()).collect(),
         deployed_at: body.deployment.as_ref().map(|d| d.at),
@@ -185,13 +185,13 @@ fn relink(record: Record, change: impl FnOnce(&mut Vec<AgentId>)) -> Result<Writ
 }
 
 impl<S: Store> Vault<S> {
-    /// Creates an agent named `name` (1 to 100 characters, no control
-    /// characters) and generates its gateway token, which is returned once
-    /// here and can be read again with [`Vault::gateway_token`].
+    /// Creates an agent named `name` and generates its gateway token, which
+    /// is returned once here and can be read again with
+    /// [`Vault::gateway_token`].
     pub async fn create_agent(
         &self,
         user: &UserId,
-        name: &str,
+        name: &AgentName,
     ) -> Result<(AgentInfo, GatewayToken)> {
         self.create_agent_with(user, name, &[]).await
     }
@@ -204,19 +204,10 @@ impl<S: Store> Vault<S> {
     pub async fn create_agent_with(
         &self,
         user: &UserId,
-        name: &str,
+        name: &AgentName,
         targets: &[Attachable],
     ) -> Result<(AgentInfo, GatewayToken)> {
         user.check_acting()?;
-        let chars = name.chars().count();
-        if chars == 0 || chars > MAX_AGENT_NAME_CHARS || name.chars().any(char::is_control) {
-            return Err(Error::InvalidInput {
-                field: "agent name",
-                reason: format!(
-                    "must be 1 to {MAX_AGENT_NAME_CHARS} characters without control characters"
-                ),
-            });
-        }
         self.require_keyring()?;
         let id = AgentId::new_random();
         let token = GatewayToken::generate();
@@ -230,7 +221,7 @@ impl<S: Store> Vault<S> {
                 .plan_attach(user, id, &[], targets, &mut writes)
                 .await?;
             let body = AgentBody {
-                name: name.to_owned(),
+                name: name.as_str().to_owned(),
                 created_at: Timestamp::now(),
                 token: self.seal_token(user, id, &keys, &token)?,
                 token_revision: 1,
@@ -276,11 +267,11 @@ impl<S: Store> Vault<S> {
     pub async fn create_agent_for(
         &self,
         user: &UserId,
-        name: &str,
+        name: &AgentName,
         requirements: &crate::Requirements,
     ) -> Result<(AgentInfo, GatewayToken)> {
         user.check_acting()?;
-        let items = self.list(user).await?;
+        let items = self.items(user).await?;
         let connections = self.connections(user).await?;
         let mut targets: Vec<Attachable> = Vec::new();
         let mut missing = Vec::new();
@@ -547,7 +538,7 @@ impl<S: Store> Vault<S> {
                     .position(|a| matches_target(a, target));
                 let Some(position) = position else {
                     return Err(Error::NotFound {
-                        what: "attachment",
+                        what: Entity::Attachment,
                         name: target.to_string(),
                     });
                 };
@@ -586,10 +577,10 @@ impl<S: Store> Vault<S> {
         // One crypto snapshot for the whole call, taken first.
         let crypto = self.checked_crypto().await?;
         let key = agent_key(user, agent);
-        for _ in 0..self.config.max_attempts {
+        retrying!(self, async {
             let Some(record) = self.store.get(&key).await? else {
                 return Err(Error::NotFound {
-                    what: "agent",
+                    what: Entity::Agent,
                     name: agent.to_string(),
                 });
             };
@@ -605,13 +596,11 @@ impl<S: Store> Vault<S> {
             // A target missing was detached and deleted between the two
             // reads (attached targets are never deleted, I1): read again.
             if found.iter().any(Option::is_none) {
-                continue;
+                return Ok(Attempt::Again);
             }
             let targets = found.iter().flatten();
-            return self.open_environment(&crypto, user, agent, &view, targets, user_keys);
-        }
-        Err(Error::Contention {
-            attempts: self.config.max_attempts,
+            self.open_environment(&crypto, user, agent, &view, targets, user_keys)
+                .map(Attempt::Done)
         })
     }
 
@@ -896,7 +885,7 @@ impl<S: Store> Vault<S> {
         user: &UserId,
         agent: AgentId,
     ) -> Result<(AgentBody, Vec<Record>)> {
-        for _ in 0..self.config.max_attempts {
+        retrying!(self, async {
             let (_, body) = self.find_agent(user, agent).await?;
             let keys: Vec<_> = body
                 .attachments
@@ -904,12 +893,10 @@ impl<S: Store> Vault<S> {
                 .map(|a| target_key(user, a.target))
                 .collect();
             let found = self.store.get_many(&keys).await?;
-            if let Some(targets) = found.into_iter().collect::<Option<Vec<Record>>>() {
-                return Ok((body, targets));
-            }
-        }
-        Err(Error::Contention {
-            attempts: self.config.max_attempts,
+            Ok(match found.into_iter().collect::<Option<Vec<Record>>>() {
+                Some(targets) => Attempt::Done((body, targets)),
+                None => Attempt::Again,
+            })
         })
     }
 
@@ -965,7 +952,7 @@ impl<S: Store> Vault<S> {
             let record = record.ok_or_else(|| match target {
                 Attachable::Item(name) => item_not_found(name),
                 Attachable::ItemId(id) => Error::NotFound {
-                    what: "secret or variable",
+                    what: Entity::Item,
                     name: id.to_string(),
                 },
                 Attachable::Connection(id) => connection_not_found(*id),

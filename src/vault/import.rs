@@ -1,6 +1,7 @@
 //! `.env` import (all or nothing) and export of variables.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::Arc;
 
 use secrecy::SecretString;
@@ -13,7 +14,7 @@ use crate::crypto::Crypto;
 use crate::dotenv::{self, ParseOptions};
 use crate::records::{self, ItemBody, NameBody, StoredValue, item_key, name_key, user_keys_key};
 use crate::store::{RecordKey, Store, Write};
-use crate::{Error, ItemId, Kind, Name, NameError, Result, SecretValue, UserId, ValueError};
+use crate::{Error, Input, ItemId, Kind, Name, NameError, Result, SecretValue, UserId, ValueError};
 
 use super::items::{item_id, push_new_item};
 use super::{Plan, Vault, transact};
@@ -42,15 +43,61 @@ pub enum OnConflict {
 }
 
 impl OnConflict {
-    /// `fail`, `skip` or `overwrite`.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "fail" => Some(Self::Fail),
-            "overwrite" => Some(Self::Overwrite),
-            "skip" => Some(Self::Skip),
-            _ => None,
+    /// Every choice, in the order messages list them.
+    pub const ALL: [OnConflict; 3] = [Self::Fail, Self::Skip, Self::Overwrite];
+
+    /// `"fail"`, `"skip"` or `"overwrite"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Overwrite => "overwrite",
+            Self::Skip => "skip",
         }
     }
+
+    /// Parses `fail`, `skip` or `overwrite`.
+    ///
+    /// ```
+    /// use agent_vault::OnConflict;
+    /// assert_eq!(OnConflict::parse("skip"), Ok(OnConflict::Skip));
+    /// let error = OnConflict::parse("replace").unwrap_err();
+    /// assert!(error.to_string().contains("expected one of fail, skip, overwrite"));
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, UnknownOnConflict> {
+        Self::ALL
+            .into_iter()
+            .find(|choice| choice.as_str() == text)
+            .ok_or_else(|| UnknownOnConflict {
+                found: text.to_owned(),
+            })
+    }
+}
+
+impl std::str::FromStr for OnConflict {
+    type Err = UnknownOnConflict;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
+impl fmt::Display for OnConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A spelling [`OnConflict::parse`] does not know. Its message lists the
+/// spellings it expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown conflict choice {found:?}: expected one of {}",
+    OnConflict::ALL.map(OnConflict::as_str).join(", ")
+)]
+#[non_exhaustive]
+pub struct UnknownOnConflict {
+    /// What was given.
+    pub found: String,
 }
 
 /// How to import a `.env` file. Start from [`ImportOptions::default`]:
@@ -289,14 +336,14 @@ impl<S: Store> Vault<S> {
     /// back to the same mapping, sorted by name.
     pub async fn export_variables(&self, user: &UserId) -> Result<Zeroizing<String>> {
         user.check_acting()?;
-        let items = self.list(user).await?;
+        let items = self.items(user).await?;
         let pairs = items
             .iter()
             .filter_map(|item| Some((item.name.as_str(), item.value.as_deref()?)));
         // Names are valid `.env` names and values hold no NUL (both checked
         // on the way in), so writing cannot fail; map it anyway.
         dotenv::to_string(pairs).map_err(|e| Error::InvalidInput {
-            field: "variables",
+            field: Input::Variables,
             reason: e.to_string(),
         })
     }

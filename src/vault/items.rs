@@ -7,7 +7,9 @@ use crate::records::{
     self, ItemBody, NameBody, PastValue, StoredValue, item_key, name_key, user_keys_key,
 };
 use crate::store::{Record, RecordKind, Store, Write};
-use crate::{Error, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId};
+use crate::{
+    Entity, Error, Input, ItemId, ItemInfo, Kind, Name, Result, SecretValue, Timestamp, UserId,
+};
 
 use super::{Plan, UserCrypto, Vault, binding, transact};
 
@@ -24,11 +26,37 @@ pub struct ValueVersion {
     pub current: bool,
 }
 
-/// How a call names an item: by name or by id.
-#[derive(Clone, Copy)]
-enum ItemRef<'a> {
+/// How a call names a secret or variable: by name or by the id the vault
+/// gave it. Methods take `impl Into<ItemRef>`, so either is passed as is:
+///
+/// ```
+/// # async fn demo(vault: &agent_vault::Vault<agent_vault::store::MemoryStore>,
+/// #               user: &agent_vault::UserId) -> agent_vault::Result<()> {
+/// use agent_vault::Name;
+/// let name = Name::parse("GREETING")?;
+/// let info = vault.item(user, &name).await?; // by name
+/// let same = vault.item(user, info.id).await?; // by id
+/// assert_eq!(info, same);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemRef<'a> {
+    /// By name (names are unique per user, ignoring case).
     Name(&'a Name),
+    /// By id.
     Id(ItemId),
+}
+
+impl<'a> From<&'a Name> for ItemRef<'a> {
+    fn from(name: &'a Name) -> Self {
+        Self::Name(name)
+    }
+}
+
+impl From<ItemId> for ItemRef<'_> {
+    fn from(id: ItemId) -> Self {
+        Self::Id(id)
+    }
 }
 
 impl std::fmt::Display for ItemRef<'_> {
@@ -103,7 +131,7 @@ pub(super) fn push_new_item(
 
 fn not_found(name: &Name) -> Error {
     Error::NotFound {
-        what: "secret or variable",
+        what: Entity::Item,
         name: name.to_string(),
     }
 }
@@ -117,7 +145,7 @@ impl<S: Store> Vault<S> {
     /// ([`Error::InvalidValue`], 400). Creating a secret needs a master key
     /// ([`Error::NotConfigured`], 503); a variable does not.
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
-    pub async fn create(
+    pub async fn create_item(
         &self,
         user: &UserId,
         name: &Name,
@@ -170,7 +198,7 @@ impl<S: Store> Vault<S> {
         let mut found = self.store.get_many(&keys).await?.into_iter();
         if found.next().flatten().is_some() {
             return Err(Error::AlreadyExists {
-                what: "secret or variable",
+                what: Entity::Item,
                 name: name.to_string(),
             });
         }
@@ -186,29 +214,16 @@ impl<S: Store> Vault<S> {
         Ok(push_new_item(user, id, name, kind, stored, writes))
     }
 
-    /// Replaces the value of `name`; its version goes up by one and agents
-    /// running with the old value become stale.
-    pub async fn update(&self, user: &UserId, name: &Name, value: SecretValue) -> Result<ItemInfo> {
-        self.update_ref(user, ItemRef::Name(name), value).await
-    }
-
-    /// [`Vault::update`] for the item with id `id`.
-    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, item = %id))]
-    pub async fn update_item(
+    /// Replaces the value of an item, by name or id; its version goes up by
+    /// one and agents running with the old value become stale.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
+    pub async fn update_item<'a>(
         &self,
         user: &UserId,
-        id: ItemId,
+        item: impl Into<ItemRef<'a>>,
         value: SecretValue,
     ) -> Result<ItemInfo> {
-        self.update_ref(user, ItemRef::Id(id), value).await
-    }
-
-    async fn update_ref(
-        &self,
-        user: &UserId,
-        item: ItemRef<'_>,
-        value: SecretValue,
-    ) -> Result<ItemInfo> {
+        let item = item.into();
         user.check_acting()?;
         self.check_value_len(&item.to_string(), value.len())?;
         transact!(self, async {
@@ -314,11 +329,15 @@ impl<S: Store> Vault<S> {
         Ok(())
     }
 
-    /// The versions of `name`'s value the vault keeps, newest (the current
-    /// one) first, with when each became current. Never a value.
-    pub async fn history(&self, user: &UserId, name: &Name) -> Result<Vec<ValueVersion>> {
+    /// The versions of an item's value the vault keeps, newest (the
+    /// current one) first, with when each became current. Never a value.
+    pub async fn item_history<'a>(
+        &self,
+        user: &UserId,
+        item: impl Into<ItemRef<'a>>,
+    ) -> Result<Vec<ValueVersion>> {
         user.check_acting()?;
-        let found = self.find_item(user, name).await?;
+        let found = self.find(user, item.into()).await?;
         let body = &found.body;
         let current = ValueVersion {
             version: body.revision,
@@ -333,22 +352,29 @@ impl<S: Store> Vault<S> {
         Ok(std::iter::once(current).chain(past).collect())
     }
 
-    /// Makes the value `name` had at `version` current again, as a new
+    /// Makes the value an item had at `version` current again, as a new
     /// version (the one it replaces joins the history). Agents running with
-    /// the replaced value become stale, as after [`Vault::update`]. One
-    /// commit. A version the history no longer holds is
+    /// the replaced value become stale, as after [`Vault::update_item`].
+    /// One commit. A version the history no longer holds is
     /// [`Error::NotFound`] (404); the current version is
     /// [`Error::InvalidInput`].
-    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, name = %name))]
-    pub async fn rollback(&self, user: &UserId, name: &Name, version: u64) -> Result<ItemInfo> {
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
+    pub async fn rollback_item<'a>(
+        &self,
+        user: &UserId,
+        item: impl Into<ItemRef<'a>>,
+        version: u64,
+    ) -> Result<ItemInfo> {
+        let item = item.into();
         user.check_acting()?;
         transact!(self, async {
-            let found = self.find_item(user, name).await?;
+            let found = self.find(user, item).await?;
+            let name = found.body.name.clone();
             let id = found.id()?;
             let mut body = found.body;
             if version == body.revision {
                 return Err(Error::InvalidInput {
-                    field: "version",
+                    field: Input::Version,
                     reason: format!("{version} is the current version of {name}"),
                 });
             }
@@ -357,7 +383,7 @@ impl<S: Store> Vault<S> {
             let kept = body.history.iter().take(self.config.history_len);
             let Some(past) = kept.into_iter().find(|p| p.revision == version) else {
                 return Err(Error::NotFound {
-                    what: "version",
+                    what: Entity::Version,
                     name: format!("{name} version {version}"),
                 });
             };
@@ -389,24 +415,16 @@ impl<S: Store> Vault<S> {
         })
     }
 
-    /// Deletes `name`. Refused while it is attached to an agent
-    /// ([`Error::Attached`], 409, naming the agents): detach it first.
-    pub async fn delete(&self, user: &UserId, name: &Name) -> Result<()> {
-        self.delete_ref(user, ItemRef::Name(name)).await
-    }
-
-    /// [`Vault::delete`] for the item with id `id`.
-    #[tracing::instrument(level = "debug", skip_all, fields(user = %user, item = %id))]
-    pub async fn delete_item(&self, user: &UserId, id: ItemId) -> Result<()> {
-        self.delete_ref(user, ItemRef::Id(id)).await
-    }
-
-    async fn delete_ref(&self, user: &UserId, item: ItemRef<'_>) -> Result<()> {
+    /// Deletes an item, by name or id. Refused while it is attached to an
+    /// agent ([`Error::Attached`], 409, naming the agents): detach it first.
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
+    pub async fn delete_item<'a>(&self, user: &UserId, item: impl Into<ItemRef<'a>>) -> Result<()> {
+        let item = item.into();
         user.check_acting()?;
         let result = transact!(self, async {
             let found = self.find(user, item).await?;
             let subject = AuditSubject::item(found.id()?, &found.body.name);
-            let what = found.body.kind.as_str();
+            let what = Entity::from(found.body.kind);
             crate::rules::check_deletable(what, found.body.name.as_str(), &found.body.agents)?;
             let writes = vec![
                 Write::Delete {
@@ -430,24 +448,17 @@ impl<S: Store> Vault<S> {
         .await
     }
 
-    /// The metadata of `name` (and the value, for a variable).
-    pub async fn get(&self, user: &UserId, name: &Name) -> Result<ItemInfo> {
-        user.check_acting()?;
-        let found = self.find_item(user, name).await?;
-        Ok(info(found.id()?, &found.body))
-    }
-
-    /// The metadata of the item with id `id` (and the value, for a
+    /// The metadata of an item, by name or id (and the value, for a
     /// variable); another user's id is [`Error::NotFound`].
-    pub async fn item(&self, user: &UserId, id: ItemId) -> Result<ItemInfo> {
+    pub async fn item<'a>(&self, user: &UserId, item: impl Into<ItemRef<'a>>) -> Result<ItemInfo> {
         user.check_acting()?;
-        let found = self.find(user, ItemRef::Id(id)).await?;
-        Ok(info(id, &found.body))
+        let found = self.find(user, item.into()).await?;
+        Ok(info(found.id()?, &found.body))
     }
 
     /// Every secret and variable of `user`, sorted by name.
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
-    pub async fn list(&self, user: &UserId) -> Result<Vec<ItemInfo>> {
+    pub async fn items(&self, user: &UserId) -> Result<Vec<ItemInfo>> {
         user.check_acting()?;
         let records = self.store.list(user, RecordKind::Item).await?;
         let mut items = records
@@ -472,7 +483,7 @@ impl<S: Store> Vault<S> {
     /// rename can't happen, names are fixed).
     async fn find_item_by_id(&self, user: &UserId, id: ItemId) -> Result<Found> {
         let not_found = || Error::NotFound {
-            what: "secret or variable",
+            what: Entity::Item,
             name: id.to_string(),
         };
         let record = self
@@ -534,5 +545,68 @@ impl<S: Store> Vault<S> {
         let record = id.to_string();
         let binding = binding::item(user, &record, name.as_str());
         keys.seal(&binding, plaintext.as_bytes())
+    }
+}
+
+/// The names before 0.3.0, kept for one release: items now follow the
+/// scheme agents and connections use (`create_item`, `item`, `items`,
+/// `update_item`, `delete_item`), and every item method takes a name or an
+/// id ([`ItemRef`]).
+impl<S: Store> Vault<S> {
+    /// Creates a secret or variable.
+    #[deprecated(since = "0.3.0", note = "renamed to `Vault::create_item`")]
+    pub async fn create(
+        &self,
+        user: &UserId,
+        name: &Name,
+        kind: Kind,
+        value: SecretValue,
+    ) -> Result<ItemInfo> {
+        self.create_item(user, name, kind, value).await
+    }
+
+    /// The metadata of `name`.
+    #[deprecated(
+        since = "0.3.0",
+        note = "renamed to `Vault::item`, which takes a name or an id"
+    )]
+    pub async fn get(&self, user: &UserId, name: &Name) -> Result<ItemInfo> {
+        self.item(user, name).await
+    }
+
+    /// Every secret and variable of `user`.
+    #[deprecated(since = "0.3.0", note = "renamed to `Vault::items`")]
+    pub async fn list(&self, user: &UserId) -> Result<Vec<ItemInfo>> {
+        self.items(user).await
+    }
+
+    /// Replaces the value of `name`.
+    #[deprecated(
+        since = "0.3.0",
+        note = "use `Vault::update_item`, which takes a name or an id"
+    )]
+    pub async fn update(&self, user: &UserId, name: &Name, value: SecretValue) -> Result<ItemInfo> {
+        self.update_item(user, name, value).await
+    }
+
+    /// Deletes `name`.
+    #[deprecated(
+        since = "0.3.0",
+        note = "use `Vault::delete_item`, which takes a name or an id"
+    )]
+    pub async fn delete(&self, user: &UserId, name: &Name) -> Result<()> {
+        self.delete_item(user, name).await
+    }
+
+    /// The versions of `name`'s value the vault keeps.
+    #[deprecated(since = "0.3.0", note = "renamed to `Vault::item_history`")]
+    pub async fn history(&self, user: &UserId, name: &Name) -> Result<Vec<ValueVersion>> {
+        self.item_history(user, name).await
+    }
+
+    /// Makes the value `name` had at `version` current again.
+    #[deprecated(since = "0.3.0", note = "renamed to `Vault::rollback_item`")]
+    pub async fn rollback(&self, user: &UserId, name: &Name, version: u64) -> Result<ItemInfo> {
+        self.rollback_item(user, name, version).await
     }
 }

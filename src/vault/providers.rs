@@ -6,7 +6,8 @@ use crate::audit::{AuditAction, AuditEvent, AuditSubject};
 use crate::records::{self, ConnectionBody, connection_key};
 use crate::store::{Record, RecordKind, Store, Write};
 use crate::{
-    AgentId, ConnectionId, Credential, CredentialKind, Error, Provider, Result, Timestamp, UserId,
+    AgentId, ConnectionId, Credential, CredentialKind, Entity, Error, Provider, Result, Timestamp,
+    UserId,
 };
 
 use super::{Plan, Vault, binding, transact};
@@ -60,7 +61,7 @@ fn expiry_of(credential: &Credential) -> Option<Timestamp> {
 
 fn not_found(id: ConnectionId) -> Error {
     Error::NotFound {
-        what: "connection",
+        what: Entity::Connection,
         name: id.to_string(),
     }
 }
@@ -70,7 +71,11 @@ impl<S: Store> Vault<S> {
     /// kind: connecting one that exists is [`Error::AlreadyExists`] (409);
     /// use [`Vault::update_connection`].
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user))]
-    pub async fn connect(&self, user: &UserId, credential: &Credential) -> Result<ConnectionInfo> {
+    pub async fn create_connection(
+        &self,
+        user: &UserId,
+        credential: &Credential,
+    ) -> Result<ConnectionInfo> {
         user.check_acting()?;
         self.require_keyring()?;
         let id = credential.connection_id();
@@ -79,7 +84,7 @@ impl<S: Store> Vault<S> {
             let key = connection_key(user, id);
             if self.store.get(&key).await?.is_some() {
                 return Err(Error::AlreadyExists {
-                    what: "connection",
+                    what: Entity::Connection,
                     name: id.to_string(),
                 });
             }
@@ -131,9 +136,8 @@ impl<S: Store> Vault<S> {
                 // The agents' attachment lists record the variables; keeping
                 // them right would mean rewriting every agent. Ask for a
                 // detach instead.
-                return Err(Error::Attached {
-                    what: "connection (its set of variables would change)",
-                    name: id.to_string(),
+                return Err(Error::VariablesWouldChange {
+                    connection: id,
                     agents: body.agents.clone(),
                 });
             }
@@ -150,7 +154,7 @@ impl<S: Store> Vault<S> {
 
     /// Removes a connection; refused while attached ([`Error::Attached`], 409).
     #[tracing::instrument(level = "debug", skip_all, fields(user = %user, connection = %id))]
-    pub async fn disconnect(&self, user: &UserId, id: ConnectionId) -> Result<()> {
+    pub async fn delete_connection(&self, user: &UserId, id: ConnectionId) -> Result<()> {
         user.check_acting()?;
         let event = || {
             AuditEvent::done(
@@ -161,7 +165,7 @@ impl<S: Store> Vault<S> {
         };
         let result = transact!(self, async {
             let (record, body) = self.find_connection(user, id).await?;
-            crate::rules::check_deletable("connection", &id.to_string(), &body.agents)?;
+            crate::rules::check_deletable(Entity::Connection, &id.to_string(), &body.agents)?;
             let writes = vec![Write::Delete {
                 key: record.key,
                 expect: record.version,
@@ -169,6 +173,13 @@ impl<S: Store> Vault<S> {
             Ok(Plan::new(writes, ()).audited(event()))
         });
         self.audit_refusal(result, event).await
+    }
+
+    /// One connection's metadata; never its credential.
+    pub async fn connection(&self, user: &UserId, id: ConnectionId) -> Result<ConnectionInfo> {
+        user.check_acting()?;
+        let (_, body) = self.find_connection(user, id).await?;
+        Ok(info(&body))
     }
 
     /// The user's connections, sorted by provider and kind.
@@ -214,5 +225,21 @@ impl<S: Store> Vault<S> {
         let record = id.record_id();
         let binding = binding::connection(user, &record);
         Ok((variables, keys.seal(&binding, &payload)?))
+    }
+}
+
+/// The names before 0.3.0, kept for one release: connections now follow the
+/// scheme items and agents use.
+impl<S: Store> Vault<S> {
+    /// Connects a provider.
+    #[deprecated(since = "0.3.0", note = "renamed to `Vault::create_connection`")]
+    pub async fn connect(&self, user: &UserId, credential: &Credential) -> Result<ConnectionInfo> {
+        self.create_connection(user, credential).await
+    }
+
+    /// Removes a connection.
+    #[deprecated(since = "0.3.0", note = "renamed to `Vault::delete_connection`")]
+    pub async fn disconnect(&self, user: &UserId, id: ConnectionId) -> Result<()> {
+        self.delete_connection(user, id).await
     }
 }

@@ -133,9 +133,9 @@ impl<S: Store> Vault<S> {
     /// let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
     /// let user = UserId::parse("user_42")?;
     /// vault
-    ///     .connect(&user, &Credential::api_key(Provider::OpenRouter, "sk-or-demo".into()))
+    ///     .create_connection(&user, &Credential::api_key(Provider::OpenRouter, "sk-or-demo".into()))
     ///     .await?;
-    /// let (agent, _token) = vault.create_agent(&user, "support-bot").await?;
+    /// let (agent, _token) = vault.create_agent(&user, &"support-bot".parse()?).await?;
     /// let requirements = Requirements::from_manifest_json(
     ///     r#"{"secrets": [{"name": "OPENROUTER_API_KEY"}, {"name": "TELEGRAM_BOT_TOKEN"}]}"#,
     /// )?;
@@ -159,7 +159,7 @@ impl<S: Store> Vault<S> {
         user.check_acting()?;
         // Fails with NotFound before anything else is read.
         self.agent(user, agent).await?;
-        let items = self.list(user).await?;
+        let items = self.items(user).await?;
         let connections = self.connections(user).await?;
 
         let check = |requirement: &Requirement| {

@@ -12,7 +12,7 @@ use crate::records::{self, Body, StoredValue, user_keys_key};
 use crate::store::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use crate::{Error, Result, UserId};
 
-use super::{Plan, Vault, binding, transact};
+use super::{Attempt, Plan, Vault, binding, retrying, transact};
 
 /// How [`Vault::rewrap`] works through the records.
 #[derive(Clone, Copy, Debug)]
@@ -120,7 +120,7 @@ impl<S: Store> Vault<S> {
     /// the key from their configuration too.
     pub async fn retire_key(&self, id: KeyId) -> Result<()> {
         self.check_keyring().await?;
-        for _ in 0..self.config.max_attempts {
+        retrying!(self, async {
             // Retire from a copy first, so the primary or an unknown id is
             // refused before the (whole-vault) usage scan.
             let snapshot = self.crypto();
@@ -139,15 +139,12 @@ impl<S: Store> Vault<S> {
             // Installed only over the keyring the scan started from: a key
             // added or promoted meanwhile must not be undone by a stale
             // copy. Otherwise start over from the new keyring.
-            if self.replace_keyring_if(&snapshot, keyring) {
-                let subject = AuditSubject::Key { id };
-                let event =
-                    AuditEvent::done(&UserId::vault(), AuditAction::KeyRetired, vec![subject]);
-                return self.record_event(event).await;
+            if !self.replace_keyring_if(&snapshot, keyring) {
+                return Ok(Attempt::Again);
             }
-        }
-        Err(Error::Contention {
-            attempts: self.config.max_attempts,
+            let subject = AuditSubject::Key { id };
+            let event = AuditEvent::done(&UserId::vault(), AuditAction::KeyRetired, vec![subject]);
+            self.record_event(event).await.map(Attempt::Done)
         })
     }
 
@@ -157,20 +154,17 @@ impl<S: Store> Vault<S> {
     /// every replica must be given the same keyring. Audited as
     /// [`AuditAction::KeyPromoted`].
     pub async fn promote_key(&self, id: KeyId) -> Result<()> {
-        for _ in 0..self.config.max_attempts {
+        retrying!(self, async {
             let snapshot = self.crypto();
             let mut keyring = snapshot.keyring().clone();
             keyring.promote(id)?;
-            if self.replace_keyring_if(&snapshot, keyring) {
-                self.check_keyring().await?;
-                let subject = AuditSubject::Key { id };
-                let event =
-                    AuditEvent::done(&UserId::vault(), AuditAction::KeyPromoted, vec![subject]);
-                return self.record_event(event).await;
+            if !self.replace_keyring_if(&snapshot, keyring) {
+                return Ok(Attempt::Again);
             }
-        }
-        Err(Error::Contention {
-            attempts: self.config.max_attempts,
+            self.check_keyring().await?;
+            let subject = AuditSubject::Key { id };
+            let event = AuditEvent::done(&UserId::vault(), AuditAction::KeyPromoted, vec![subject]);
+            self.record_event(event).await.map(Attempt::Done)
         })
     }
 
@@ -264,7 +258,7 @@ impl<S: Store> Vault<S> {
     /// Rewrites the vault's own records (key check values) stored in an
     /// older format. Nothing in them is sealed.
     async fn upgrade_vault_records(&self, report: &mut RewrapReport) -> Result<()> {
-        for _ in 0..self.config.max_attempts {
+        retrying!(self, async {
             let mut writes = Vec::new();
             for record in self
                 .store
@@ -280,14 +274,11 @@ impl<S: Store> Vault<S> {
                 }
             }
             match self.commit_in_parts(&UserId::vault(), writes, report).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => Ok(Attempt::Done(())),
                 // Another rewrap got there first: look again.
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(other) => return Err(other.into()),
+                Err(StoreError::Conflict { .. }) => Ok(Attempt::Again),
+                Err(other) => Err(other.into()),
             }
-        }
-        Err(Error::Contention {
-            attempts: self.config.max_attempts,
         })
     }
 
@@ -350,8 +341,7 @@ impl<S: Store> Vault<S> {
             for chunk in listed.chunks(batch_size) {
                 let keys_in_chunk: Vec<RecordKey> = chunk.iter().map(|r| r.key.clone()).collect();
                 let mut current: Vec<Record> = chunk.to_vec();
-                let mut committed = false;
-                for _ in 0..self.config.max_attempts {
+                retrying!(self, async {
                     let history_len = self.config.history_len;
                     let found = rewrap_writes(
                         &crypto,
@@ -368,19 +358,15 @@ impl<S: Store> Vault<S> {
                         // the keys again and redo the chunk.
                         Err(CryptoError::UnknownGeneration(_)) => {
                             keys = self.user_keys(user).await?;
-                            continue;
+                            return Ok(Attempt::Again);
                         }
                         Err(other) => return Err(other.into()),
                     };
                     if writes.is_empty() {
-                        committed = true;
-                        break;
+                        return Ok(Attempt::Done(()));
                     }
                     match self.commit_in_parts(user, writes, report).await {
-                        Ok(()) => {
-                            committed = true;
-                            break;
-                        }
+                        Ok(()) => Ok(Attempt::Done(())),
                         Err(StoreError::Conflict { .. }) => {
                             // Something changed under us: re-read the chunk
                             // (deleted records drop out) and the user's keys
@@ -394,15 +380,11 @@ impl<S: Store> Vault<S> {
                                 .flatten()
                                 .collect();
                             keys = self.user_keys(user).await?;
+                            Ok(Attempt::Again)
                         }
-                        Err(other) => return Err(other.into()),
+                        Err(other) => Err(other.into()),
                     }
-                }
-                if !committed {
-                    return Err(Error::Contention {
-                        attempts: self.config.max_attempts,
-                    });
-                }
+                })?;
                 report.records += chunk.len() as u64;
                 state.done += chunk.len() as u64;
                 progress(*state);

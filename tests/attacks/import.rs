@@ -48,7 +48,7 @@ async fn overwrite_import_cannot_confirm_a_guessed_secret() {
     let (right, wrong) = (user("right"), user("wrong"));
     for u in [&right, &wrong] {
         vault
-            .create(u, &name("API_KEY"), Kind::Secret, value(STORED))
+            .create_item(u, &name("API_KEY"), Kind::Secret, value(STORED))
             .await
             .unwrap();
     }
@@ -79,7 +79,7 @@ async fn overwrite_import_cannot_confirm_a_guessed_secret() {
     assert_eq!(json(&done_right), json(&done_wrong));
     assert_eq!(done_right.count(ImportAction::Update), 1);
     for u in [&right, &wrong] {
-        let item = vault.get(u, &name("API_KEY")).await.unwrap();
+        let item = vault.item(u, &name("API_KEY")).await.unwrap();
         assert_eq!(
             (item.kind, item.version, item.value),
             (Kind::Secret, 2, None)
@@ -96,7 +96,7 @@ async fn overwrite_import_answer_never_depends_on_the_stored_secret() {
     let (store, vault) = setup();
     let alice = user("alice");
     vault
-        .create(&alice, &name("API_KEY"), Kind::Secret, value(STORED))
+        .create_item(&alice, &name("API_KEY"), Kind::Secret, value(STORED))
         .await
         .unwrap();
     let record = store
@@ -131,7 +131,10 @@ async fn overwrite_import_answer_never_depends_on_the_stored_secret() {
             .unwrap();
         assert_eq!(report.count(ImportAction::Update), 1);
     }
-    let (agent, _) = vault.create_agent(&alice, "probe").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&alice, &"probe".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(&alice, agent.id, &[Attachable::Item(name("API_KEY"))])
         .await
@@ -173,7 +176,7 @@ async fn code_loading_variables_cannot_be_created_or_imported() {
     for reserved in names {
         for kind in [Kind::Secret, Kind::Variable] {
             let err = vault
-                .create(&alice, &name(reserved), kind, value(payload))
+                .create_item(&alice, &name(reserved), kind, value(payload))
                 .await
                 .unwrap_err();
             match &err {
@@ -224,7 +227,7 @@ async fn overwrite_import_as_secret_never_stores_plaintext() {
     let (store, vault) = setup();
     let alice = user("alice");
     vault
-        .create(
+        .create_item(
             &alice,
             &name("Db_Password"),
             Kind::Variable,
@@ -232,7 +235,10 @@ async fn overwrite_import_as_secret_never_stores_plaintext() {
         )
         .await
         .unwrap();
-    let (agent, _) = vault.create_agent(&alice, "probe").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&alice, &"probe".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(&alice, agent.id, &[Attachable::Item(name("DB_PASSWORD"))])
         .await
@@ -263,7 +269,7 @@ async fn overwrite_import_as_secret_never_stores_plaintext() {
         let body = String::from_utf8_lossy(&record.body);
         assert!(!body.contains("CANARY"), "{:?} holds the value", record.key);
     }
-    let item = vault.get(&alice, &name("DB_PASSWORD")).await.unwrap();
+    let item = vault.item(&alice, &name("DB_PASSWORD")).await.unwrap();
     assert_eq!(
         (item.kind, item.value, item.version),
         (Kind::Secret, None, 2)
@@ -305,7 +311,7 @@ async fn a_reserved_name_stored_earlier_is_never_injected() {
     );
     let user = UserId::parse("u").unwrap();
     for name in ["NODE_OPTIONS", "LD_PRELOAD"] {
-        lax.create(
+        lax.create_item(
             &user,
             &Name::parse(name).unwrap(),
             Kind::Variable,
@@ -314,7 +320,10 @@ async fn a_reserved_name_stored_earlier_is_never_injected() {
         .await
         .unwrap();
     }
-    let (agent, _) = lax.create_agent(&user, "bot").await.unwrap();
+    let (agent, _) = lax
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     lax.attach(
         &user,
         agent.id,

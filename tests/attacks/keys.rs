@@ -37,11 +37,11 @@ async fn a_mistyped_master_key_never_writes_and_never_reads() {
     let store = MemoryStore::new();
     let right = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     right
-        .create(&user(), &name("API_TOKEN"), Kind::Secret, value("s3cret"))
+        .create_item(&user(), &name("API_TOKEN"), Kind::Secret, value("s3cret"))
         .await
         .unwrap();
     right
-        .create(
+        .create_item(
             &user(),
             &name("PUBLIC_URL"),
             Kind::Variable,
@@ -50,13 +50,16 @@ async fn a_mistyped_master_key_never_writes_and_never_reads() {
         .await
         .unwrap();
     right
-        .connect(
+        .create_connection(
             &user(),
             &Credential::api_key(Provider::Venice, SecretString::from("vk-1")),
         )
         .await
         .unwrap();
-    let (agent, _) = right.create_agent(&user(), "bot").await.unwrap();
+    let (agent, _) = right
+        .create_agent(&user(), &"bot".parse().unwrap())
+        .await
+        .unwrap();
     right
         .attach(
             &user(),
@@ -73,33 +76,36 @@ async fn a_mistyped_master_key_never_writes_and_never_reads() {
     let u = &user();
     is_mismatch(
         wrong
-            .create(u, &name("NEW"), Kind::Secret, value("x"))
+            .create_item(u, &name("NEW"), Kind::Secret, value("x"))
             .await,
         "create secret",
     );
     is_mismatch(
         wrong
-            .create(u, &name("NEW_VAR"), Kind::Variable, value("x"))
+            .create_item(u, &name("NEW_VAR"), Kind::Variable, value("x"))
             .await,
         "create variable",
     );
     is_mismatch(
-        wrong.update(u, &name("API_TOKEN"), value("y")).await,
+        wrong.update_item(u, &name("API_TOKEN"), value("y")).await,
         "update",
     );
-    is_mismatch(wrong.delete(u, &name("PUBLIC_URL")).await, "delete");
+    is_mismatch(wrong.delete_item(u, &name("PUBLIC_URL")).await, "delete");
     let openai = Credential::api_key(Provider::OpenAi, SecretString::from("sk-x"));
-    is_mismatch(wrong.connect(u, &openai).await, "connect");
+    is_mismatch(wrong.create_connection(u, &openai).await, "connect");
     let venice = Credential::api_key(Provider::Venice, SecretString::from("vk-2"));
     is_mismatch(
         wrong.update_connection(u, &venice).await,
         "update connection",
     );
     is_mismatch(
-        wrong.disconnect(u, venice.connection_id()).await,
+        wrong.delete_connection(u, venice.connection_id()).await,
         "disconnect",
     );
-    is_mismatch(wrong.create_agent(u, "other").await, "create agent");
+    is_mismatch(
+        wrong.create_agent(u, &"other".parse().unwrap()).await,
+        "create agent",
+    );
     is_mismatch(
         wrong
             .attach(u, agent.id, &[Attachable::parse("PUBLIC_URL").unwrap()])
@@ -153,7 +159,7 @@ async fn a_mistyped_master_key_never_writes_and_never_reads() {
 
 async fn error_status(vault: &Vault<MemoryStore>) -> u16 {
     vault
-        .create(&user(), &name("Z"), Kind::Variable, value("z"))
+        .create_item(&user(), &name("Z"), Kind::Variable, value("z"))
         .await
         .unwrap_err()
         .http_status()
@@ -165,7 +171,7 @@ async fn a_new_key_id_is_accepted_and_its_check_value_then_binds_it() {
     let first = MasterKey::generate();
     let vault = Vault::new(store.clone(), Keyring::single(first.clone()));
     vault
-        .create(&user(), &name("A"), Kind::Secret, value("1"))
+        .create_item(&user(), &name("A"), Kind::Secret, value("1"))
         .await
         .unwrap();
     let second = MasterKey::generate();
@@ -174,7 +180,7 @@ async fn a_new_key_id_is_accepted_and_its_check_value_then_binds_it() {
     ring.promote(KeyId(2)).unwrap();
     vault.set_keyring(ring);
     vault
-        .create(&user(), &name("B"), Kind::Secret, value("2"))
+        .create_item(&user(), &name("B"), Kind::Secret, value("2"))
         .await
         .unwrap();
     assert_eq!(vault.key_usage().await.unwrap().get(&KeyId(2)), Some(&1));
@@ -184,7 +190,7 @@ async fn a_new_key_id_is_accepted_and_its_check_value_then_binds_it() {
     other.add(KeyId(2), MasterKey::generate()).unwrap();
     let replica = Vault::new(store, other);
     match replica
-        .create(&user(), &name("C"), Kind::Variable, value("3"))
+        .create_item(&user(), &name("C"), Kind::Variable, value("3"))
         .await
     {
         Err(Error::KeyMismatch { key: KeyId(2) }) => {}
@@ -207,7 +213,7 @@ async fn retire_never_undoes_a_key_promoted_during_its_scan() {
     let store = Arc::new(HookStore::new(MemoryStore::new()));
     let vault = Arc::new(Vault::new(Arc::clone(&store), ring.clone()));
     vault
-        .create(&user(), &name("OLD"), Kind::Secret, value("under key 2"))
+        .create_item(&user(), &name("OLD"), Kind::Secret, value("under key 2"))
         .await
         .unwrap();
 
@@ -223,7 +229,7 @@ async fn retire_never_undoes_a_key_promoted_during_its_scan() {
         let vault = hook_cell.get().unwrap().upgrade().unwrap();
         vault.set_keyring(promoted);
         vault
-            .create(&user(), &name("NEW"), Kind::Secret, value("under key 3"))
+            .create_item(&user(), &name("NEW"), Kind::Secret, value("under key 3"))
             .await
             .unwrap();
     });
@@ -238,7 +244,10 @@ async fn retire_never_undoes_a_key_promoted_during_its_scan() {
         "the promotion was undone"
     );
     assert_eq!(ring.ids().collect::<Vec<_>>(), vec![KeyId(2), KeyId(3)]);
-    let (agent, _) = vault.create_agent(&user(), "bot").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&user(), &"bot".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(
             &user(),
@@ -262,7 +271,7 @@ async fn rewrap_racing_a_user_key_rotation_reads_the_keys_again() {
     let store = Arc::new(HookStore::new(inner.clone()));
     let vault = Vault::new(Arc::clone(&store), Keyring::single(one.clone()));
     vault
-        .create(&user(), &name("TOKEN"), Kind::Secret, value("v1"))
+        .create_item(&user(), &name("TOKEN"), Kind::Secret, value("v1"))
         .await
         .unwrap();
     let mut ring = Keyring::single(one);
@@ -274,7 +283,7 @@ async fn rewrap_racing_a_user_key_rotation_reads_the_keys_again() {
     vault.key_usage().await.unwrap();
     vault.rotate_user_key(&user()).await.unwrap();
     other
-        .create(&user(), &name("WARM"), Kind::Variable, value("w"))
+        .create_item(&user(), &name("WARM"), Kind::Variable, value("w"))
         .await
         .unwrap();
 
@@ -285,7 +294,7 @@ async fn rewrap_racing_a_user_key_rotation_reads_the_keys_again() {
     store.arm_commit(async move {
         racer.rotate_user_key(&user()).await.unwrap();
         racer
-            .update(&user(), &name("TOKEN"), value("v2"))
+            .update_item(&user(), &name("TOKEN"), value("v2"))
             .await
             .unwrap();
     });
@@ -296,7 +305,10 @@ async fn rewrap_racing_a_user_key_rotation_reads_the_keys_again() {
     assert!(store.fired(), "the race was staged");
     assert!(report.records >= 2);
 
-    let (agent, _) = vault.create_agent(&user(), "bot").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&user(), &"bot".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(&user(), agent.id, &[Attachable::parse("TOKEN").unwrap()])
         .await
@@ -314,7 +326,10 @@ async fn no_call_can_act_as_the_vaults_reserved_user() {
 
     let store = MemoryStore::new();
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
-    let (agent, _) = vault.create_agent(&user(), "bot").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(&user(), &"bot".parse().unwrap())
+        .await
+        .unwrap();
     let before = store.snapshot();
     let reserved = UserId::parse_stored("~vault").unwrap();
     let r = &reserved;
@@ -326,20 +341,23 @@ async fn no_call_can_act_as_the_vaults_reserved_user() {
     }
     refused(
         vault
-            .create(r, &name("X"), Kind::Variable, value("x"))
+            .create_item(r, &name("X"), Kind::Variable, value("x"))
             .await,
         "create",
     );
-    refused(vault.list(r).await, "list");
-    refused(vault.get(r, &name("X")).await, "get");
-    refused(vault.delete(r, &name("X")).await, "delete");
+    refused(vault.items(r).await, "list");
+    refused(vault.item(r, &name("X")).await, "get");
+    refused(vault.delete_item(r, &name("X")).await, "delete");
     refused(vault.agents(r).await, "agents");
-    refused(vault.create_agent(r, "a").await, "create agent");
+    refused(
+        vault.create_agent(r, &"a".parse().unwrap()).await,
+        "create agent",
+    );
     refused(vault.environment(r, agent.id).await, "environment");
     refused(vault.gateway_token(r, agent.id).await, "gateway token");
     refused(vault.connections(r).await, "connections");
     let venice = Credential::api_key(Provider::Venice, SecretString::from("vk"));
-    refused(vault.connect(r, &venice).await, "connect");
+    refused(vault.create_connection(r, &venice).await, "connect");
     refused(
         vault
             .import_dotenv(r, b"A=1\n", &ImportOptions::default())

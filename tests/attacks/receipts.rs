@@ -24,10 +24,13 @@ async fn deployed_agent(
     let name = Name::parse("TOKEN").unwrap();
     let value = SecretValue::parse(SecretString::from("v1")).unwrap();
     vault
-        .create(user, &name, Kind::Secret, value)
+        .create_item(user, &name, Kind::Secret, value)
         .await
         .unwrap();
-    let (agent, _) = vault.create_agent(user, "bot").await.unwrap();
+    let (agent, _) = vault
+        .create_agent(user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     vault
         .attach(user, agent.id, &[Attachable::parse("TOKEN").unwrap()])
         .await
@@ -50,7 +53,7 @@ async fn forged_altered_and_foreign_receipts_mark_nothing_synced() {
     // The value changes after the environment was built: the real receipt
     // is stale, and a forger wants it to look current.
     vault
-        .update(
+        .update_item(
             &alice(),
             &Name::parse("TOKEN").unwrap(),
             SecretValue::parse(SecretString::from("v2")).unwrap(),

@@ -30,8 +30,11 @@ fn anthropic(key: &str) -> Credential {
 /// The other caller: revokes the leaked key and connects a fresh one.
 async fn revoke_and_reconnect(other: Arc<Vault<Arc<dyn Store>>>) {
     let id = anthropic(LEAKED).connection_id();
-    other.disconnect(&user(), id).await.unwrap();
-    other.connect(&user(), &anthropic(FRESH)).await.unwrap();
+    other.delete_connection(&user(), id).await.unwrap();
+    other
+        .create_connection(&user(), &anthropic(FRESH))
+        .await
+        .unwrap();
 }
 
 async fn anthropic_key_in_environment<S: Store>(vault: &Vault<S>) -> String {
@@ -64,8 +67,14 @@ async fn attach_racing_a_reconnect_never_restores_the_revoked_key() {
         let store = Arc::new(HookStore::new(Arc::clone(&inner)));
         let vault = Vault::new(Arc::clone(&store), keyring.clone());
         let other = Arc::new(Vault::new(Arc::clone(&inner), keyring));
-        vault.connect(&user(), &anthropic(LEAKED)).await.unwrap();
-        let (agent, _) = vault.create_agent(&user(), "bot").await.unwrap();
+        vault
+            .create_connection(&user(), &anthropic(LEAKED))
+            .await
+            .unwrap();
+        let (agent, _) = vault
+            .create_agent(&user(), &"bot".parse().unwrap())
+            .await
+            .unwrap();
         // Warm the other caller up, so its own first-use work (checking the
         // master key against the vault) is done before the race.
         other.gateway_token(&user(), agent.id).await.unwrap();
@@ -97,8 +106,14 @@ async fn rewrap_racing_a_reconnect_never_restores_the_revoked_key() {
         let old = MasterKey::generate();
         let store = Arc::new(HookStore::new(Arc::clone(&inner)));
         let vault = Vault::new(Arc::clone(&store), Keyring::single(old.clone()));
-        vault.connect(&user(), &anthropic(LEAKED)).await.unwrap();
-        let (agent, _) = vault.create_agent(&user(), "bot").await.unwrap();
+        vault
+            .create_connection(&user(), &anthropic(LEAKED))
+            .await
+            .unwrap();
+        let (agent, _) = vault
+            .create_agent(&user(), &"bot".parse().unwrap())
+            .await
+            .unwrap();
 
         // A new primary key: the connection now needs rewrapping.
         let mut ring = Keyring::single(old);

@@ -39,7 +39,7 @@ async fn no_output_of_any_public_type_contains_a_secret() {
     let secret = SecretValue::parse(SecretString::from(CANARIES[0])).unwrap();
     shown.push(format!("{secret:?}"));
     let item = vault
-        .create(&user, &Name::parse("S").unwrap(), Kind::Secret, secret)
+        .create_item(&user, &Name::parse("S").unwrap(), Kind::Secret, secret)
         .await
         .unwrap();
     shown.push(format!(
@@ -49,7 +49,7 @@ async fn no_output_of_any_public_type_contains_a_secret() {
 
     let key = Credential::api_key(Provider::OpenRouter, SecretString::from(CANARIES[1]));
     shown.push(format!("{key:?}"));
-    vault.connect(&user, &key).await.unwrap();
+    vault.create_connection(&user, &key).await.unwrap();
     let tokens = CodexTokens::new(
         SecretString::from(CANARIES[2]),
         SecretString::from(CANARIES[3]),
@@ -58,7 +58,7 @@ async fn no_output_of_any_public_type_contains_a_secret() {
     .unwrap();
     shown.push(format!("{tokens:?}"));
     vault
-        .connect(&user, &Credential::CodexSubscription(tokens))
+        .create_connection(&user, &Credential::CodexSubscription(tokens))
         .await
         .unwrap();
     let endpoint = CustomEndpoint::new(
@@ -69,7 +69,7 @@ async fn no_output_of_any_public_type_contains_a_secret() {
     .unwrap();
     shown.push(format!("{endpoint:?}"));
     vault
-        .connect(&user, &Credential::Custom(endpoint))
+        .create_connection(&user, &Credential::Custom(endpoint))
         .await
         .unwrap();
     let cards = vault.connections(&user).await.unwrap();
@@ -78,7 +78,10 @@ async fn no_output_of_any_public_type_contains_a_secret() {
         serde_json::to_string(&cards).unwrap()
     ));
 
-    let (agent, token) = vault.create_agent(&user, "bot").await.unwrap();
+    let (agent, token) = vault
+        .create_agent(&user, &"bot".parse().unwrap())
+        .await
+        .unwrap();
     shown.push(format!("{agent:?} {token:?}"));
     vault
         .attach(
@@ -123,8 +126,8 @@ async fn no_output_of_any_public_type_contains_a_secret() {
     let name = Name::parse("S").unwrap();
     let too_long = SecretValue::parse(SecretString::from(CANARIES[5].repeat(10))).unwrap();
     let errors = vec![
-        vault.update(&user, &name, too_long).await.unwrap_err(),
-        vault.delete(&user, &name).await.unwrap_err(),
+        vault.update_item(&user, &name, too_long).await.unwrap_err(),
+        vault.delete_item(&user, &name).await.unwrap_err(),
         vault
             .verify_gateway_token(&user, agent.id, CANARIES[5])
             .await

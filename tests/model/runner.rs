@@ -123,7 +123,7 @@ fn error_kind(error: &Error) -> Result<E, String> {
         Error::InvalidName { .. } => E::InvalidName,
         Error::InvalidValue { .. } => E::InvalidValue,
         Error::NotFound { .. } => E::NotFound,
-        Error::ProviderConflict { provider, .. } => E::ProviderConflict(provider),
+        Error::ProviderConflict { provider, .. } => E::ProviderConflict(provider.as_str()),
         Error::TokenRejected => E::TokenRejected,
         other => return Err(format!("unexpected error {other:?}")),
     })
@@ -170,7 +170,7 @@ fn model_conn(conn: &reference::MConn) -> ConnView {
 fn agent_view(info: &agent_vault::AgentInfo) -> AgentView {
     AgentView {
         id: info.id,
-        name: info.name.clone(),
+        name: info.name.to_string(),
         attached: info.attached.clone(),
         deployed_at: info.deployed_at,
     }
@@ -390,20 +390,23 @@ impl<S: Store + Faults> Run<S> {
                 kind,
                 value: v,
             } => vault
-                .create(&user, &name(*n), *kind, value(*v))
+                .create_item(&user, &name(*n), *kind, value(*v))
                 .await
                 .map(|info| Answer::Item(item_view(&info))),
             Op::Update { name: n, value: v } => vault
-                .update(&user, &name(*n), value(*v))
+                .update_item(&user, &name(*n), value(*v))
                 .await
                 .map(|i| Answer::Item(item_view(&i))),
-            Op::Delete { name: n } => vault.delete(&user, &name(*n)).await.map(|()| Answer::Unit),
+            Op::Delete { name: n } => vault
+                .delete_item(&user, &name(*n))
+                .await
+                .map(|()| Answer::Unit),
             Op::Get { name: n } => vault
-                .get(&user, &name(*n))
+                .item(&user, &name(*n))
                 .await
                 .map(|i| Answer::Item(item_view(&i))),
             Op::List => vault
-                .list(&user)
+                .items(&user)
                 .await
                 .map(|l| Answer::Items(l.iter().map(item_view).collect())),
             Op::Import(import) => vault
@@ -437,16 +440,19 @@ impl<S: Store + Faults> Run<S> {
                 }
                 Err(e) => Err(e),
             },
-            Op::Connect(cred) => vault.connect(&user, &credential(*cred)).await.map(|i| {
-                generated.connected_at = Some(i.connected_at);
-                Answer::Conn(conn_view(&i))
-            }),
+            Op::Connect(cred) => vault
+                .create_connection(&user, &credential(*cred))
+                .await
+                .map(|i| {
+                    generated.connected_at = Some(i.connected_at);
+                    Answer::Conn(conn_view(&i))
+                }),
             Op::UpdateConnection(cred) => vault
                 .update_connection(&user, &credential(*cred))
                 .await
                 .map(|i| Answer::Conn(conn_view(&i))),
             Op::Disconnect(c) => vault
-                .disconnect(&user, reference::connection_id(*c))
+                .delete_connection(&user, reference::connection_id(*c))
                 .await
                 .map(|()| Answer::Unit),
             Op::Connections => vault
@@ -461,7 +467,7 @@ impl<S: Store + Faults> Run<S> {
                     return Ok(Outcome::Skipped);
                 }
                 let text = reference::agent_name(*agent_name);
-                match vault.create_agent(&user, &text).await {
+                match vault.create_agent(&user, &text.parse().unwrap()).await {
                     Ok((info, token)) => {
                         if !GatewayToken::looks_valid(token.expose_secret()) {
                             return Err("a malformed gateway token".into());
@@ -794,7 +800,7 @@ impl<S: Store + Faults> Run<S> {
         let v = &self.vault;
         let e = |what: &str, err: Error| format!("observing {what}: {err}");
         let items = v
-            .list(user)
+            .items(user)
             .await
             .map_err(|x| e("items", x))?
             .iter()
@@ -888,7 +894,7 @@ impl<S: Store + Faults> Run<S> {
         // Item ids are stable: learn each once, then compare.
         for info in self
             .vault
-            .list(&self.user)
+            .items(&self.user)
             .await
             .map_err(|e| e.to_string())?
         {
@@ -923,7 +929,7 @@ impl<S: Store + Faults> Run<S> {
         }
         let (agent, _) = self
             .vault
-            .create_agent(&user, "value-check")
+            .create_agent(&user, &"value-check".parse().unwrap())
             .await
             .map_err(|e| e.to_string())?;
         let targets: Vec<Attachable> = self

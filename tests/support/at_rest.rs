@@ -29,32 +29,32 @@ pub async fn write_canaries<S: Store>(vault: &Vault<S>) -> Canaries {
 
     let name = Name::parse("DATABASE_PASSWORD").expect("name");
     vault
-        .create(&user, &name, Kind::Secret, value(&secret))
+        .create_item(&user, &name, Kind::Secret, value(&secret))
         .await
         .expect("create secret");
     let other = Name::parse("SIGNING_KEY").expect("name");
     vault
-        .create(&user, &other, Kind::Secret, value("first"))
+        .create_item(&user, &other, Kind::Secret, value("first"))
         .await
         .expect("create secret");
     vault
-        .update(&user, &other, value(&updated))
+        .update_item(&user, &other, value(&updated))
         .await
         .expect("update secret");
     let variable = Name::parse("PUBLIC_URL").expect("name");
     vault
-        .create(&user, &variable, Kind::Variable, value(&visible))
+        .create_item(&user, &variable, Kind::Variable, value(&visible))
         .await
         .expect("create variable");
     vault
-        .connect(
+        .create_connection(
             &user,
             &Credential::api_key(Provider::Anthropic, SecretString::from(api_key.as_str())),
         )
         .await
         .expect("connect");
     let (agent, token) = vault
-        .create_agent(&user, "canary agent")
+        .create_agent(&user, &"canary agent".parse().unwrap())
         .await
         .expect("agent");
     vault

@@ -56,7 +56,7 @@ impl World {
             let mut ids = Vec::new();
             for a in 0..agents {
                 let (info, _token) = vault
-                    .create_agent(&user, &format!("agent {a}"))
+                    .create_agent(&user, &format!("agent {a}").parse().unwrap())
                     .await
                     .expect("create agent");
                 ids.push(info.id.to_string());
@@ -176,7 +176,7 @@ pub async fn run_writer<S: Store>(
             } else {
                 Kind::Variable
             };
-            let result = vault.create(&user, &name, kind, secret(&value)).await;
+            let result = vault.create_item(&user, &name, kind, secret(&value)).await;
             let result = result.map(|info| {
                 history.events.push(Event::Created {
                     user: user.to_string(),
@@ -186,7 +186,7 @@ pub async fn run_writer<S: Store>(
             });
             ("create", result)
         } else if roll < 43 {
-            let result = vault.update(&user, &name, secret(&value)).await;
+            let result = vault.update_item(&user, &name, secret(&value)).await;
             let result = result.map(|info| {
                 history.events.push(Event::Updated {
                     user: user.to_string(),
@@ -200,13 +200,13 @@ pub async fn run_writer<S: Store>(
             (
                 "delete",
                 vault
-                    .delete(&user, &name)
+                    .delete_item(&user, &name)
                     .await
                     .map(|()| other("delete", &mut history)),
             )
         } else if roll < 57 {
             let id = ConnectionId::default_for(provider);
-            let result = vault.disconnect(&user, id).await;
+            let result = vault.delete_connection(&user, id).await;
             (
                 "disconnect",
                 result.map(|()| other("disconnect", &mut history)),
@@ -214,13 +214,16 @@ pub async fn run_writer<S: Store>(
         } else if roll < 65 {
             let key = format!("sk-{value}");
             let credential = Credential::api_key(provider, SecretString::from(key.as_str()));
-            let result = vault.connect(&user, &credential).await.map(|info| {
-                history.events.push(Event::Connected {
-                    user: user.to_string(),
-                    connection: info.id.to_string(),
-                    key: key.clone(),
+            let result = vault
+                .create_connection(&user, &credential)
+                .await
+                .map(|info| {
+                    history.events.push(Event::Connected {
+                        user: user.to_string(),
+                        connection: info.id.to_string(),
+                        key: key.clone(),
+                    });
                 });
-            });
             ("connect", result)
         } else {
             let agent = agents[rng.gen_range(0..agents.len())];
@@ -324,7 +327,7 @@ pub async fn check<S: Store>(
 
     for (user_text, _) in &world.users {
         let user = UserId::parse(user_text).expect("user id");
-        let items = match vault.list(&user).await {
+        let items = match vault.items(&user).await {
             Ok(items) => items,
             Err(e) => {
                 bad(format!("{user}: listing items failed: {e:?}"));

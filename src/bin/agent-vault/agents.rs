@@ -21,6 +21,7 @@ const OWN_PREFIX: &str = "AGENT_VAULT_";
 pub async fn run(ctx: Context, command: AgentsCommand) -> Result<u8, Failure> {
     match command {
         AgentsCommand::Create { name, manifest } => {
+            let name = agent_vault::AgentName::parse(&name).map_err(agent_vault::Error::from)?;
             let (info, token) = match manifest {
                 Some(manifest) => {
                     let requirements = read_manifest(&manifest)?;
@@ -53,7 +54,7 @@ pub async fn run(ctx: Context, command: AgentsCommand) -> Result<u8, Failure> {
                     .map(|a| {
                         vec![
                             a.id.to_string(),
-                            output::cell(&a.name),
+                            output::cell(a.name.as_str()),
                             a.deployed_at
                                 .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339()),
                             a.attached.join(" "),
@@ -200,7 +201,7 @@ fn read_manifest(manifest: &Path) -> Result<Requirements, Failure> {
     };
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         in_file(agent_vault::Error::InvalidInput {
-            field: "manifest",
+            field: agent_vault::Input::Manifest,
             reason: "not UTF-8".into(),
         })
     })?;
@@ -228,7 +229,10 @@ fn print_agent(ctx: &Context, info: &AgentInfo) -> Result<(), Failure> {
     if ctx.json {
         return output::json(&agent_json(info));
     }
-    output::line(format_args!("agent     {}", output::cell(&info.name)))?;
+    output::line(format_args!(
+        "agent     {}",
+        output::cell(info.name.as_str())
+    ))?;
     output::line(format_args!("id        {}", info.id))?;
     output::line(format_args!("created   {}", info.created_at.to_rfc3339()))?;
     let deployed = info

@@ -201,7 +201,7 @@ impl fmt::Display for Failure {
 #[cfg(test)]
 mod tests {
     use agent_vault::dotenv;
-    use agent_vault::{AgentId, Name, UserId};
+    use agent_vault::{AgentId, Entity, Name, UserId};
 
     use super::*;
 
@@ -210,14 +210,14 @@ mod tests {
         vec![
             (
                 Error::AlreadyExists {
-                    what: "secret or variable",
+                    what: Entity::Item,
                     name: "A".into(),
                 },
                 CONFLICT,
             ),
             (
                 Error::Attached {
-                    what: "secret",
+                    what: Entity::Secret,
                     name: "A".into(),
                     agents: vec![agent],
                 },
@@ -243,10 +243,7 @@ mod tests {
                 CONFLICT,
             ),
             (
-                Error::InvalidInput {
-                    field: "agent name",
-                    reason: "too long".into(),
-                },
+                Error::InvalidAgentName(agent_vault::AgentName::parse("").expect_err("empty")),
                 INVALID,
             ),
             (
@@ -269,7 +266,7 @@ mod tests {
             ),
             (
                 Error::NotFound {
-                    what: "agent",
+                    what: Entity::Agent,
                     name: "x".into(),
                 },
                 NOT_FOUND,
@@ -277,7 +274,7 @@ mod tests {
             (
                 Error::ProviderConflict {
                     agent,
-                    provider: "openai",
+                    provider: agent_vault::Provider::OpenAi,
                 },
                 CONFLICT,
             ),

@@ -20,7 +20,7 @@ pub async fn run(ctx: &Context, command: ProvidersCommand) -> Result<(), Failure
         ProvidersCommand::List => list(ctx).await,
         ProvidersCommand::Disconnect { provider, kind } => {
             let id = connection_to_remove(ctx, provider_of(provider), kind).await?;
-            ctx.vault.disconnect(&ctx.user, id).await?;
+            ctx.vault.delete_connection(&ctx.user, id).await?;
             if ctx.json {
                 output::json(&json!({ "disconnected": id.to_string() }))
             } else {
@@ -93,7 +93,7 @@ fn credential(args: &ConnectArgs) -> Result<Credential, Failure> {
             };
             let text = std::str::from_utf8(&bytes).map_err(|_| {
                 in_file(Error::InvalidInput {
-                    field: "codex oauth file",
+                    field: agent_vault::Input::CodexFile,
                     reason: "not UTF-8".into(),
                 })
             })?;
@@ -109,7 +109,7 @@ fn credential(args: &ConnectArgs) -> Result<Credential, Failure> {
 
 async fn connect(ctx: &Context, args: ConnectArgs) -> Result<(), Failure> {
     let credential = credential(&args)?;
-    let (info, done) = match ctx.vault.connect(&ctx.user, &credential).await {
+    let (info, done) = match ctx.vault.create_connection(&ctx.user, &credential).await {
         Ok(info) => (info, "connected"),
         // Connecting again replaces the credential (documented in --help).
         Err(Error::AlreadyExists { .. }) => (

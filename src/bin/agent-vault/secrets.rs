@@ -29,20 +29,20 @@ pub async fn run(ctx: &Context, command: SecretsCommand) -> Result<(), Failure> 
             };
             let name = parse_name(&name)?;
             let value = read_value(&name)?;
-            let item = ctx.vault.create(&ctx.user, &name, kind, value).await?;
+            let item = ctx.vault.create_item(&ctx.user, &name, kind, value).await?;
             report_item(ctx, &item, "created")
         }
         SecretsCommand::Update { name } => {
             let name = parse_name(&name)?;
             // Fail before reading a value for something that is not there.
-            ctx.vault.get(&ctx.user, &name).await?;
+            ctx.vault.item(&ctx.user, &name).await?;
             let value = read_value(&name)?;
-            let item = ctx.vault.update(&ctx.user, &name, value).await?;
+            let item = ctx.vault.update_item(&ctx.user, &name, value).await?;
             report_item(ctx, &item, "updated")
         }
         SecretsCommand::Delete { name } => {
             let name = parse_name(&name)?;
-            ctx.vault.delete(&ctx.user, &name).await?;
+            ctx.vault.delete_item(&ctx.user, &name).await?;
             if ctx.json {
                 output::json(&json!({ "deleted": name.as_str() }))
             } else {
@@ -71,7 +71,7 @@ pub async fn run(ctx: &Context, command: SecretsCommand) -> Result<(), Failure> 
         SecretsCommand::History { name } => history(ctx, &parse_name(&name)?).await,
         SecretsCommand::Rollback { name, version } => {
             let name = parse_name(&name)?;
-            let item = ctx.vault.rollback(&ctx.user, &name, version).await?;
+            let item = ctx.vault.rollback_item(&ctx.user, &name, version).await?;
             if ctx.json {
                 return output::json(&item_json(&item));
             }
@@ -85,7 +85,7 @@ pub async fn run(ctx: &Context, command: SecretsCommand) -> Result<(), Failure> 
 
 /// `secrets history`: versions and times, never values.
 async fn history(ctx: &Context, name: &Name) -> Result<(), Failure> {
-    let versions = ctx.vault.history(&ctx.user, name).await?;
+    let versions = ctx.vault.item_history(&ctx.user, name).await?;
     if ctx.json {
         let rows: Vec<Value> = versions
             .iter()
@@ -202,7 +202,7 @@ fn report_item(ctx: &Context, item: &ItemInfo, done: &str) -> Result<(), Failure
 }
 
 async fn list(ctx: &Context) -> Result<(), Failure> {
-    let items = ctx.vault.list(&ctx.user).await?;
+    let items = ctx.vault.items(&ctx.user).await?;
     if ctx.json {
         return output::json(&Value::Array(items.iter().map(item_json).collect()));
     }
