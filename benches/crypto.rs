@@ -20,9 +20,8 @@ use std::time::Duration;
 use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use agent_vault::UserId;
-use agent_vault::crypto::{
-    Backend, Binding, Crypto, DEFAULT_CACHE_CAPACITY, Keyring, MasterKey, Purpose, UserKeys,
-};
+use agent_vault::crypto::{Backend, DEFAULT_CACHE_CAPACITY, Keyring, MasterKey};
+use agent_vault::hazmat::{Binding, Crypto, Purpose, UserKeys};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use rand::RngCore as _;

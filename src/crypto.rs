@@ -1,284 +1,65 @@
-//! The cryptography: master keyring → per-user key → sealed envelope.
+//! The master keys a vault runs with, and how it seals.
 //!
-//! - [`Keyring`] holds the master keys, each with a [`KeyId`], one primary.
-//! - A per-user key is derived with HKDF-SHA256 from a master key, a random
-//!   per-user salt ([`UserKeys`], stored in the user's key record) and the
-//!   user id (`docs/FORMAT.md` §2).
-//! - Each value is sealed with AES-256-GCM under that key, with a fresh random
-//!   96-bit nonce and associated data that binds it to its format version, key
-//!   id, user, record and name ([`Binding`], `docs/FORMAT.md` §3–4).
-//! - [`Crypto`] ties these together and caches derived ciphers, so a hot path
-//!   does no key derivation.
+//! What a service configures:
+//!
+//! - [`Keyring`] holds the master keys ([`MasterKey`]), each with a
+//!   [`KeyId`], one primary; [`Keyring::parse`] reads the
+//!   `ID:BASE64,*ID:BASE64` specification, [`KeyProvider`] unwraps keys a KMS
+//!   or HSM holds ([`WrappedKey`]).
 //! - [`Backend`] picks the AES-256-GCM implementation: pure-Rust `aes-gcm`
 //!   by default, `ring` with the feature of that name. The bytes are the
 //!   same either way.
+//!
+//! How the vault uses them (`docs/FORMAT.md`): a per-user key is derived
+//! with HKDF-SHA256 from a master key, a random per-user salt and the user
+//! id (§2); each value is sealed with AES-256-GCM under that key, with a
+//! fresh random 96-bit nonce and associated data that binds it to its format
+//! version, key id, user, record and name (§3–4). Derived ciphers are cached,
+//! so a hot path does no key derivation.
+//!
+//! The layer that does this, whose `open` returns a secret's plaintext, is
+//! not part of the default API: it is `agent_vault::hazmat` (feature
+//! `hazmat`), for known-answer tests and other implementations of the
+//! format. A service reads values only through
+//! [`Vault::environment`](crate::Vault::environment).
 
 mod aead;
 mod cache;
-mod check;
-mod derive;
-mod envelope;
+// These four are public only through `hazmat`; without that feature their
+// `pub` items are crate-private in effect, which is what the allowance says.
+#[cfg_attr(
+    not(feature = "hazmat"),
+    allow(unreachable_pub, reason = "public through `hazmat` with that feature")
+)]
+pub(crate) mod check;
+#[cfg_attr(
+    not(feature = "hazmat"),
+    allow(unreachable_pub, reason = "public through `hazmat` with that feature")
+)]
+pub(crate) mod derive;
+#[cfg_attr(
+    not(feature = "hazmat"),
+    allow(unreachable_pub, reason = "public through `hazmat` with that feature")
+)]
+pub(crate) mod envelope;
 mod keyring;
+#[cfg_attr(
+    not(feature = "hazmat"),
+    allow(unreachable_pub, reason = "public through `hazmat` with that feature")
+)]
+pub(crate) mod layer;
 mod provider;
 mod tokens;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use zeroize::Zeroizing;
-
 pub use aead::Backend;
 pub use cache::DEFAULT_CACHE_CAPACITY;
-pub use check::{KEY_CHECK_LABEL, KEY_CHECK_LEN, key_check_value};
-pub use derive::{SALT_LEN, USER_KEY_LABEL, UserKeys};
-pub use envelope::{AAD_LABEL, Binding, FORMAT_VERSION, HEADER_LEN, NONCE_LEN, Purpose, TAG_LEN};
 pub use keyring::{KeyId, Keyring, KeyringError, MasterKey};
 pub use provider::{KeyProvider, WrappedKey};
 pub use tokens::DEFAULT_TOKEN_CACHE_CAPACITY;
 
-pub(crate) use derive::len_u32;
-#[cfg(test)]
-pub(crate) use envelope::seal_with_nonce_for_vectors;
-
-use crate::UserId;
+#[cfg(feature = "test-util")]
 pub(crate) use aead::Cipher;
-use cache::CipherCache;
-pub(crate) use tokens::TokenCache;
-
-/// The 32-byte per-user key that [`Crypto`] seals `user`'s values with for
-/// the user-key generation whose salt is `salt`: HKDF-SHA256 with
-/// `ikm = master`, `salt = salt` and `info = USER_KEY_LABEL ‖ u32be(len(user))
-/// ‖ user` (`docs/FORMAT.md` §2).
-///
-/// [`Crypto`] never needs this (it derives and caches the cipher itself); it
-/// is public so that known-answer tests and other implementations can check
-/// the derivation. The key is zeroised when the returned value is dropped.
-///
-/// ```
-/// use agent_vault::crypto::{MasterKey, derive_user_key};
-/// use agent_vault::UserId;
-///
-/// let master = MasterKey::from_bytes([7; 32]);
-/// let alice = UserId::parse("alice")?;
-/// let bob = UserId::parse("bob")?;
-/// let salt = [1; 32];
-/// assert_eq!(*derive_user_key(&master, &salt, &alice), *derive_user_key(&master, &salt, &alice));
-/// assert_ne!(*derive_user_key(&master, &salt, &alice), *derive_user_key(&master, &salt, &bob));
-/// # Ok::<(), agent_vault::UserIdError>(())
-/// ```
-pub fn derive_user_key(
-    master: &MasterKey,
-    salt: &[u8; SALT_LEN],
-    user: &UserId,
-) -> Zeroizing<[u8; 32]> {
-    derive::user_key(master, salt, user)
-}
-
-/// Why sealing or opening failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CryptoError {
-    /// The envelope does not open: wrong key, tampered bytes, or moved to
-    /// another user, record or name. Uninformative by design.
-    #[error("decryption failed")]
-    DecryptionFailed,
-    /// No master key is configured.
-    #[error("no master key is configured")]
-    NotConfigured,
-    /// The envelope names a master key that is not in the keyring.
-    #[error("master key {0} is not in the keyring")]
-    UnknownKey(KeyId),
-    /// The envelope names a user-key generation the user's key record lacks.
-    #[error("user key generation {0} is missing")]
-    UnknownGeneration(u32),
-    /// The user's key is at the last generation (`u32::MAX`) and can't be
-    /// rotated again.
-    #[error("the user's key is at its last generation and can't be rotated")]
-    GenerationsExhausted,
-}
-
-/// The crypto layer: a keyring plus a bounded cache of derived per-user
-/// ciphers.
-///
-/// ```
-/// use agent_vault::crypto::{Binding, Crypto, Keyring, MasterKey, Purpose, UserKeys};
-/// use agent_vault::UserId;
-///
-/// let crypto = Crypto::new(Keyring::single(MasterKey::generate()));
-/// let user = UserId::parse("alice")?;
-/// let keys = UserKeys::generate();
-/// let binding = Binding::new(&user, Purpose::Item, "item-1", "API_KEY");
-/// let sealed = crypto.seal(&keys, &binding, b"sk-123")?;
-/// assert_eq!(&crypto.open(&keys, &binding, &sealed)?[..], b"sk-123");
-///
-/// // Moved to another name, it does not open.
-/// let moved = Binding::new(&user, Purpose::Item, "item-1", "OTHER");
-/// assert!(crypto.open(&keys, &moved, &sealed).is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct Crypto {
-    keyring: Keyring,
-    backend: Backend,
-    cache: CipherCache,
-    tokens: TokenCache,
-    /// Set once every key of the ring was found to match the vault's key
-    /// check values (FORMAT.md §9), so the check costs one read per keyring,
-    /// not one per call.
-    checked: AtomicBool,
-}
-
-impl Crypto {
-    /// A crypto layer over `keyring` with the default cache capacity.
-    pub fn new(keyring: Keyring) -> Self {
-        Self::with_cache_capacity(keyring, DEFAULT_CACHE_CAPACITY)
-    }
-
-    /// A crypto layer caching at most `capacity` derived ciphers.
-    pub fn with_cache_capacity(keyring: Keyring, capacity: usize) -> Self {
-        Self::with_backend(keyring, capacity, Backend::default())
-    }
-
-    /// A crypto layer caching at most `capacity` derived ciphers and
-    /// sealing and opening with `backend`. Every backend reads and writes
-    /// the same bytes, so this changes speed and key wiping only (see
-    /// [`Backend`]).
-    pub fn with_backend(keyring: Keyring, capacity: usize, backend: Backend) -> Self {
-        Self {
-            keyring,
-            backend,
-            cache: CipherCache::new(capacity),
-            tokens: TokenCache::new(capacity.min(DEFAULT_TOKEN_CACHE_CAPACITY)),
-            checked: AtomicBool::new(false),
-        }
-    }
-
-    /// The AES-256-GCM implementation in use.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    /// The opened gateway tokens of this snapshot (`tokens.rs` says why a
-    /// rotation still takes effect at once).
-    pub(crate) fn tokens(&self) -> &TokenCache {
-        &self.tokens
-    }
-
-    /// Whether this keyring was checked against the vault's key check
-    /// values (by [`Vault`](crate::Vault); FORMAT.md §9).
-    pub(crate) fn is_checked(&self) -> bool {
-        self.checked.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn mark_checked(&self) {
-        self.checked.store(true, Ordering::Release);
-    }
-
-    /// Whether `stored` is the check value of this ring's key `id`; `None`
-    /// if the ring has no such key.
-    pub(crate) fn check_matches(&self, id: KeyId, stored: &[u8]) -> Option<bool> {
-        Some(check::matches(self.keyring.get(id)?, id, stored))
-    }
-
-    /// The check value of this ring's key `id`.
-    pub(crate) fn check_value(&self, id: KeyId) -> Option<[u8; KEY_CHECK_LEN]> {
-        Some(key_check_value(self.keyring.get(id)?, id))
-    }
-
-    /// The keyring.
-    pub fn keyring(&self) -> &Keyring {
-        &self.keyring
-    }
-
-    /// Seals `plaintext` under the primary master key and the user's current
-    /// key generation.
-    pub fn seal(
-        &self,
-        keys: &UserKeys,
-        binding: &Binding<'_>,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
-        let key_id = self
-            .keyring
-            .primary_id()
-            .ok_or(CryptoError::NotConfigured)?;
-        let generation = keys.current_generation();
-        self.with_cipher(key_id, generation, keys, binding.user(), |cipher| {
-            envelope::seal(cipher, key_id, generation, binding, plaintext)
-        })
-    }
-
-    /// Opens an envelope made by [`Crypto::seal`] for the same user keys and
-    /// binding.
-    pub fn open(
-        &self,
-        keys: &UserKeys,
-        binding: &Binding<'_>,
-        sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        // Without a key nothing can be opened: say so before judging the
-        // bytes, so that a service with no key configured reports that
-        // (HTTP 503) rather than blaming the data.
-        if self.keyring.is_empty() {
-            return Err(CryptoError::NotConfigured);
-        }
-        let header = envelope::Header::parse(sealed)?;
-        self.with_cipher(
-            header.key_id,
-            header.generation,
-            keys,
-            binding.user(),
-            |cipher| envelope::open(cipher, &header, binding, sealed),
-        )?
-    }
-
-    /// The master key id an envelope was sealed under, without opening it.
-    pub fn key_id_of(sealed: &[u8]) -> Result<KeyId, CryptoError> {
-        Ok(envelope::Header::parse(sealed)?.key_id)
-    }
-
-    /// The master key id and user-key generation an envelope was sealed
-    /// under, without opening it (FORMAT.md §3).
-    pub fn header_of(sealed: &[u8]) -> Result<(KeyId, u32), CryptoError> {
-        let header = envelope::Header::parse(sealed)?;
-        Ok((header.key_id, header.generation))
-    }
-
-    /// Runs `f` with the user's cipher for this master key and generation:
-    /// the cached one (under the cache's shared read lock, no `Arc` traffic)
-    /// or, on a miss, a freshly derived one that is then cached.
-    fn with_cipher<R>(
-        &self,
-        key_id: KeyId,
-        generation: u32,
-        keys: &UserKeys,
-        user: &UserId,
-        f: impl FnOnce(&Cipher) -> R,
-    ) -> Result<R, CryptoError> {
-        let salt = keys
-            .salt(generation)
-            .ok_or(CryptoError::UnknownGeneration(generation))?;
-        let f = match self.cache.with(key_id, salt, user, f) {
-            Ok(result) => return Ok(result),
-            Err(f) => f,
-        };
-        if self.keyring.is_empty() {
-            return Err(CryptoError::NotConfigured);
-        }
-        let master = self
-            .keyring
-            .get(key_id)
-            .ok_or(CryptoError::UnknownKey(key_id))?;
-        let cipher = Arc::new(derive::user_cipher(self.backend, master, salt, user));
-        self.cache.insert(key_id, *salt, user, Arc::clone(&cipher));
-        Ok(f(&cipher))
-    }
-}
-
-impl std::fmt::Debug for Crypto {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Crypto")
-            .field("keyring", &self.keyring)
-            .field("backend", &self.backend)
-            .finish_non_exhaustive()
-    }
-}
+pub(crate) use check::KEY_CHECK_LEN;
+pub(crate) use derive::{SALT_LEN, UserKeys, len_u32};
+pub(crate) use envelope::{Binding, Purpose};
+pub(crate) use layer::{Crypto, CryptoError};

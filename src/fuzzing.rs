@@ -1,5 +1,6 @@
 //! Entry points for the fuzz targets in `fuzz/` and the bounded property
-//! tests in `tests/fuzz_props.rs`. Not part of the public API.
+//! tests in `tests/fuzz_props.rs` (feature `test-util`). Not part of the
+//! public API: it changes whenever the record formats do.
 
 use crate::records::view::{AgentView, ConnectionView, ItemView};
 use crate::records::{

@@ -77,10 +77,28 @@
 //!   user, record or name, or altered by one bit, it fails to open
 //!   ([`Error::DecryptionFailed`], one uninformative error). The byte format
 //!   is specified in `docs/FORMAT.md`. Variables are plaintext by design.
-//! - **Out of the vault**: no API returns a secret's value. The one path out
-//!   is [`Vault::environment`], whose [`Environment`] redacts `Debug`, has no
-//!   `Display` or `Serialize`, and zeroises on drop. Errors never contain a
-//!   value. Gateway tokens are compared in constant time.
+//! - **Out of the vault**: the one path from a stored secret's value or
+//!   provider credential to its plaintext is [`Vault::environment`], whose
+//!   [`Environment`] redacts `Debug`, has no `Display` or `Serialize`, and
+//!   zeroises on drop. The only other sealed value a public API opens is an
+//!   agent's gateway token, which the vault generates and hands to the
+//!   agent's owner ([`Vault::gateway_token`], and when it is made or
+//!   rotated). No public API returns a per-user key. The crypto layer that
+//!   opens any envelope (`Crypto::open`, `derive_user_key`) is `hazmat`,
+//!   behind the feature of that name, which a service never needs;
+//!   `tests/default_api.rs` builds a crate on the default features and
+//!   checks that it can't name it. Errors never contain a value. Gateway
+//!   tokens are compared in constant time.
+//!
+//!   ```compile_fail
+//!   // The crypto layer is not in `crypto`, whatever the features; on the
+//!   // default features `hazmat` does not exist either, so nothing can
+//!   // name `Crypto::open`.
+//!   use agent_vault::crypto::Crypto;
+//!   ```
+//! - **Master keys** are the operator's: [`crypto::MasterKey::to_base64`]
+//!   and [`crypto::Keyring::to_spec`] export them for key management, and
+//!   whoever holds them and the database can read every secret (below).
 //! - **Consistency**: every change is one atomic conditional commit
 //!   ([`store::Store::commit`]); concurrent callers, also in several
 //!   processes sharing one database, are settled by version checks and
@@ -110,11 +128,14 @@
 //! | `conformance` | the public `conformance` suite any [`Store`](store::Store) can run |
 //! | `http` | `http::router`: the product's HTTP API as an axum router, with gateway-token auth and an OpenAPI document |
 //! | `cli` | the `agent-vault` command, `agent-vault serve` included (implies `sqlite`, `postgres`, `http` and `tokio`) |
+//! | `hazmat` | `hazmat`: the crypto layer under the vault (`Crypto::open` returns plaintext), envelope bindings, user-key salts, key derivation and the format's constants; for known-answer tests, fuzzing and other implementations of `docs/FORMAT.md`, never for a service |
+//! | `test-util` | `store::FaultyStore` (a store that fails on purpose, for testing retries) and the fuzz targets' entry points |
 //! | `ring` | [`crypto::Backend`]`::Ring`, `ring`'s assembly AES-256-GCM, chosen with `VaultConfig::with_backend(Backend::Ring)` (the default stays `aes-gcm`): about 1.5x faster seals and opens of small values, the same bytes; `ring` does not wipe its expanded keys on drop |
 //!
 //! Features only add; none changes behaviour: `ring` adds a backend a
 //! service has to choose, which changes speed and key wiping, never a byte
-//! that is stored.
+//! that is stored; `hazmat` and `test-util` only make public what the
+//! vault already runs (or a test wrapper around a store).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(unreachable_pub, missing_debug_implementations)]
@@ -128,8 +149,12 @@ pub mod crypto;
 pub mod dotenv;
 mod environment;
 mod error;
+#[cfg(feature = "test-util")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "hazmat")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hazmat")))]
+pub mod hazmat;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;

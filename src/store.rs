@@ -3,6 +3,7 @@
 //! The vault keeps all its rules in the core and asks only this of a
 //! database; see [`Store`] for the contract.
 
+#[cfg(feature = "test-util")]
 mod faulty;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -18,6 +19,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 pub use bytes::Bytes;
 
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use faulty::{FaultCounts, FaultPlan, FaultyStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -13,8 +13,9 @@
 #[path = "canaries/hygiene.rs"]
 mod hygiene;
 
-use agent_vault::crypto::{Keyring, MasterKey, UserKeys};
+use agent_vault::crypto::{Keyring, MasterKey};
 use agent_vault::dotenv;
+use agent_vault::hazmat::UserKeys;
 use agent_vault::store::{FaultPlan, FaultyStore, MemoryStore};
 use agent_vault::{
     Attachable, CodexTokens, ConnectionId, Credential, CustomEndpoint, Error, ImportOptions, Kind,

@@ -5,9 +5,8 @@
 use std::sync::OnceLock;
 
 use agent_vault::UserId;
-use agent_vault::crypto::{
-    Binding, Crypto, CryptoError, KeyId, Keyring, MasterKey, Purpose, UserKeys,
-};
+use agent_vault::crypto::{KeyId, Keyring, MasterKey};
+use agent_vault::hazmat::{Binding, Crypto, CryptoError, Purpose, UserKeys};
 use base64::Engine as _;
 use proptest::prelude::*;
 
@@ -233,7 +232,7 @@ fn debug_never_shows_key_bytes() {
     let binding = Binding::new(&user, Purpose::Item, "r", "N");
     // Fill the cache so a derived key exists inside `crypto`.
     crypto.seal(&keys, &binding, b"v").expect("seals");
-    let user_key = agent_vault::crypto::derive_user_key(&master, &[0xc3; 32], &user);
+    let user_key = agent_vault::hazmat::derive_user_key(&master, &[0xc3; 32], &user);
 
     let debugs = [
         format!("{master:?}"),

@@ -3,10 +3,8 @@
 //! AES-256-GCM backend compiled in ([`Backend::ALL`]): each vector is opened
 //! by each backend, and all must agree.
 
-use agent_vault::crypto::{
-    Backend, Binding, Crypto, CryptoError, DEFAULT_CACHE_CAPACITY, KeyId, Keyring, MasterKey,
-    Purpose, UserKeys, derive_user_key,
-};
+use agent_vault::crypto::{Backend, DEFAULT_CACHE_CAPACITY, KeyId, Keyring, MasterKey};
+use agent_vault::hazmat::{Binding, Crypto, CryptoError, Purpose, UserKeys, derive_user_key};
 use agent_vault::{GatewayToken, UserId};
 use serde_json::Value;
 
@@ -184,7 +182,7 @@ fn positive_vector_headers_and_lengths() {
         let envelope = v.bytes("envelope_hex");
         assert_eq!(
             envelope[0],
-            agent_vault::crypto::FORMAT_VERSION,
+            agent_vault::hazmat::FORMAT_VERSION,
             "{}",
             v.id()
         );
@@ -289,7 +287,7 @@ fn key_check_values_match_the_independent_vectors() {
     let file: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         file["label_hex"].as_str().unwrap(),
-        hex::encode(agent_vault::crypto::KEY_CHECK_LABEL)
+        hex::encode(agent_vault::hazmat::KEY_CHECK_LABEL)
     );
     let vectors = file["vectors"].as_array().unwrap();
     assert_eq!(vectors.len(), 3);
@@ -299,7 +297,7 @@ fn key_check_values_match_the_independent_vectors() {
             .try_into()
             .unwrap();
         let id = agent_vault::crypto::KeyId(vector["key_id"].as_u64().unwrap() as u32);
-        let check = agent_vault::crypto::key_check_value(&MasterKey::from_bytes(master), id);
+        let check = agent_vault::hazmat::key_check_value(&MasterKey::from_bytes(master), id);
         assert_eq!(hex::encode(check), vector["check_hex"].as_str().unwrap());
     }
 }

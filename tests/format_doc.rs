@@ -3,7 +3,7 @@
 //! schemas, which are private, are checked by the unit tests of
 //! `src/records` and of each SQL store).
 
-use agent_vault::crypto::{
+use agent_vault::hazmat::{
     AAD_LABEL, FORMAT_VERSION, HEADER_LEN, KEY_CHECK_LABEL, KEY_CHECK_LEN, NONCE_LEN, Purpose,
     SALT_LEN, TAG_LEN, USER_KEY_LABEL,
 };

@@ -4,8 +4,9 @@
 //! (`RUSTC_BOOTSTRAP=1 cargo fuzz run <target>` explores much further.)
 
 use agent_vault::UserId;
-use agent_vault::crypto::{Binding, Crypto, CryptoError, Keyring, MasterKey, Purpose, UserKeys};
+use agent_vault::crypto::{Keyring, MasterKey};
 use agent_vault::dotenv::{self, ParseErrorKind};
+use agent_vault::hazmat::{Binding, Crypto, CryptoError, Purpose, UserKeys};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {

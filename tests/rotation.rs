@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
-use agent_vault::crypto::{Crypto, KeyId, Keyring, KeyringError, MasterKey};
+use agent_vault::crypto::{KeyId, Keyring, KeyringError, MasterKey};
+use agent_vault::hazmat::Crypto;
 use agent_vault::store::{MemoryStore, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use agent_vault::{
     AgentId, Attachable, Credential, Error, Kind, Name, Provider, RewrapOptions, RewrapProgress,
@@ -456,10 +457,10 @@ fn agent_vault_test_bytes(key: &MasterKey) -> Vec<u8> {
 fn envelope_headers_name_key_and_generation() {
     let crypto = Crypto::new(ring(&[(3, &MasterKey::generate())], 3));
     let user = UserId::parse("u").unwrap();
-    let mut keys = agent_vault::crypto::UserKeys::generate();
+    let mut keys = agent_vault::hazmat::UserKeys::generate();
     keys.rotate().unwrap();
     let binding =
-        agent_vault::crypto::Binding::new(&user, agent_vault::crypto::Purpose::Item, "r", "N");
+        agent_vault::hazmat::Binding::new(&user, agent_vault::hazmat::Purpose::Item, "r", "N");
     let sealed = crypto.seal(&keys, &binding, b"x").unwrap();
     assert_eq!(Crypto::header_of(&sealed).unwrap(), (KeyId(3), 2));
 }

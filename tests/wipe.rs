@@ -18,9 +18,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use agent_vault::crypto::{
-    Backend, Binding, Crypto, KeyId, Keyring, MasterKey, Purpose, USER_KEY_LABEL, UserKeys,
-};
+use agent_vault::crypto::{Backend, KeyId, Keyring, MasterKey};
+use agent_vault::hazmat::{Binding, Crypto, Purpose, USER_KEY_LABEL, UserKeys};
 use agent_vault::store::MemoryStore;
 use agent_vault::{
     Attachable, CodexTokens, Credential, CustomEndpoint, Kind, Name, Provider, SecretValue,

@@ -6,7 +6,8 @@
 use std::sync::OnceLock;
 
 use agent_vault::UserId;
-use agent_vault::crypto::{Binding, Crypto, CryptoError, Keyring, MasterKey, Purpose, UserKeys};
+use agent_vault::crypto::{Keyring, MasterKey};
+use agent_vault::hazmat::{Binding, Crypto, CryptoError, Purpose, UserKeys};
 use libfuzzer_sys::fuzz_target;
 
 struct Fixture {
@@ -43,7 +44,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let binding = Binding::new(&f.user, purpose, "r", "N");
     // Arbitrary bytes as they are.
-    check(f.crypto.open(&f.keys, &binding, envelope), envelope, &f.sealed, purpose);
+    check(
+        f.crypto.open(&f.keys, &binding, envelope),
+        envelope,
+        &f.sealed,
+        purpose,
+    );
     // The same bytes spliced into a real envelope (after its header), so the
     // fuzzer also explores near-valid envelopes under a known key.
     let mut spliced = f.sealed.clone();
@@ -51,7 +57,12 @@ fuzz_target!(|data: &[u8]| {
     for (slot, byte) in spliced[at..].iter_mut().zip(envelope) {
         *slot ^= byte;
     }
-    check(f.crypto.open(&f.keys, &binding, &spliced), &spliced, &f.sealed, purpose);
+    check(
+        f.crypto.open(&f.keys, &binding, &spliced),
+        &spliced,
+        &f.sealed,
+        purpose,
+    );
 });
 
 fn check<T: std::ops::Deref<Target = Vec<u8>>>(

@@ -8,8 +8,9 @@ use super::aead::Cipher;
 use super::{KeyId, SALT_LEN};
 use crate::UserId;
 
-/// How many derived ciphers a [`Crypto`](super::Crypto) keeps by default
-/// (about 1 KiB each).
+/// How many derived per-user ciphers a vault keeps by default (about 1 KiB
+/// each): the default of
+/// [`VaultConfig::cipher_cache_capacity`](crate::VaultConfig::cipher_cache_capacity).
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
 type Slot = (KeyId, [u8; SALT_LEN]);

@@ -23,7 +23,8 @@ pub const KEY_CHECK_LEN: usize = 32;
 /// key gives the same value.
 ///
 /// ```
-/// use agent_vault::crypto::{KeyId, MasterKey, key_check_value};
+/// use agent_vault::crypto::{KeyId, MasterKey};
+/// use agent_vault::hazmat::key_check_value;
 /// let key = MasterKey::from_bytes([7; 32]);
 /// assert_eq!(key_check_value(&key, KeyId(1)), key_check_value(&key, KeyId(1)));
 /// assert_ne!(key_check_value(&key, KeyId(1)), key_check_value(&key, KeyId(2)));

@@ -43,6 +43,7 @@ impl UserKeys {
     }
 
     /// A key set with one generation and a given salt (for test vectors).
+    #[cfg(any(test, feature = "hazmat"))]
     pub fn from_salt(generation: u32, salt: [u8; SALT_LEN]) -> Self {
         let mut salts = BTreeMap::new();
         salts.insert(generation, salt);
@@ -116,6 +117,38 @@ pub(crate) fn user_key_info(user: &UserId) -> Vec<u8> {
     info.extend_from_slice(&len_u32(id.len()).to_be_bytes());
     info.extend_from_slice(id);
     info
+}
+
+/// The 32-byte per-user key that [`Crypto`](super::Crypto) seals `user`'s
+/// values with for the user-key generation whose salt is `salt`: HKDF-SHA256
+/// with `ikm = master`, `salt = salt` and `info = USER_KEY_LABEL ‖
+/// u32be(len(user)) ‖ user` (`docs/FORMAT.md` §2).
+///
+/// [`Crypto`](super::Crypto) never needs this (it derives and caches the
+/// cipher itself); it is here so that known-answer tests and other
+/// implementations can check the derivation. The key is zeroised when the
+/// returned value is dropped.
+///
+/// ```
+/// use agent_vault::crypto::MasterKey;
+/// use agent_vault::hazmat::derive_user_key;
+/// use agent_vault::UserId;
+///
+/// let master = MasterKey::from_bytes([7; 32]);
+/// let alice = UserId::parse("alice")?;
+/// let bob = UserId::parse("bob")?;
+/// let salt = [1; 32];
+/// assert_eq!(*derive_user_key(&master, &salt, &alice), *derive_user_key(&master, &salt, &alice));
+/// assert_ne!(*derive_user_key(&master, &salt, &alice), *derive_user_key(&master, &salt, &bob));
+/// # Ok::<(), agent_vault::UserIdError>(())
+/// ```
+#[cfg(any(test, feature = "hazmat"))]
+pub fn derive_user_key(
+    master: &MasterKey,
+    salt: &[u8; SALT_LEN],
+    user: &UserId,
+) -> Zeroizing<[u8; 32]> {
+    user_key(master, salt, user)
 }
 
 /// The 32-byte per-user key: HKDF-SHA256(ikm = master, salt, info).

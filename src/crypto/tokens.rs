@@ -34,10 +34,11 @@ use zeroize::Zeroizing;
 use super::cache::SlotHasherBuilder;
 use crate::{AgentId, UserId};
 
-/// The most agents' opened gateway tokens a [`Crypto`](super::Crypto)
-/// remembers: its cipher cache capacity, up to this (so a capacity of 0
-/// turns both caches off). Evicted tokens are opened again on their next
-/// check.
+/// The most agents' opened gateway tokens a vault remembers: its cipher
+/// cache capacity
+/// ([`VaultConfig::cipher_cache_capacity`](crate::VaultConfig::cipher_cache_capacity)),
+/// up to this (so a capacity of 0 turns both caches off). Evicted tokens are
+/// opened again on their next check.
 pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
 
 pub(crate) struct TokenCache {

@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use super::codes::Code as _;
 use super::*;
-use crate::crypto::{Binding, MasterKey, Purpose, derive_user_key, seal_with_nonce_for_vectors};
+use crate::crypto::derive::derive_user_key;
+use crate::crypto::envelope::tests::seal_with_nonce_for_vectors;
+use crate::crypto::{Binding, MasterKey, Purpose};
 use crate::{Credential, CredentialKind, DeployedEntry};
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/records_v2.json");
@@ -399,7 +401,7 @@ fn cases() -> Vec<Case> {
         }],
         deployment: None,
     };
-    let check = crate::crypto::key_check_value(
+    let check = crate::crypto::check::key_check_value(
         &MasterKey::from_bytes(unhex(MASTER)),
         crate::crypto::KeyId(KEY_ID),
     );

@@ -1,7 +1,8 @@
 //! Fixed canary values pass through every operation and never show
 //! up in `Debug`, `Display`, errors, serde output or the store's records.
 
-use agent_vault::crypto::{Keyring, MasterKey, UserKeys};
+use agent_vault::crypto::{Keyring, MasterKey};
+use agent_vault::hazmat::UserKeys;
 use agent_vault::store::MemoryStore;
 use agent_vault::{
     Attachable, CodexTokens, Credential, CustomEndpoint, Kind, Name, Provider, SecretValue,
