@@ -54,7 +54,7 @@ pub struct VaultConfig {
     /// bytes.
     pub backend: Backend,
     /// How many earlier values each secret and variable keeps for
-    /// [`Vault::history`] and [`Vault::rollback`], besides the current one
+    /// [`Vault::item_history`] and [`Vault::rollback_item`], besides the current one
     /// (default [`DEFAULT_HISTORY_LEN`]; 0 keeps none).
     pub history_len: usize,
     /// Whether every change writes its [`AuditEvent`] into the store, in

@@ -13,7 +13,7 @@ use crate::{
 
 use super::{Plan, UserCrypto, Vault, binding, transact};
 
-/// One value of a secret or variable, as [`Vault::history`] lists it:
+/// One value of a secret or variable, as [`Vault::item_history`] lists it:
 /// its version and since when, never the value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
