@@ -1,14 +1,19 @@
-//! Secrets and variables on the in-memory store: the vault-core behaviour.
+//! Secrets and variables: the vault-core behaviour, on every backend
+//! (`tests/support/backends.rs`).
+
+mod support;
 
 use agent_vault::crypto::{Keyring, MasterKey};
-use agent_vault::store::{MemoryStore, RecordKind};
+use agent_vault::store::RecordKind;
 use agent_vault::{
     Error, Kind, Name, NameError, NamePolicy, SecretValue, UserId, ValueError, Vault, VaultConfig,
 };
 use secrecy::SecretString;
 
-fn vault() -> Vault<MemoryStore> {
-    Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()))
+use support::backends::{Backend, on_every_backend, snapshot};
+
+async fn vault<B: Backend>() -> Vault<B::Store> {
+    Vault::new(B::store().await, Keyring::single(MasterKey::generate()))
 }
 
 fn user(id: &str) -> UserId {
@@ -23,9 +28,8 @@ fn value(text: &str) -> SecretValue {
     SecretValue::parse(SecretString::from(text)).unwrap()
 }
 
-#[tokio::test]
-async fn secrets_are_listed_without_values_and_variables_with_them() {
-    let vault = vault();
+async fn secrets_are_listed_without_values_and_variables_with_them<B: Backend>() {
+    let vault = vault::<B>().await;
     let alice = user("alice");
     let secret = vault
         .create(
@@ -59,9 +63,8 @@ async fn secrets_are_listed_without_values_and_variables_with_them() {
     assert!(list.iter().all(|i| i.created_at <= i.updated_at));
 }
 
-#[tokio::test]
-async fn update_bumps_version_and_get_reads_metadata() {
-    let vault = vault();
+async fn update_bumps_version_and_get_reads_metadata<B: Backend>() {
+    let vault = vault::<B>().await;
     let alice = user("alice");
     let created = vault
         .create(&alice, &name("DB_URL"), Kind::Secret, value("postgres://a"))
@@ -83,9 +86,8 @@ async fn update_bumps_version_and_get_reads_metadata() {
     );
 }
 
-#[tokio::test]
-async fn names_are_unique_ignoring_case_across_kinds() {
-    let vault = vault();
+async fn names_are_unique_ignoring_case_across_kinds<B: Backend>() {
+    let vault = vault::<B>().await;
     let alice = user("alice");
     vault
         .create(&alice, &name("api_key"), Kind::Variable, value("x"))
@@ -104,9 +106,8 @@ async fn names_are_unique_ignoring_case_across_kinds() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn reserved_names_are_refused_and_the_policy_is_configurable() {
-    let vault = vault();
+async fn reserved_names_are_refused_and_the_policy_is_configurable<B: Backend>() {
+    let vault = vault::<B>().await;
     let alice = user("alice");
     for reserved in [
         "LD_PRELOAD",
@@ -134,7 +135,7 @@ async fn reserved_names_are_refused_and_the_policy_is_configurable() {
         assert_eq!(err.http_status(), 400);
     }
     let custom = Vault::with_config(
-        MemoryStore::new(),
+        B::store().await,
         Keyring::single(MasterKey::generate()),
         VaultConfig::default().with_names(
             NamePolicy::empty()
@@ -221,10 +222,9 @@ fn values_and_user_ids_parse_exactly_as_documented() {
     }
 }
 
-#[tokio::test]
-async fn values_over_the_limit_are_refused_without_echo() {
+async fn values_over_the_limit_are_refused_without_echo<B: Backend>() {
     let small = Vault::with_config(
-        MemoryStore::new(),
+        B::store().await,
         Keyring::single(MasterKey::generate()),
         VaultConfig::default().with_max_value_len(8),
     );
@@ -243,7 +243,7 @@ async fn values_over_the_limit_are_refused_without_echo() {
     assert!(!err.to_string().contains("CANARY"));
     assert!(small.list(&alice).await.unwrap().is_empty());
     // The default limit is 64 KiB.
-    let vault = vault();
+    let vault = vault::<B>().await;
     let at_limit = "x".repeat(64 * 1024);
     vault
         .create(&alice, &name("BIG"), Kind::Secret, value(&at_limit))
@@ -261,9 +261,8 @@ async fn values_over_the_limit_are_refused_without_echo() {
     assert!(matches!(err, Error::InvalidValue { .. }));
 }
 
-#[tokio::test]
-async fn delete_removes_the_item_and_frees_the_name() {
-    let vault = vault();
+async fn delete_removes_the_item_and_frees_the_name<B: Backend>() {
+    let vault = vault::<B>().await;
     let alice = user("alice");
     vault
         .create(&alice, &name("TMP"), Kind::Secret, value("1"))
@@ -283,9 +282,8 @@ async fn delete_removes_the_item_and_frees_the_name() {
     assert_eq!(vault.get(&alice, &name("TMP")).await.unwrap().version, 1);
 }
 
-#[tokio::test]
-async fn without_a_master_key_secrets_are_not_configured_but_variables_work() {
-    let vault = Vault::new(MemoryStore::new(), Keyring::empty());
+async fn without_a_master_key_secrets_are_not_configured_but_variables_work<B: Backend>() {
+    let vault = Vault::new(B::store().await, Keyring::empty());
     let alice = user("alice");
     let err = vault
         .create(&alice, &name("S"), Kind::Secret, value("x"))
@@ -302,9 +300,8 @@ async fn without_a_master_key_secrets_are_not_configured_but_variables_work() {
     assert_eq!(vault.list(&alice).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn users_see_only_their_own_items() {
-    let vault = vault();
+async fn users_see_only_their_own_items<B: Backend>() {
+    let vault = vault::<B>().await;
     vault
         .create(&user("alice"), &name("A"), Kind::Secret, value("1"))
         .await
@@ -319,9 +316,8 @@ async fn users_see_only_their_own_items() {
     assert!(vault.get(&user("alice"), &name("B")).await.is_err());
 }
 
-#[tokio::test]
-async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext() {
-    let store = MemoryStore::new();
+async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext<B: Backend>() {
+    let store = B::store().await;
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     let alice = user("alice");
     vault
@@ -342,7 +338,7 @@ async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext() {
         )
         .await
         .unwrap();
-    let records = store.snapshot();
+    let records = snapshot(&store).await;
     let contains = |needle: &[u8]| {
         records
             .iter()
@@ -354,16 +350,15 @@ async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext() {
     assert!(kinds.contains(&RecordKind::UserKeys));
 }
 
-#[tokio::test]
-async fn a_failed_call_leaves_every_record_as_it_was() {
-    let store = MemoryStore::new();
+async fn a_failed_call_leaves_every_record_as_it_was<B: Backend>() {
+    let store = B::store().await;
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     let alice = user("alice");
     vault
         .create(&alice, &name("A"), Kind::Secret, value("1"))
         .await
         .unwrap();
-    let before = store.snapshot();
+    let before = snapshot(&store).await;
     let _ = vault
         .create(&alice, &name("a"), Kind::Secret, value("2"))
         .await
@@ -377,7 +372,7 @@ async fn a_failed_call_leaves_every_record_as_it_was() {
         .create(&alice, &name("PATH"), Kind::Secret, value("2"))
         .await
         .unwrap_err();
-    assert_eq!(store.snapshot(), before);
+    assert_eq!(snapshot(&store).await, before);
 
     // A first call that fails for a new user leaves not even key material.
     let bob = user("bob");
@@ -385,12 +380,11 @@ async fn a_failed_call_leaves_every_record_as_it_was() {
         .create(&bob, &name("LD_PRELOAD"), Kind::Secret, value("x"))
         .await
         .unwrap_err();
-    assert_eq!(store.snapshot(), before);
+    assert_eq!(snapshot(&store).await, before);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_creates_of_one_name_leave_exactly_one_item() {
-    let vault = std::sync::Arc::new(vault());
+async fn concurrent_creates_of_one_name_leave_exactly_one_item<B: Backend>() {
+    let vault = std::sync::Arc::new(vault::<B>().await);
     let alice = user("alice");
     let mut tasks = Vec::new();
     for i in 0..16 {
@@ -448,9 +442,8 @@ fn errors_map_to_http_statuses() {
     }
 }
 
-#[tokio::test]
-async fn items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user() {
-    let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
+async fn items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user<B: Backend>() {
+    let vault = Vault::new(B::store().await, Keyring::single(MasterKey::generate()));
     let alice = UserId::parse("alice").unwrap();
     let bob = UserId::parse("bob").unwrap();
     let token = Name::parse("API_TOKEN").unwrap();
@@ -518,3 +511,18 @@ async fn items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user() {
         Error::NotFound { .. }
     ));
 }
+
+on_every_backend!(
+    secrets_are_listed_without_values_and_variables_with_them,
+    update_bumps_version_and_get_reads_metadata,
+    names_are_unique_ignoring_case_across_kinds,
+    reserved_names_are_refused_and_the_policy_is_configurable,
+    values_over_the_limit_are_refused_without_echo,
+    delete_removes_the_item_and_frees_the_name,
+    without_a_master_key_secrets_are_not_configured_but_variables_work,
+    users_see_only_their_own_items,
+    secret_values_are_ciphertext_at_rest_and_variables_plaintext,
+    a_failed_call_leaves_every_record_as_it_was,
+    concurrent_creates_of_one_name_leave_exactly_one_item,
+    items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user,
+);
