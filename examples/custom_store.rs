@@ -44,11 +44,10 @@ impl Store for HashMapStore {
         Ok(keys
             .iter()
             .map(|key| {
-                records.map.get(key).map(|(version, body)| Record {
-                    key: key.clone(),
-                    version: *version,
-                    body: body.clone(),
-                })
+                records
+                    .map
+                    .get(key)
+                    .map(|(version, body)| Record::new(key.clone(), *version, body.clone()))
             })
             .collect())
     }
@@ -67,11 +66,7 @@ impl Store for HashMapStore {
             .map
             .iter()
             .filter(|(key, _)| &key.user == user && key.kind == kind)
-            .map(|(key, (version, body))| Record {
-                key: key.clone(),
-                version: *version,
-                body: body.clone(),
-            })
+            .map(|(key, (version, body))| Record::new(key.clone(), *version, body.clone()))
             .collect())
     }
 
@@ -80,6 +75,11 @@ impl Store for HashMapStore {
         // One write lock for the whole batch: check everything, then apply.
         let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
         for write in &writes {
+            // `Write` is non-exhaustive: a kind of write added later is
+            // refused here, while nothing is applied yet.
+            if !matches!(write, Write::Put { .. } | Write::Delete { .. }) {
+                return Err(StoreError::InvalidBatch("an unknown kind of write"));
+            }
             let current = records.map.get(write.key()).map(|(v, _)| *v);
             if !write.holds(current) {
                 return Err(StoreError::Conflict {
@@ -97,6 +97,7 @@ impl Store for HashMapStore {
                 Write::Delete { key, .. } => {
                     records.map.remove(&key);
                 }
+                _ => unreachable!("refused before anything was applied"),
             }
         }
         Ok(())

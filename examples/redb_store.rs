@@ -139,6 +139,8 @@ enum RedbError {
     Corrupt(&'static str),
     /// The blocking task panicked or was cancelled.
     Task(tokio::task::JoinError),
+    /// A kind of [`Write`] this store was not written for.
+    UnknownWrite,
 }
 
 impl fmt::Display for RedbError {
@@ -148,6 +150,7 @@ impl fmt::Display for RedbError {
             Self::Database(error) => write!(f, "redb: {error}"),
             Self::Corrupt(what) => write!(f, "corrupt database: {what}"),
             Self::Task(error) => write!(f, "blocking task failed: {error}"),
+            Self::UnknownWrite => f.write_str("a kind of write this store does not know"),
         }
     }
 }
@@ -164,6 +167,9 @@ impl From<RedbError> for StoreError {
     fn from(error: RedbError) -> Self {
         match error {
             RedbError::Conflict(key) => Self::Conflict { key },
+            RedbError::UnknownWrite => {
+                Self::InvalidBatch("a kind of write this store does not know")
+            }
             other => Self::backend(other),
         }
     }
@@ -281,12 +287,12 @@ fn scan(
             break;
         }
         let (version, body) = value.value();
-        out.push(Record {
-            key: RecordKey::new(user, kind, id),
-            version: Version::new(version).ok_or(RedbError::Corrupt("a version of 0"))?,
+        out.push(Record::new(
+            RecordKey::new(user, kind, id),
+            Version::new(version).ok_or(RedbError::Corrupt("a version of 0"))?,
             // redb hands out a borrow of its page: one copy out of it.
-            body: Bytes::copy_from_slice(body),
-        });
+            Bytes::copy_from_slice(body),
+        ));
     }
     Ok(out)
 }
@@ -333,6 +339,9 @@ fn apply(db: &Database, writes: &[Write]) -> Result<(), RedbError> {
                     records.remove(stored)?;
                     deleted += 1;
                 }
+                // `Write` is non-exhaustive: a kind of write added later is
+                // refused, and dropping the transaction discards the batch.
+                _ => return Err(RedbError::UnknownWrite),
             }
         }
         let count = users.get(user)?.map_or(0, |guard| guard.value());
@@ -366,13 +375,12 @@ impl Store for RedbStore {
                     None => None,
                     Some(guard) => {
                         let (version, body) = guard.value();
-                        Some(Record {
-                            version: Version::new(version)
-                                .ok_or(RedbError::Corrupt("a version of 0"))?,
-                            // redb hands out a borrow of its page: one copy out of it.
-                            body: Bytes::copy_from_slice(body),
+                        Some(Record::new(
                             key,
-                        })
+                            Version::new(version).ok_or(RedbError::Corrupt("a version of 0"))?,
+                            // redb hands out a borrow of its page: one copy out of it.
+                            Bytes::copy_from_slice(body),
+                        ))
                     }
                 };
                 out.push(record);

@@ -8,6 +8,8 @@ mod faulty;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -194,7 +196,12 @@ impl Version {
 /// borrowing from it, so a read copies a body at most once, in the driver.
 /// `Arc<[u8]>` would do the first but not the second (a `Vec` into an
 /// `Arc<[u8]>` is a copy), and `Vec<u8>` neither.
+///
+/// `#[non_exhaustive]`: a store outside this crate builds records with
+/// [`Record::new`] and reads the fields, so a later field is not a breaking
+/// change.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Record {
     /// The address.
     pub key: RecordKey,
@@ -204,8 +211,35 @@ pub struct Record {
     pub body: Bytes,
 }
 
+impl Record {
+    /// The record at `key`, at `version`, holding `body`: a `Bytes` as the
+    /// store keeps it, or a driver's `Vec<u8>` (taken over without a copy).
+    ///
+    /// ```
+    /// use agent_vault::UserId;
+    /// use agent_vault::store::{Record, RecordKey, RecordKind, Version};
+    /// let key = RecordKey::new(&UserId::parse("u")?, RecordKind::Item, "a");
+    /// let version = Version::new(7).expect("not zero");
+    /// let record = Record::new(key, version, b"body".to_vec());
+    /// assert_eq!(&record.body[..], b"body");
+    /// # Ok::<(), agent_vault::UserIdError>(())
+    /// ```
+    pub fn new(key: RecordKey, version: Version, body: impl Into<Bytes>) -> Self {
+        Self {
+            key,
+            version,
+            body: body.into(),
+        }
+    }
+}
+
 /// What a write expects to find.
+///
+/// `#[non_exhaustive]`: a store usually needs only [`Write::holds`]; one
+/// that matches on it ends the match with an arm for expectations it does
+/// not know (see [`Write`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Expect {
     /// The record must not exist.
     Absent,
@@ -214,7 +248,26 @@ pub enum Expect {
 }
 
 /// One write in a [`Store::commit`] batch.
+///
+/// `#[non_exhaustive]`, so a later version may add a kind of write: a store
+/// outside this crate ends its `match` with an arm that refuses the whole
+/// batch, **before applying any of it**, with
+/// [`StoreError::InvalidBatch`]. Never skip a write the store does not
+/// know: the batch would be applied in part.
+///
+/// ```
+/// use agent_vault::store::{StoreError, Write};
+/// fn apply(write: &Write) -> Result<(), StoreError> {
+///     match write {
+///         Write::Put { key, body, .. } => println!("put {key}: {} bytes", body.len()),
+///         Write::Delete { key, .. } => println!("delete {key}"),
+///         _ => return Err(StoreError::InvalidBatch("a kind of write this store does not know")),
+///     }
+///     Ok(())
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Write {
     /// Create (with [`Expect::Absent`]) or replace (with
     /// [`Expect::Version`]) a record; the store gives it a new [`Version`]
@@ -282,12 +335,24 @@ pub enum StoreError {
     /// may not have happened if this is returned by [`Store::commit`].
     #[error("backend failure: {0}")]
     Backend(#[source] Box<dyn StdError + Send + Sync>),
-    /// A write's expectation did not hold; nothing in the batch was applied.
+    /// A write's expectation did not hold against the store's current
+    /// state (the record was there, absent, or at another version), and
+    /// nothing in the batch was applied: a definite answer, unlike
+    /// [`StoreError::Backend`] from a commit.
+    ///
+    /// A store reports `Conflict` only for that. A transaction the database
+    /// aborted for contention (a serialization failure or deadlock, SQLSTATE
+    /// `40001`/`40P01` on PostgreSQL; "busy" on SQLite) says nothing about
+    /// the expectations: the built-in stores retry it (PostgreSQL up to 5
+    /// attempts in all, SQLite by waiting out its busy timeout) and report
+    /// it as [`StoreError::Backend`] if it still fails. Every built-in store
+    /// checks the writes in its own order and stops at the first that
+    /// fails: the in-memory and SQLite stores in batch order, PostgreSQL in
+    /// key order (its lock order), rolling the transaction back.
     #[error("conflict on {key}")]
     Conflict {
         /// A key whose expectation failed. When several fail, which one is
-        /// named is the store's choice (the PostgreSQL store applies writes
-        /// in key order and names the first failing one in that order).
+        /// named is the store's choice (see above for the built-in stores).
         key: RecordKey,
     },
     /// What the backend holds is not a valid record: a body the vault can't
@@ -302,7 +367,9 @@ pub enum StoreError {
         key: Option<RecordKey>,
     },
     /// The batch itself is malformed (a caller bug): empty, a key written
-    /// twice, or keys of several users.
+    /// twice, or keys of several users; or it holds a kind of [`Write`] the
+    /// store does not know (a store built for an older version of this
+    /// crate). Nothing in the batch was applied.
     #[error("invalid batch: {0}")]
     InvalidBatch(&'static str),
 }
@@ -368,9 +435,12 @@ impl StoreError {
 /// - **`commit`** applies a batch of [`Write`]s atomically: either every
 ///   write's [`Expect`]ation holds and all are applied, or none is and the
 ///   call returns [`StoreError::Conflict`] naming a key whose expectation
-///   failed. A batch is non-empty, names each key at most once, and all its
-///   keys belong to one user; otherwise [`StoreError::InvalidBatch`]
-///   ([`check_batch`] checks this).
+///   failed. `Conflict` means exactly that: a transaction the database
+///   aborted for contention (a serialization failure, a deadlock, a busy
+///   lock) is not a conflict; the store may try it again, and reports
+///   [`StoreError::Backend`] if it gives up. A batch is non-empty, names
+///   each key at most once, and all its keys belong to one user; otherwise
+///   [`StoreError::InvalidBatch`] ([`check_batch`] checks this).
 /// - **Limits.** A store declares what one commit can take
 ///   ([`Store::limits`]); the vault never sends more, and refuses an
 ///   operation that can't fit with [`Error::TooLarge`](crate::Error::TooLarge)
@@ -480,6 +550,12 @@ impl StoreError {
 ///   borrowing from them, so that copy is the only one on a read.
 /// - **Reading ids back**: a store that keeps user ids as text parses them
 ///   with [`UserId::parse_stored`], which also accepts the reserved ids.
+/// - **Records and writes may grow.** [`Record`], [`Write`] and [`Expect`]
+///   are `#[non_exhaustive]`: build records with [`Record::new`], check a
+///   write with [`Write::holds`], and end a `match` on a write with an arm
+///   that refuses the batch before any of it is applied
+///   ([`StoreError::InvalidBatch`]), so a kind of write added later is
+///   never skipped silently.
 /// - Use [`async_trait`](crate::async_trait) as re-exported by this crate.
 ///
 /// A complete store, compiled and run as this doctest: records in one
@@ -521,7 +597,7 @@ impl StoreError {
 ///             .iter()
 ///             .map(|key| {
 ///                 let (version, body) = state.records.get(&tuple(key))?;
-///                 Some(Record { key: key.clone(), version: *version, body: body.clone() })
+///                 Some(Record::new(key.clone(), *version, body.clone()))
 ///             })
 ///             .collect())
 ///     }
@@ -532,10 +608,8 @@ impl StoreError {
 ///             .records
 ///             .iter()
 ///             .filter(|((u, k, _), _)| u == user && *k == kind)
-///             .map(|((u, k, id), (version, body))| Record {
-///                 key: RecordKey::new(u, *k, id.clone()),
-///                 version: *version,
-///                 body: body.clone(),
+///             .map(|((u, k, id), (version, body))| {
+///                 Record::new(RecordKey::new(u, *k, id.clone()), *version, body.clone())
 ///             })
 ///             .collect())
 ///     }
@@ -544,6 +618,11 @@ impl StoreError {
 ///         check_batch(&writes)?;
 ///         let mut state = self.state.lock().unwrap();
 ///         for write in &writes {
+///             // `Write` is non-exhaustive: refuse a kind this store does
+///             // not know while nothing is applied yet.
+///             if !matches!(write, Write::Put { .. } | Write::Delete { .. }) {
+///                 return Err(StoreError::InvalidBatch("an unknown kind of write"));
+///             }
 ///             let current = state.records.get(&tuple(write.key())).map(|(v, _)| *v);
 ///             if !write.holds(current) {
 ///                 return Err(StoreError::Conflict { key: write.key().clone() });
@@ -559,6 +638,7 @@ impl StoreError {
 ///                 Write::Delete { key, .. } => {
 ///                     state.records.remove(&tuple(&key));
 ///                 }
+///                 _ => unreachable!("refused before anything was applied"),
 ///             }
 ///         }
 ///         Ok(())

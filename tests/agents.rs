@@ -1,5 +1,10 @@
 //! Agents, attachments, provider connections, the environment at start, the
-//! synced indicator and gateway tokens.
+//! synced indicator and gateway tokens, on every backend
+//! (`tests/support/backends.rs`). The racing tests stay on the in-memory
+//! store: they wrap it in a store that yields before every call and counts
+//! conflicts, to show the tasks really interleaved.
+
+mod support;
 
 use std::sync::Arc;
 
@@ -12,8 +17,10 @@ use agent_vault::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-fn vault() -> Vault<MemoryStore> {
-    Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()))
+use support::backends::{Backend, on_every_backend};
+
+async fn vault<B: Backend>() -> Vault<B::Store> {
+    Vault::new(B::store().await, Keyring::single(MasterKey::generate()))
 }
 
 fn alice() -> UserId {
@@ -51,7 +58,7 @@ fn codex() -> Credential {
     )
 }
 
-async fn agent(vault: &Vault<MemoryStore>, name: &str) -> AgentId {
+async fn agent<S: Store>(vault: &Vault<S>, name: &str) -> AgentId {
     vault
         .create_agent(&alice(), &name.parse().unwrap())
         .await
@@ -66,9 +73,8 @@ fn env_pairs(env: &agent_vault::Environment) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn agents_are_created_listed_got_and_deleted() {
-    let vault = vault();
+async fn agents_are_created_listed_got_and_deleted<B: Backend>() {
+    let vault = vault::<B>().await;
     let (info, token) = vault
         .create_agent(&alice(), &"support bot".parse().unwrap())
         .await
@@ -98,9 +104,8 @@ async fn agents_are_created_listed_got_and_deleted() {
     );
 }
 
-#[tokio::test]
-async fn the_environment_holds_exactly_what_is_attached_plus_the_token() {
-    let vault = vault();
+async fn the_environment_holds_exactly_what_is_attached_plus_the_token<B: Backend>() {
+    let vault = vault::<B>().await;
     let user = alice();
     vault
         .create_item(
@@ -191,9 +196,8 @@ async fn the_environment_holds_exactly_what_is_attached_plus_the_token() {
     assert_eq!(envs.len(), 8);
 }
 
-#[tokio::test]
-async fn codex_subscription_materialises_as_the_json_bundle() {
-    let vault = vault();
+async fn codex_subscription_materialises_as_the_json_bundle<B: Backend>() {
+    let vault = vault::<B>().await;
     let user = alice();
     vault.create_connection(&user, &codex()).await.unwrap();
     let id = agent(&vault, "codex").await;
@@ -213,9 +217,8 @@ async fn codex_subscription_materialises_as_the_json_bundle() {
     assert_eq!(bundle["expires_at"], "2030-03-17T17:46:40Z");
 }
 
-#[tokio::test]
-async fn connections_are_cards_without_credentials_and_both_openai_kinds_coexist() {
-    let vault = vault();
+async fn connections_are_cards_without_credentials_and_both_openai_kinds_coexist<B: Backend>() {
+    let vault = vault::<B>().await;
     let user = alice();
     vault
         .create_connection(&user, &api_key(Provider::OpenAi, "sk-CANARY"))
@@ -258,9 +261,8 @@ async fn connections_are_cards_without_credentials_and_both_openai_kinds_coexist
     assert!(matches!(err, Error::InvalidInput { .. }));
 }
 
-#[tokio::test]
-async fn nothing_attached_can_be_deleted_and_the_conflict_names_the_agents() {
-    let vault = vault();
+async fn nothing_attached_can_be_deleted_and_the_conflict_names_the_agents<B: Backend>() {
+    let vault = vault::<B>().await;
     let user = alice();
     vault
         .create_item(&user, &name("SLACK_TOKEN"), Kind::Secret, value("x"))
@@ -324,9 +326,8 @@ async fn nothing_attached_can_be_deleted_and_the_conflict_names_the_agents() {
     assert!(matches!(err, Error::NotFound { .. }));
 }
 
-#[tokio::test]
-async fn one_credential_per_provider_per_agent() {
-    let vault = vault();
+async fn one_credential_per_provider_per_agent<B: Backend>() {
+    let vault = vault::<B>().await;
     let user = alice();
     vault
         .create_item(&user, &name("OPENAI_API_KEY"), Kind::Secret, value("sk"))
@@ -414,14 +415,13 @@ async fn one_credential_per_provider_per_agent() {
 
 /// The host generates Pinata's inference key and the agent reads it as
 /// `PINATA_LLM_KEY`; a user secret of that name is the Pinata credential.
-#[tokio::test]
-async fn a_user_pinata_llm_key_counts_as_the_pinata_credential() {
+async fn a_user_pinata_llm_key_counts_as_the_pinata_credential<B: Backend>() {
     assert_eq!(
         Provider::owning_variable("PINATA_LLM_KEY"),
         Some(Provider::Pinata)
     );
     assert_eq!(Provider::owning_variable("PINATA_HOSTED_INFERENCE"), None);
-    let vault = vault();
+    let vault = vault::<B>().await;
     let user = alice();
     vault
         .create_connection(&user, &Credential::pinata(SecretString::from("pk-host")))
@@ -480,9 +480,8 @@ async fn a_user_pinata_llm_key_counts_as_the_pinata_credential() {
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
 }
 
-#[tokio::test]
-async fn attaching_what_would_set_one_variable_twice_is_a_conflict() {
-    let vault = vault();
+async fn attaching_what_would_set_one_variable_twice_is_a_conflict<B: Backend>() {
+    let vault = vault::<B>().await;
     let user = alice();
     vault
         .create_item(
@@ -529,9 +528,8 @@ async fn attaching_what_would_set_one_variable_twice_is_a_conflict() {
     assert!(vault.agent(&user, id).await.unwrap().attached.is_empty());
 }
 
-#[tokio::test]
-async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
-    let vault = vault();
+async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys<B: Backend>() {
+    let vault = vault::<B>().await;
     let user = alice();
     vault
         .create_item(&user, &name("A"), Kind::Secret, value("a1"))
@@ -622,9 +620,8 @@ async fn the_synced_indicator_follows_updates_attaches_detaches_and_deploys() {
     ));
 }
 
-#[tokio::test]
-async fn gateway_tokens_verify_in_constant_time_and_rotate() {
-    let vault = vault();
+async fn gateway_tokens_verify_in_constant_time_and_rotate<B: Backend>() {
+    let vault = vault::<B>().await;
     let user = alice();
     let (info, first) = vault
         .create_agent(&user, &"bot".parse().unwrap())
@@ -661,10 +658,9 @@ async fn gateway_tokens_verify_in_constant_time_and_rotate() {
     );
 }
 
-#[tokio::test]
-async fn the_token_variable_is_configurable() {
+async fn the_token_variable_is_configurable<B: Backend>() {
     let vault = Vault::with_config(
-        MemoryStore::new(),
+        B::store().await,
         Keyring::single(MasterKey::generate()),
         agent_vault::VaultConfig::default().with_gateway_token_var(name("GATEWAY_TOKEN")),
     );
@@ -853,7 +849,7 @@ async fn racing_attaches_never_leave_two_credentials_for_one_provider() {
 #[cfg(feature = "tokio")]
 #[tokio::test]
 async fn the_environment_applies_to_tokio_commands() {
-    let vault = vault();
+    let vault = vault::<support::backends::Memory>().await;
     let user = alice();
     vault
         .create_item(&user, &name("ONLY_ME"), Kind::Secret, value("tokio-ok"))
@@ -870,7 +866,7 @@ async fn the_environment_applies_to_tokio_commands() {
 }
 
 /// The owner index records under the vault's reserved user.
-async fn owner_index(store: &MemoryStore) -> Vec<Record> {
+async fn owner_index(store: &impl Store) -> Vec<Record> {
     let vault_user = UserId::parse_stored("~vault").unwrap();
     store
         .list(&vault_user, RecordKind::AgentOwner)
@@ -878,9 +874,8 @@ async fn owner_index(store: &MemoryStore) -> Vec<Record> {
         .unwrap()
 }
 
-#[tokio::test]
-async fn an_agents_owner_is_found_from_its_id_alone() {
-    let store = MemoryStore::new();
+async fn an_agents_owner_is_found_from_its_id_alone<B: Backend>() {
+    let store = B::store().await;
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     let bob = UserId::parse("bob").unwrap();
     let (mine, _) = vault
@@ -912,9 +907,8 @@ async fn an_agents_owner_is_found_from_its_id_alone() {
     assert_eq!(owner_index(&store).await.len(), 1);
 }
 
-#[tokio::test]
-async fn a_refused_create_leaves_no_owner_index_entry() {
-    let store = MemoryStore::new();
+async fn a_refused_create_leaves_no_owner_index_entry<B: Backend>() {
+    let store = B::store().await;
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     vault
         .create_item(&alice(), &name("OPENAI_API_KEY"), Kind::Secret, value("a"))
@@ -941,9 +935,8 @@ async fn a_refused_create_leaves_no_owner_index_entry() {
     assert!(vault.agents(&alice()).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn items_attach_and_detach_by_id_as_by_name() {
-    let vault = vault();
+async fn items_attach_and_detach_by_id_as_by_name<B: Backend>() {
+    let vault = vault::<B>().await;
     let token = vault
         .create_item(
             &alice(),
@@ -995,3 +988,20 @@ async fn items_attach_and_detach_by_id_as_by_name() {
         assert_eq!(error.http_status(), 400, "{bad:?}");
     }
 }
+
+on_every_backend!(
+    agents_are_created_listed_got_and_deleted,
+    the_environment_holds_exactly_what_is_attached_plus_the_token,
+    codex_subscription_materialises_as_the_json_bundle,
+    connections_are_cards_without_credentials_and_both_openai_kinds_coexist,
+    nothing_attached_can_be_deleted_and_the_conflict_names_the_agents,
+    one_credential_per_provider_per_agent,
+    a_user_pinata_llm_key_counts_as_the_pinata_credential,
+    attaching_what_would_set_one_variable_twice_is_a_conflict,
+    the_synced_indicator_follows_updates_attaches_detaches_and_deploys,
+    gateway_tokens_verify_in_constant_time_and_rotate,
+    the_token_variable_is_configurable,
+    an_agents_owner_is_found_from_its_id_alone,
+    a_refused_create_leaves_no_owner_index_entry,
+    items_attach_and_detach_by_id_as_by_name,
+);

@@ -41,10 +41,12 @@ impl Codec for Joined {
         let prefix = format!("{user}:{}:", kind.as_str());
         map.range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, (version, body))| Record {
-                key: RecordKey::new(user, kind, &k[prefix.len()..]),
-                version: *version,
-                body: body.clone().into(),
+            .map(|(k, (version, body))| {
+                Record::new(
+                    RecordKey::new(user, kind, &k[prefix.len()..]),
+                    *version,
+                    body.clone(),
+                )
             })
             .collect()
     }
@@ -68,10 +70,12 @@ impl Codec for Tuple {
     fn list(map: &BTreeMap<Self::Key, Entry>, user: &UserId, kind: RecordKind) -> Vec<Record> {
         map.range((user.clone(), kind, String::new())..)
             .take_while(|((u, k, _), _)| u == user && *k == kind)
-            .map(|((_, _, id), (version, body))| Record {
-                key: RecordKey::new(user, kind, id.clone()),
-                version: *version,
-                body: body.clone().into(),
+            .map(|((_, _, id), (version, body))| {
+                Record::new(
+                    RecordKey::new(user, kind, id.clone()),
+                    *version,
+                    body.clone(),
+                )
             })
             .collect()
     }
@@ -134,11 +138,7 @@ impl<C: Codec> Store for MapStore<C> {
                 state
                     .map
                     .get(&C::encode(key))
-                    .map(|(version, body)| Record {
-                        key: key.clone(),
-                        version: *version,
-                        body: body.clone().into(),
-                    })
+                    .map(|(version, body)| Record::new(key.clone(), *version, body.clone()))
             })
             .collect())
     }
@@ -156,6 +156,9 @@ impl<C: Codec> Store for MapStore<C> {
         }
         let mut state = self.lock();
         for write in &writes {
+            if !matches!(write, Write::Put { .. } | Write::Delete { .. }) {
+                return Err(StoreError::InvalidBatch("an unknown kind of write"));
+            }
             let current = state.map.get(&C::encode(write.key())).map(|(v, _)| *v);
             if !write.holds(current) {
                 return Err(StoreError::Conflict {
@@ -173,6 +176,7 @@ impl<C: Codec> Store for MapStore<C> {
                 Write::Delete { key, .. } => {
                     state.map.remove(&C::encode(&key));
                 }
+                _ => unreachable!("refused before anything was applied"),
             }
         }
         Ok(())

@@ -1,16 +1,21 @@
-//! `.env` import into the vault (all or nothing) and export of variables.
+//! `.env` import into the vault (all or nothing) and export of variables,
+//! on every backend (`tests/support/backends.rs`).
+
+mod support;
 
 use agent_vault::crypto::{Keyring, MasterKey};
 use agent_vault::dotenv::{self, ParseErrorKind};
-use agent_vault::store::MemoryStore;
+use agent_vault::store::Store;
 use agent_vault::{
     Error, ImportAction, ImportEntryError, ImportOptions, Kind, Name, NameError, OnConflict,
     SecretValue, UserId, ValueError, Vault,
 };
 use secrecy::{ExposeSecret, SecretString};
 
-fn setup() -> (MemoryStore, Vault<MemoryStore>, UserId) {
-    let store = MemoryStore::new();
+use support::backends::{Backend, on_every_backend, snapshot};
+
+async fn setup<B: Backend>() -> (B::Store, Vault<B::Store>, UserId) {
+    let store = B::store().await;
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     (store, vault, UserId::parse("alice").unwrap())
 }
@@ -27,7 +32,7 @@ MIIEvQIBADANBgkqhkiG9w0BAQEFAASC
 -----END PRIVATE KEY-----\"
 ";
 
-async fn environment_of(vault: &Vault<MemoryStore>, user: &UserId) -> Vec<(String, String)> {
+async fn environment_of<S: Store>(vault: &Vault<S>, user: &UserId) -> Vec<(String, String)> {
     let (agent, _) = vault
         .create_agent(user, &"probe".parse().unwrap())
         .await
@@ -51,9 +56,8 @@ async fn environment_of(vault: &Vault<MemoryStore>, user: &UserId) -> Vec<(Strin
     pairs
 }
 
-#[tokio::test]
-async fn every_line_arrives_intact_as_secrets_by_default() {
-    let (_, vault, user) = setup();
+async fn every_line_arrives_intact_as_secrets_by_default<B: Backend>() {
+    let (_, vault, user) = setup::<B>().await;
     let report = vault
         .import_dotenv(&user, RAILS.as_bytes(), &ImportOptions::default())
         .await
@@ -87,9 +91,8 @@ async fn every_line_arrives_intact_as_secrets_by_default() {
     );
 }
 
-#[tokio::test]
-async fn the_server_environment_is_never_read() {
-    let (_, vault, user) = setup();
+async fn the_server_environment_is_never_read<B: Backend>() {
+    let (_, vault, user) = setup::<B>().await;
     // HOME and PATH are set in the test process; the import must not see them.
     let report = vault
         .import_dotenv(
@@ -106,14 +109,13 @@ async fn the_server_environment_is_never_read() {
     assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
 }
 
-#[tokio::test]
-async fn a_bad_line_writes_nothing_and_says_where() {
-    let (store, vault, user) = setup();
+async fn a_bad_line_writes_nothing_and_says_where<B: Backend>() {
+    let (store, vault, user) = setup::<B>().await;
     vault
         .import_dotenv(&user, b"KEEP=1\n", &ImportOptions::default())
         .await
         .unwrap();
-    let before = store.snapshot();
+    let before = snapshot(&store).await;
 
     let err = vault
         .import_dotenv(
@@ -176,21 +178,20 @@ async fn a_bad_line_writes_nothing_and_says_where() {
             other => panic!("{other:?}"),
         }
         assert!(!err.to_string().contains("CANARY"), "{err}");
-        assert_eq!(store.snapshot(), before);
+        assert_eq!(snapshot(&store).await, before);
     }
 }
 
 /// The grammar takes any value up to the file limit; the vault's own value
 /// limit then refuses an oversized one by its key and line, never its value,
 /// and stores nothing.
-#[tokio::test]
-async fn an_oversized_value_is_refused_by_its_key_and_line() {
-    let (store, vault, user) = setup();
+async fn an_oversized_value_is_refused_by_its_key_and_line<B: Backend>() {
+    let (store, vault, user) = setup::<B>().await;
     vault
         .import_dotenv(&user, b"KEEP=1\n", &ImportOptions::default())
         .await
         .unwrap();
-    let before = store.snapshot();
+    let before = snapshot(&store).await;
     let max = vault.config().max_value_len;
     let big = format!("CANARY-big-{}", "v".repeat(max));
     let input = format!("OK=1\n# the large one\n  BIG_BLOB={big}\t\x0b\nAFTER=2\n");
@@ -229,7 +230,7 @@ async fn an_oversized_value_is_refused_by_its_key_and_line() {
             !shown.contains("CANARY") && !shown.contains("vvvv"),
             "{shown}"
         );
-        assert_eq!(store.snapshot(), before);
+        assert_eq!(snapshot(&store).await, before);
     }
 
     // Exactly at the limit is stored.
@@ -246,9 +247,8 @@ async fn an_oversized_value_is_refused_by_its_key_and_line() {
     );
 }
 
-#[tokio::test]
-async fn existing_names_fail_skip_or_overwrite() {
-    let (store, vault, user) = setup();
+async fn existing_names_fail_skip_or_overwrite<B: Backend>() {
+    let (store, vault, user) = setup::<B>().await;
     let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
     vault
         .create_item(
@@ -268,7 +268,7 @@ async fn existing_names_fail_skip_or_overwrite() {
         )
         .await
         .unwrap();
-    let before = store.snapshot();
+    let before = snapshot(&store).await;
     let input = b"SHARED=new\nSAME=same\nFRESH=1\n";
 
     let err = vault
@@ -280,7 +280,7 @@ async fn existing_names_fail_skip_or_overwrite() {
         other => panic!("{other:?}"),
     }
     assert_eq!(err.http_status(), 409);
-    assert_eq!(store.snapshot(), before);
+    assert_eq!(snapshot(&store).await, before);
 
     // A dry run plans without writing. SAME stays a variable (imported as
     // one) with the value it has: unchanged. SHARED is a secret: always an
@@ -306,7 +306,7 @@ async fn existing_names_fail_skip_or_overwrite() {
         ]
     );
     assert!(plan.dry_run);
-    assert_eq!(store.snapshot(), before);
+    assert_eq!(snapshot(&store).await, before);
 
     let skipped = vault
         .import_dotenv(
@@ -360,9 +360,8 @@ async fn existing_names_fail_skip_or_overwrite() {
     assert_eq!(shared.version, 3);
 }
 
-#[tokio::test]
-async fn overwriting_a_variable_with_a_secret_entry_converts_it() {
-    let (_, vault, user) = setup();
+async fn overwriting_a_variable_with_a_secret_entry_converts_it<B: Backend>() {
+    let (_, vault, user) = setup::<B>().await;
     let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
     for (name, text) in [("VAR_SAME", "same"), ("VAR_NEW", "old")] {
         vault
@@ -405,9 +404,8 @@ async fn overwriting_a_variable_with_a_secret_entry_converts_it() {
     assert!(env.contains(&("VAR_NEW".to_owned(), "new".to_owned())));
 }
 
-#[tokio::test]
-async fn a_secret_overwritten_by_a_variable_entry_stays_a_secret() {
-    let (_, vault, user) = setup();
+async fn a_secret_overwritten_by_a_variable_entry_stays_a_secret<B: Backend>() {
+    let (_, vault, user) = setup::<B>().await;
     let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
     vault
         .create_item(
@@ -452,9 +450,8 @@ async fn a_secret_overwritten_by_a_variable_entry_stays_a_secret() {
     assert!(env.contains(&("TOKEN".to_owned(), "CANARY-e5".to_owned())));
 }
 
-#[tokio::test]
-async fn kinds_per_key_and_duplicates_reported() {
-    let (_, vault, user) = setup();
+async fn kinds_per_key_and_duplicates_reported<B: Backend>() {
+    let (_, vault, user) = setup::<B>().await;
     let options = ImportOptions::default()
         .as_variables()
         .with_kind_for("api_token", Kind::Secret);
@@ -477,9 +474,8 @@ async fn kinds_per_key_and_duplicates_reported() {
     assert!(env.contains(&("API_TOKEN".to_owned(), "t2".to_owned())));
 }
 
-#[tokio::test]
-async fn exported_variables_parse_back_and_never_include_secrets() {
-    let (_, vault, user) = setup();
+async fn exported_variables_parse_back_and_never_include_secrets<B: Backend>() {
+    let (_, vault, user) = setup::<B>().await;
     let tricky = "multi\nline \"quoted\" $DOLLAR #hash  ";
     let v = |t: &str| SecretValue::parse(SecretString::from(t)).unwrap();
     vault
@@ -543,9 +539,8 @@ async fn exported_variables_parse_back_and_never_include_secrets() {
     assert_eq!(alice_vars, bob_vars);
 }
 
-#[tokio::test]
-async fn variables_import_without_a_master_key_but_secrets_do_not() {
-    let vault = Vault::new(MemoryStore::new(), Keyring::empty());
+async fn variables_import_without_a_master_key_but_secrets_do_not<B: Backend>() {
+    let vault = Vault::new(B::store().await, Keyring::empty());
     let user = UserId::parse("alice").unwrap();
     let err = vault
         .import_dotenv(&user, b"A=1\n", &ImportOptions::default())
@@ -557,3 +552,16 @@ async fn variables_import_without_a_master_key_but_secrets_do_not() {
         .await
         .unwrap();
 }
+
+on_every_backend!(
+    every_line_arrives_intact_as_secrets_by_default,
+    the_server_environment_is_never_read,
+    a_bad_line_writes_nothing_and_says_where,
+    an_oversized_value_is_refused_by_its_key_and_line,
+    existing_names_fail_skip_or_overwrite,
+    overwriting_a_variable_with_a_secret_entry_converts_it,
+    a_secret_overwritten_by_a_variable_entry_stays_a_secret,
+    kinds_per_key_and_duplicates_reported,
+    exported_variables_parse_back_and_never_include_secrets,
+    variables_import_without_a_master_key_but_secrets_do_not,
+);

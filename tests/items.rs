@@ -1,15 +1,20 @@
-//! Secrets and variables on the in-memory store: the vault-core behaviour.
+//! Secrets and variables: the vault-core behaviour, on every backend
+//! (`tests/support/backends.rs`).
+
+mod support;
 
 use agent_vault::crypto::{Keyring, MasterKey};
-use agent_vault::store::{MemoryStore, RecordKind};
+use agent_vault::store::RecordKind;
 use agent_vault::{
     Entity, Error, Kind, Name, NameError, NamePolicy, SecretValue, UserId, ValueError, Vault,
     VaultConfig,
 };
 use secrecy::SecretString;
 
-fn vault() -> Vault<MemoryStore> {
-    Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()))
+use support::backends::{Backend, on_every_backend, snapshot};
+
+async fn vault<B: Backend>() -> Vault<B::Store> {
+    Vault::new(B::store().await, Keyring::single(MasterKey::generate()))
 }
 
 fn user(id: &str) -> UserId {
@@ -24,9 +29,8 @@ fn value(text: &str) -> SecretValue {
     SecretValue::parse(SecretString::from(text)).unwrap()
 }
 
-#[tokio::test]
-async fn secrets_are_listed_without_values_and_variables_with_them() {
-    let vault = vault();
+async fn secrets_are_listed_without_values_and_variables_with_them<B: Backend>() {
+    let vault = vault::<B>().await;
     let alice = user("alice");
     let secret = vault
         .create_item(
@@ -60,9 +64,8 @@ async fn secrets_are_listed_without_values_and_variables_with_them() {
     assert!(list.iter().all(|i| i.created_at <= i.updated_at));
 }
 
-#[tokio::test]
-async fn update_bumps_version_and_get_reads_metadata() {
-    let vault = vault();
+async fn update_bumps_version_and_get_reads_metadata<B: Backend>() {
+    let vault = vault::<B>().await;
     let alice = user("alice");
     let created = vault
         .create_item(&alice, &name("DB_URL"), Kind::Secret, value("postgres://a"))
@@ -84,9 +87,8 @@ async fn update_bumps_version_and_get_reads_metadata() {
     );
 }
 
-#[tokio::test]
-async fn names_are_unique_ignoring_case_across_kinds() {
-    let vault = vault();
+async fn names_are_unique_ignoring_case_across_kinds<B: Backend>() {
+    let vault = vault::<B>().await;
     let alice = user("alice");
     vault
         .create_item(&alice, &name("api_key"), Kind::Variable, value("x"))
@@ -105,9 +107,8 @@ async fn names_are_unique_ignoring_case_across_kinds() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn reserved_names_are_refused_and_the_policy_is_configurable() {
-    let vault = vault();
+async fn reserved_names_are_refused_and_the_policy_is_configurable<B: Backend>() {
+    let vault = vault::<B>().await;
     let alice = user("alice");
     for reserved in [
         "LD_PRELOAD",
@@ -135,7 +136,7 @@ async fn reserved_names_are_refused_and_the_policy_is_configurable() {
         assert_eq!(err.http_status(), 400);
     }
     let custom = Vault::with_config(
-        MemoryStore::new(),
+        B::store().await,
         Keyring::single(MasterKey::generate()),
         VaultConfig::default().with_names(
             NamePolicy::empty()
@@ -222,10 +223,9 @@ fn values_and_user_ids_parse_exactly_as_documented() {
     }
 }
 
-#[tokio::test]
-async fn values_over_the_limit_are_refused_without_echo() {
+async fn values_over_the_limit_are_refused_without_echo<B: Backend>() {
     let small = Vault::with_config(
-        MemoryStore::new(),
+        B::store().await,
         Keyring::single(MasterKey::generate()),
         VaultConfig::default().with_max_value_len(8),
     );
@@ -244,7 +244,7 @@ async fn values_over_the_limit_are_refused_without_echo() {
     assert!(!err.to_string().contains("CANARY"));
     assert!(small.items(&alice).await.unwrap().is_empty());
     // The default limit is 64 KiB.
-    let vault = vault();
+    let vault = vault::<B>().await;
     let at_limit = "x".repeat(64 * 1024);
     vault
         .create_item(&alice, &name("BIG"), Kind::Secret, value(&at_limit))
@@ -262,9 +262,8 @@ async fn values_over_the_limit_are_refused_without_echo() {
     assert!(matches!(err, Error::InvalidValue { .. }));
 }
 
-#[tokio::test]
-async fn delete_removes_the_item_and_frees_the_name() {
-    let vault = vault();
+async fn delete_removes_the_item_and_frees_the_name<B: Backend>() {
+    let vault = vault::<B>().await;
     let alice = user("alice");
     vault
         .create_item(&alice, &name("TMP"), Kind::Secret, value("1"))
@@ -284,9 +283,8 @@ async fn delete_removes_the_item_and_frees_the_name() {
     assert_eq!(vault.item(&alice, &name("TMP")).await.unwrap().version, 1);
 }
 
-#[tokio::test]
-async fn without_a_master_key_secrets_are_not_configured_but_variables_work() {
-    let vault = Vault::new(MemoryStore::new(), Keyring::empty());
+async fn without_a_master_key_secrets_are_not_configured_but_variables_work<B: Backend>() {
+    let vault = Vault::new(B::store().await, Keyring::empty());
     let alice = user("alice");
     let err = vault
         .create_item(&alice, &name("S"), Kind::Secret, value("x"))
@@ -306,9 +304,8 @@ async fn without_a_master_key_secrets_are_not_configured_but_variables_work() {
     assert_eq!(vault.items(&alice).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn users_see_only_their_own_items() {
-    let vault = vault();
+async fn users_see_only_their_own_items<B: Backend>() {
+    let vault = vault::<B>().await;
     vault
         .create_item(&user("alice"), &name("A"), Kind::Secret, value("1"))
         .await
@@ -323,9 +320,8 @@ async fn users_see_only_their_own_items() {
     assert!(vault.item(&user("alice"), &name("B")).await.is_err());
 }
 
-#[tokio::test]
-async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext() {
-    let store = MemoryStore::new();
+async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext<B: Backend>() {
+    let store = B::store().await;
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     let alice = user("alice");
     vault
@@ -346,7 +342,7 @@ async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext() {
         )
         .await
         .unwrap();
-    let records = store.snapshot();
+    let records = snapshot(&store).await;
     let contains = |needle: &[u8]| {
         records
             .iter()
@@ -358,16 +354,15 @@ async fn secret_values_are_ciphertext_at_rest_and_variables_plaintext() {
     assert!(kinds.contains(&RecordKind::UserKeys));
 }
 
-#[tokio::test]
-async fn a_failed_call_leaves_every_record_as_it_was() {
-    let store = MemoryStore::new();
+async fn a_failed_call_leaves_every_record_as_it_was<B: Backend>() {
+    let store = B::store().await;
     let vault = Vault::new(store.clone(), Keyring::single(MasterKey::generate()));
     let alice = user("alice");
     vault
         .create_item(&alice, &name("A"), Kind::Secret, value("1"))
         .await
         .unwrap();
-    let before = store.snapshot();
+    let before = snapshot(&store).await;
     let _ = vault
         .create_item(&alice, &name("a"), Kind::Secret, value("2"))
         .await
@@ -384,7 +379,7 @@ async fn a_failed_call_leaves_every_record_as_it_was() {
         .create_item(&alice, &name("PATH"), Kind::Secret, value("2"))
         .await
         .unwrap_err();
-    assert_eq!(store.snapshot(), before);
+    assert_eq!(snapshot(&store).await, before);
 
     // A first call that fails for a new user leaves not even key material.
     let bob = user("bob");
@@ -392,12 +387,11 @@ async fn a_failed_call_leaves_every_record_as_it_was() {
         .create_item(&bob, &name("LD_PRELOAD"), Kind::Secret, value("x"))
         .await
         .unwrap_err();
-    assert_eq!(store.snapshot(), before);
+    assert_eq!(snapshot(&store).await, before);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_creates_of_one_name_leave_exactly_one_item() {
-    let vault = std::sync::Arc::new(vault());
+async fn concurrent_creates_of_one_name_leave_exactly_one_item<B: Backend>() {
+    let vault = std::sync::Arc::new(vault::<B>().await);
     let alice = user("alice");
     let mut tasks = Vec::new();
     for i in 0..16 {
@@ -455,9 +449,8 @@ fn errors_map_to_http_statuses() {
     }
 }
 
-#[tokio::test]
-async fn items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user() {
-    let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
+async fn items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user<B: Backend>() {
+    let vault = Vault::new(B::store().await, Keyring::single(MasterKey::generate()));
     let alice = UserId::parse("alice").unwrap();
     let bob = UserId::parse("bob").unwrap();
     let token = Name::parse("API_TOKEN").unwrap();
@@ -528,3 +521,18 @@ async fn items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user() {
         Error::NotFound { .. }
     ));
 }
+
+on_every_backend!(
+    secrets_are_listed_without_values_and_variables_with_them,
+    update_bumps_version_and_get_reads_metadata,
+    names_are_unique_ignoring_case_across_kinds,
+    reserved_names_are_refused_and_the_policy_is_configurable,
+    values_over_the_limit_are_refused_without_echo,
+    delete_removes_the_item_and_frees_the_name,
+    without_a_master_key_secrets_are_not_configured_but_variables_work,
+    users_see_only_their_own_items,
+    secret_values_are_ciphertext_at_rest_and_variables_plaintext,
+    a_failed_call_leaves_every_record_as_it_was,
+    concurrent_creates_of_one_name_leave_exactly_one_item,
+    items_are_read_updated_and_deleted_by_id_and_ids_stay_per_user,
+);

@@ -1,5 +1,7 @@
 //! Master-key rotation, per-user key rotation and rewrap: online, resumable,
-//! and never losing a record.
+//! and never losing a record; on every backend (`tests/support/backends.rs`).
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,12 +9,14 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use agent_vault::crypto::{KeyId, Keyring, KeyringError, MasterKey};
 use agent_vault::hazmat::Crypto;
-use agent_vault::store::{MemoryStore, Record, RecordKey, RecordKind, Store, StoreError, Write};
+use agent_vault::store::{Record, RecordKey, RecordKind, Store, StoreError, Write};
 use agent_vault::{
     AgentId, Attachable, Credential, Error, Kind, Name, Provider, RewrapOptions, RewrapProgress,
     SecretValue, UserId, Vault,
 };
 use secrecy::{ExposeSecret, SecretString};
+
+use support::backends::{Backend, on_every_backend};
 
 fn name(text: &str) -> Name {
     Name::parse(text).unwrap()
@@ -79,10 +83,9 @@ fn no_progress() -> impl FnMut(RewrapProgress) + Send {
     |_| {}
 }
 
-#[tokio::test]
-async fn add_promote_rewrap_retire_keeps_every_value() {
+async fn add_promote_rewrap_retire_keeps_every_value<B: Backend>() {
     let (k1, k2) = (MasterKey::generate(), MasterKey::generate());
-    let vault = Vault::new(MemoryStore::new(), ring(&[(1, &k1)], 1));
+    let vault = Vault::new(B::store().await, ring(&[(1, &k1)], 1));
     let users = [
         UserId::parse("alice").unwrap(),
         UserId::parse("bob").unwrap(),
@@ -192,10 +195,9 @@ async fn add_promote_rewrap_retire_keeps_every_value() {
     }
 }
 
-#[tokio::test]
-async fn a_record_under_a_missing_key_is_a_typed_error_naming_the_key() {
+async fn a_record_under_a_missing_key_is_a_typed_error_naming_the_key<B: Backend>() {
     let (k1, k2) = (MasterKey::generate(), MasterKey::generate());
-    let vault = Vault::new(MemoryStore::new(), ring(&[(1, &k1)], 1));
+    let vault = Vault::new(B::store().await, ring(&[(1, &k1)], 1));
     let user = UserId::parse("alice").unwrap();
     let agent = populate(&vault, &user, 1).await;
     vault.set_keyring(ring(&[(2, &k2)], 2));
@@ -209,9 +211,8 @@ async fn a_record_under_a_missing_key_is_a_typed_error_naming_the_key() {
     assert!(matches!(err, Error::UnknownKey(KeyId(1))), "{err:?}");
 }
 
-#[tokio::test]
-async fn per_user_rotation_starts_a_new_generation_and_rewrap_moves_records() {
-    let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
+async fn per_user_rotation_starts_a_new_generation_and_rewrap_moves_records<B: Backend>() {
+    let vault = Vault::new(B::store().await, Keyring::single(MasterKey::generate()));
     let (alice, bob) = (
         UserId::parse("alice").unwrap(),
         UserId::parse("bob").unwrap(),
@@ -246,14 +247,14 @@ async fn per_user_rotation_starts_a_new_generation_and_rewrap_moves_records() {
 
 /// Fails the n-th commit and every later one, either before applying it or
 /// after (the ambiguous case), as a crash or a lost connection would.
-struct FailFrom {
-    inner: MemoryStore,
+struct FailFrom<S> {
+    inner: S,
     remaining: AtomicI64,
     after_commit: bool,
 }
 
 #[async_trait::async_trait]
-impl Store for FailFrom {
+impl<S: Store> Store for FailFrom<S> {
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
         self.inner.get(key).await
     }
@@ -278,12 +279,11 @@ impl Store for FailFrom {
     }
 }
 
-#[tokio::test]
-async fn an_interrupted_rewrap_leaves_every_record_readable_and_a_rerun_finishes() {
+async fn an_interrupted_rewrap_leaves_every_record_readable_and_a_rerun_finishes<B: Backend>() {
     for after_commit in [false, true] {
         for fail_at in 0..6 {
             let (k1, k2) = (MasterKey::generate(), MasterKey::generate());
-            let store = MemoryStore::new();
+            let store = B::store().await;
             let setup = Vault::new(store.clone(), ring(&[(1, &k1)], 1));
             let user = UserId::parse("alice").unwrap();
             let agent = populate(&setup, &user, 9).await;
@@ -332,10 +332,9 @@ async fn an_interrupted_rewrap_leaves_every_record_readable_and_a_rerun_finishes
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rewrap_while_writers_run_loses_no_update() {
+async fn rewrap_while_writers_run_loses_no_update<B: Backend>() {
     let (k1, k2) = (MasterKey::generate(), MasterKey::generate());
-    let store = MemoryStore::new();
+    let store = B::store().await;
     let vault = Arc::new(Vault::new(store.clone(), ring(&[(1, &k1)], 1)));
     let user = UserId::parse("alice").unwrap();
     let agent = populate(&vault, &user, 20).await;
@@ -464,3 +463,11 @@ fn envelope_headers_name_key_and_generation() {
     let sealed = crypto.seal(&keys, &binding, b"x").unwrap();
     assert_eq!(Crypto::header_of(&sealed).unwrap(), (KeyId(3), 2));
 }
+
+on_every_backend!(
+    add_promote_rewrap_retire_keeps_every_value,
+    a_record_under_a_missing_key_is_a_typed_error_naming_the_key,
+    per_user_rotation_starts_a_new_generation_and_rewrap_moves_records,
+    an_interrupted_rewrap_leaves_every_record_readable_and_a_rerun_finishes,
+    rewrap_while_writers_run_loses_no_update,
+);

@@ -17,17 +17,15 @@
 //! READ COMMITTED or stronger, row-level conditional updates) and how it
 //! commits are documented on [`PostgresStore`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgPool;
 use sqlx::{Row as _, Transaction};
 
-use super::{
-    Bytes, Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
-};
+use super::sql::{SqlError, in_key_order, record_from_row};
+use super::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write, check_batch};
 use crate::UserId;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -64,54 +62,30 @@ const MAX_ATTEMPTS: usize = 5;
 /// serialization failure or deadlock, or has been tried [`MAX_ATTEMPTS`]
 /// times. At SERIALIZABLE even a single read can be chosen as the victim of
 /// a read/write dependency cycle, so reads go through here as well as
-/// commits.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, PostgresError>
+/// commits. The last failure is reported as it is: a driver error, so
+/// [`StoreError::Backend`], never a conflict.
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, SqlError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, PostgresError>>,
+    Fut: std::future::Future<Output = Result<T, SqlError>>,
 {
     let mut tried = 1;
     loop {
         match attempt().await {
-            Err(error) if error.is_retryable() && tried < MAX_ATTEMPTS => tried += 1,
+            Err(error) if is_serialization_failure(&error) && tried < MAX_ATTEMPTS => tried += 1,
             other => return other,
         }
     }
 }
 
-/// Why a PostgreSQL call failed, before it becomes a [`StoreError`].
-#[derive(Debug, thiserror::Error)]
-enum PostgresError {
-    #[error("conflict on {0}")]
-    Conflict(RecordKey),
-    #[error("record {0} is corrupt")]
-    Corrupt(RecordKey),
-    #[error(transparent)]
-    Driver(#[from] sqlx::Error),
-    #[error("the database schema is at version {found}; this library knows up to {known}")]
-    SchemaTooNew { found: i32, known: usize },
-}
-
-impl PostgresError {
-    /// A serialization failure or deadlock: the transaction was rolled back
-    /// and may be tried again.
-    fn is_retryable(&self) -> bool {
-        match self {
-            Self::Driver(sqlx::Error::Database(error)) => {
-                matches!(error.code().as_deref(), Some("40001" | "40P01"))
-            }
-            _ => false,
+/// A serialization failure or deadlock (SQLSTATE `40001`, `40P01`): the
+/// transaction was rolled back and may be tried again.
+fn is_serialization_failure(error: &SqlError) -> bool {
+    match error {
+        SqlError::Driver(sqlx::Error::Database(error)) => {
+            matches!(error.code().as_deref(), Some("40001" | "40P01"))
         }
-    }
-}
-
-impl From<PostgresError> for StoreError {
-    fn from(error: PostgresError) -> Self {
-        match error {
-            PostgresError::Conflict(key) => Self::Conflict { key },
-            PostgresError::Corrupt(key) => Self::Corrupt { key: Some(key) },
-            other => Self::backend(other),
-        }
+        _ => false,
     }
 }
 
@@ -197,7 +171,7 @@ impl PostgresStore {
     /// Connects a pool to `url` (a `postgres://` URL as libpq takes it) and
     /// brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPool::connect(url).await.map_err(PostgresError::from)?;
+        let pool = PgPool::connect(url).await.map_err(SqlError::from)?;
         let store = Self::new(pool);
         store.migrate().await?;
         Ok(store)
@@ -217,11 +191,11 @@ impl PostgresStore {
         // Boxed as `Send` here, where the lifetimes are concrete: sqlx's
         // executor bounds otherwise keep callers from proving it (and from
         // spawning this future).
-        let migrations: BoxFuture<'_, Result<(), PostgresError>> = Box::pin(self.run_migrations());
+        let migrations: BoxFuture<'_, Result<(), SqlError>> = Box::pin(self.run_migrations());
         Ok(migrations.await?)
     }
 
-    async fn run_migrations(&self) -> Result<(), PostgresError> {
+    async fn run_migrations(&self) -> Result<(), SqlError> {
         // READ COMMITTED whatever the database's default: each statement
         // after the lock must see what the previous lock holder committed,
         // which a snapshot taken before the lock (REPEATABLE READ,
@@ -248,7 +222,10 @@ impl PostgresStore {
         let found = found.unwrap_or(0);
         let known = MIGRATIONS.len();
         if i64::from(found) > known as i64 {
-            return Err(PostgresError::SchemaTooNew { found, known });
+            return Err(SqlError::SchemaTooNew {
+                found: i64::from(found),
+                known,
+            });
         }
         let done = usize::try_from(found).unwrap_or(0);
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
@@ -264,26 +241,26 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn apply(&self, writes: &[Write]) -> Result<(), PostgresError> {
+    async fn apply(&self, writes: &[Write]) -> Result<(), SqlError> {
         // One lock order for every batch: no deadlock between our commits.
         let mut ordered: Vec<&Write> = writes.iter().collect();
         ordered.sort_by(|a, b| a.key().cmp(b.key()));
         retrying(|| self.apply_once(&ordered)).await
     }
 
-    async fn apply_once(&self, writes: &[&Write]) -> Result<(), PostgresError> {
+    async fn apply_once(&self, writes: &[&Write]) -> Result<(), SqlError> {
         let mut tx = self.pool.begin().await?;
         for write in writes {
             if !apply_one(&mut tx, write).await? {
                 tx.rollback().await?;
-                return Err(PostgresError::Conflict(write.key().clone()));
+                return Err(SqlError::Conflict(write.key().clone()));
             }
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn read_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, PostgresError> {
+    async fn read_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, SqlError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -301,26 +278,7 @@ impl PostgresStore {
         .bind(ids)
         .fetch_all(&self.pool)
         .await?;
-        let mut found = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let user: String = row.try_get("user_id")?;
-            let kind: String = row.try_get("kind")?;
-            let id: String = row.try_get("id")?;
-            found.insert((user, kind, id), row);
-        }
-        keys.iter()
-            .map(|key| {
-                let address = (
-                    key.user.as_str().to_owned(),
-                    key.kind.as_str().to_owned(),
-                    key.id.clone(),
-                );
-                found
-                    .get(&address)
-                    .map(|row| record(key.clone(), row))
-                    .transpose()
-            })
-            .collect()
+        in_key_order(keys, rows)
     }
 }
 
@@ -328,7 +286,7 @@ impl PostgresStore {
 async fn apply_one(
     tx: &mut Transaction<'_, sqlx::Postgres>,
     write: &Write,
-) -> Result<bool, PostgresError> {
+) -> Result<bool, SqlError> {
     let key = write.key();
     let query = match write {
         Write::Put {
@@ -381,17 +339,6 @@ async fn apply_one(
     Ok(query.execute(&mut **tx).await?.rows_affected() == 1)
 }
 
-/// The record at `key` from a row whose version and body are named columns.
-fn record(key: RecordKey, row: &PgRow) -> Result<Record, PostgresError> {
-    let version: i64 = row.try_get("version")?;
-    // Into `Bytes` without a copy: the buffer the driver filled is kept.
-    let body = Bytes::from(row.try_get::<Vec<u8>, _>("body")?);
-    let Some(version) = u64::try_from(version).ok().and_then(Version::new) else {
-        return Err(PostgresError::Corrupt(key));
-    };
-    Ok(Record { key, version, body })
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
@@ -407,7 +354,9 @@ impl Store for PostgresStore {
             .await?)
         })
         .await?;
-        Ok(row.map(|row| record(key.clone(), &row)).transpose()?)
+        Ok(row
+            .map(|row| record_from_row(key.clone(), &row))
+            .transpose()?)
     }
 
     async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
@@ -430,9 +379,9 @@ impl Store for PostgresStore {
             .iter()
             .map(|row| {
                 let id: String = row.try_get("id")?;
-                record(RecordKey::new(user, kind, id), row)
+                record_from_row(RecordKey::new(user, kind, id), row)
             })
-            .collect::<Result<Vec<_>, PostgresError>>()?;
+            .collect::<Result<Vec<_>, SqlError>>()?;
         Ok(records)
     }
 
@@ -452,7 +401,7 @@ impl Store for PostgresStore {
         .await?;
         rows.iter()
             .map(|row| {
-                let id: String = row.try_get("user_id").map_err(PostgresError::from)?;
+                let id: String = row.try_get("user_id").map_err(SqlError::from)?;
                 // Only the vault writes this column, from parsed ids.
                 UserId::parse_stored(&id).map_err(StoreError::backend)
             })

@@ -14,7 +14,6 @@
 //!
 //! The schema, locking and migrations are documented on [`SqliteStore`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -24,13 +23,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteSynchronous,
 };
 use sqlx::{Row as _, Sqlite, Transaction};
 
-use super::{
-    Bytes, Expect, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
-};
+use super::sql::{SqlError, in_key_order, record_from_row};
+use super::{Expect, Record, RecordKey, RecordKind, Store, StoreError, Write, check_batch};
 use crate::UserId;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -84,29 +82,6 @@ fn is_busy(error: &sqlx::Error) -> bool {
 
 /// Connections of a file-backed store's pool.
 const FILE_CONNECTIONS: u32 = 8;
-
-/// Why a SQLite call failed, before it becomes a [`StoreError`].
-#[derive(Debug, thiserror::Error)]
-enum SqliteError {
-    #[error("conflict on {0}")]
-    Conflict(RecordKey),
-    #[error("record {0} is corrupt")]
-    Corrupt(RecordKey),
-    #[error(transparent)]
-    Driver(#[from] sqlx::Error),
-    #[error("the database schema is at version {found}; this library knows up to {known}")]
-    SchemaTooNew { found: i64, known: usize },
-}
-
-impl From<SqliteError> for StoreError {
-    fn from(error: SqliteError) -> Self {
-        match error {
-            SqliteError::Conflict(key) => Self::Conflict { key },
-            SqliteError::Corrupt(key) => Self::Corrupt { key: Some(key) },
-            other => Self::backend(other),
-        }
-    }
-}
 
 /// A [`Store`] in a SQLite database (feature `sqlite`).
 ///
@@ -189,7 +164,7 @@ impl SqliteStore {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
                 }
-                Err(error) => return Err(SqliteError::from(error).into()),
+                Err(error) => return Err(SqlError::from(error).into()),
             }
         }
     }
@@ -199,7 +174,7 @@ impl SqliteStore {
     /// lives and dies with its connection), so calls queue.
     pub async fn in_memory() -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(SqliteError::from)?
+            .map_err(SqlError::from)?
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -208,7 +183,7 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await
-            .map_err(SqliteError::from)?;
+            .map_err(SqlError::from)?;
         Self::migrated(pool).await
     }
 
@@ -241,7 +216,7 @@ impl SqliteStore {
         // Boxed as `Send` here, where the lifetimes are concrete: sqlx's
         // executor bounds otherwise keep callers from proving it (and from
         // spawning this future).
-        let migrations: BoxFuture<'_, Result<(), SqliteError>> = Box::pin(self.run_migrations());
+        let migrations: BoxFuture<'_, Result<(), SqlError>> = Box::pin(self.run_migrations());
         Ok(migrations.await?)
     }
 
@@ -251,14 +226,14 @@ impl SqliteStore {
         Ok(store)
     }
 
-    async fn run_migrations(&self) -> Result<(), SqliteError> {
+    async fn run_migrations(&self) -> Result<(), SqlError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let found: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut *tx)
             .await?;
         let known = MIGRATIONS.len();
         if found > known as i64 {
-            return Err(SqliteError::SchemaTooNew { found, known });
+            return Err(SqlError::SchemaTooNew { found, known });
         }
         let done = usize::try_from(found).unwrap_or(0);
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
@@ -274,7 +249,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn apply(&self, writes: &[Write]) -> Result<(), SqliteError> {
+    async fn apply(&self, writes: &[Write]) -> Result<(), SqlError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // The commit's version: under the write lock, so no other commit
         // can take the same number.
@@ -289,14 +264,14 @@ impl SqliteStore {
                 // Dropping the transaction rolls it back; do it now to free
                 // the write lock at once.
                 tx.rollback().await?;
-                return Err(SqliteError::Conflict(write.key().clone()));
+                return Err(SqlError::Conflict(write.key().clone()));
             }
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn read_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, SqliteError> {
+    async fn read_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, SqlError> {
         let mut out = Vec::with_capacity(keys.len());
         if keys.len() <= KEYS_PER_QUERY {
             let mut conn = self.pool.acquire().await?;
@@ -317,7 +292,7 @@ impl SqliteStore {
 async fn read_chunk(
     conn: &mut SqliteConnection,
     keys: &[RecordKey],
-) -> Result<Vec<Option<Record>>, SqliteError> {
+) -> Result<Vec<Option<Record>>, SqlError> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -337,26 +312,7 @@ async fn read_chunk(
             .bind(key.id.as_str());
     }
     let rows = query.fetch_all(&mut *conn).await?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let user: String = row.try_get("user_id")?;
-        let kind: String = row.try_get("kind")?;
-        let id: String = row.try_get("id")?;
-        found.insert((user, kind, id), row);
-    }
-    keys.iter()
-        .map(|key| {
-            let address = (
-                key.user.as_str().to_owned(),
-                key.kind.as_str().to_owned(),
-                key.id.clone(),
-            );
-            found
-                .get(&address)
-                .map(|row| record(key.clone(), row))
-                .transpose()
-        })
-        .collect()
+    in_key_order(keys, rows)
 }
 
 /// Applies one write, giving a put the version `revision`; `false` if its
@@ -365,7 +321,7 @@ async fn apply_one(
     tx: &mut Transaction<'_, Sqlite>,
     write: &Write,
     revision: i64,
-) -> Result<bool, SqliteError> {
+) -> Result<bool, SqlError> {
     let key = write.key();
     let query = match write {
         Write::Put {
@@ -416,17 +372,6 @@ async fn apply_one(
         }
     };
     Ok(query.execute(&mut **tx).await?.rows_affected() == 1)
-}
-
-/// The record at `key` from a row whose version and body are named columns.
-fn record(key: RecordKey, row: &SqliteRow) -> Result<Record, SqliteError> {
-    let version: i64 = row.try_get("version")?;
-    // Into `Bytes` without a copy: the buffer the driver filled is kept.
-    let body = Bytes::from(row.try_get::<Vec<u8>, _>("body")?);
-    let Some(version) = u64::try_from(version).ok().and_then(Version::new) else {
-        return Err(SqliteError::Corrupt(key));
-    };
-    Ok(Record { key, version, body })
 }
 
 /// Keeps the database files private to their owner (Unix modes).
@@ -492,8 +437,10 @@ impl Store for SqliteStore {
         .bind(key.id.as_str())
         .fetch_optional(&self.pool)
         .await
-        .map_err(SqliteError::from)?;
-        Ok(row.map(|row| record(key.clone(), &row)).transpose()?)
+        .map_err(SqlError::from)?;
+        Ok(row
+            .map(|row| record_from_row(key.clone(), &row))
+            .transpose()?)
     }
 
     async fn get_many(&self, keys: &[RecordKey]) -> Result<Vec<Option<Record>>, StoreError> {
@@ -508,14 +455,14 @@ impl Store for SqliteStore {
         .bind(kind.as_str())
         .fetch_all(&self.pool)
         .await
-        .map_err(SqliteError::from)?;
+        .map_err(SqlError::from)?;
         let records = rows
             .iter()
             .map(|row| {
                 let id: String = row.try_get("id")?;
-                record(RecordKey::new(user, kind, id), row)
+                record_from_row(RecordKey::new(user, kind, id), row)
             })
-            .collect::<Result<Vec<_>, SqliteError>>()?;
+            .collect::<Result<Vec<_>, SqlError>>()?;
         Ok(records)
     }
 
@@ -528,10 +475,10 @@ impl Store for SqliteStore {
         let rows = sqlx::query("SELECT DISTINCT user_id FROM agent_vault_records")
             .fetch_all(&self.pool)
             .await
-            .map_err(SqliteError::from)?;
+            .map_err(SqlError::from)?;
         rows.iter()
             .map(|row| {
-                let id: String = row.try_get("user_id").map_err(SqliteError::from)?;
+                let id: String = row.try_get("user_id").map_err(SqlError::from)?;
                 // Only the vault writes this column, from parsed ids.
                 UserId::parse_stored(&id).map_err(StoreError::backend)
             })
