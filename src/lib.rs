@@ -41,8 +41,8 @@
 //! let user = UserId::parse("user_42")?;
 //!
 //! // A provider key and a secret, both sealed under the user's key.
-//! let key = Credential::api_key(Provider::Anthropic, SecretString::from("sk-ant-demo"));
-//! vault.connect(&user, &key).await?;
+//! let key = SecretValue::parse(SecretString::from("sk-ant-demo"))?;
+//! vault.connect(&user, &Credential::api_key(Provider::Anthropic, key)?).await?;
 //! let name = Name::parse("TELEGRAM_BOT_TOKEN").expect("a valid name");
 //! let value = SecretValue::parse(SecretString::from("123:abc")).expect("a valid value");
 //! vault.create(&user, &name, Kind::Secret, value).await?;
@@ -157,8 +157,9 @@ pub use model::{
     NameError, NamePolicy, SecretValue, Timestamp, UserId, UserIdError, ValueError,
 };
 pub use provider::{
-    CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint, Provider, VARIABLES,
-    VariableRow, variables_of,
+    ApiKey, CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint, Provider,
+    UnknownConnection, UnknownCredentialKind, UnknownProvider, VARIABLES, VariableRow,
+    variables_of,
 };
 /// The `secrecy` crate whose `SecretString` this crate's API takes and
 /// returns, re-exported so callers use exactly the same version.

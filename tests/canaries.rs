@@ -195,24 +195,19 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     shown.0.push(export.to_string());
 
     // Connections of every kind.
-    let api = Credential::api_key(Provider::OpenRouter, SecretString::from(c[5].as_str()));
+    let api = Credential::api_key(Provider::OpenRouter, secret(&c[5])).unwrap();
     shown.debug(&api);
     let info = vault.connect(&user, &api).await.unwrap();
     shown.debug(&info);
     shown.json(&info);
-    let codex = CodexTokens::new(
-        SecretString::from(c[6].as_str()),
-        SecretString::from(c[7].as_str()),
-        Timestamp::now(),
-    )
-    .unwrap();
+    let codex = CodexTokens::new(secret(&c[6]), secret(&c[7]), Timestamp::now());
     shown.debug(&codex);
     let codex = Credential::CodexSubscription(codex);
     shown.debug(&codex);
     vault.connect(&user, &codex).await.unwrap();
     let endpoint = CustomEndpoint::new(
         "https://llm.example.com",
-        Some(SecretString::from(c[4].as_str())),
+        Some(secret(&c[4])),
         vec!["m".into()],
     )
     .unwrap();
@@ -224,7 +219,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     let info = vault
         .update_connection(
             &user,
-            &Credential::api_key(Provider::OpenRouter, SecretString::from(c[2].as_str())),
+            &Credential::api_key(Provider::OpenRouter, secret(&c[2])).unwrap(),
         )
         .await
         .unwrap();
@@ -298,17 +293,20 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
             .disconnect(&user, ConnectionId::parse("openrouter").unwrap())
             .await
             .unwrap_err(),
+        // A provider that takes no API key: refused when built.
+        Error::from(Credential::api_key(Provider::Pinata, secret(&c[0])).unwrap_err()),
+        // Over the vault's value limit (64 bytes here).
         vault
             .connect(
                 &user,
-                &Credential::api_key(Provider::Pinata, SecretString::from(c[0].as_str())),
+                &Credential::api_key(Provider::Venice, secret(&c[0].repeat(8))).unwrap(),
             )
             .await
             .unwrap_err(),
         vault
             .connect(
                 &user,
-                &Credential::api_key(Provider::OpenRouter, SecretString::from(c[0].as_str())),
+                &Credential::api_key(Provider::OpenRouter, secret(&c[0])).unwrap(),
             )
             .await
             .unwrap_err(),

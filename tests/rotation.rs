@@ -50,7 +50,11 @@ async fn populate<S: Store>(vault: &Vault<S>, user: &UserId, n: usize) -> AgentI
     vault
         .connect(
             user,
-            &Credential::api_key(Provider::Venice, SecretString::from("venice-key")),
+            &Credential::api_key(
+                Provider::Venice,
+                SecretValue::parse(SecretString::from("venice-key")).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();

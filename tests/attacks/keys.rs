@@ -52,7 +52,11 @@ async fn a_mistyped_master_key_never_writes_and_never_reads() {
     right
         .connect(
             &user(),
-            &Credential::api_key(Provider::Venice, SecretString::from("vk-1")),
+            &Credential::api_key(
+                Provider::Venice,
+                SecretValue::parse(SecretString::from("vk-1")).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -88,9 +92,17 @@ async fn a_mistyped_master_key_never_writes_and_never_reads() {
         "update",
     );
     is_mismatch(wrong.delete(u, &name("PUBLIC_URL")).await, "delete");
-    let openai = Credential::api_key(Provider::OpenAi, SecretString::from("sk-x"));
+    let openai = Credential::api_key(
+        Provider::OpenAi,
+        SecretValue::parse(SecretString::from("sk-x")).unwrap(),
+    )
+    .unwrap();
     is_mismatch(wrong.connect(u, &openai).await, "connect");
-    let venice = Credential::api_key(Provider::Venice, SecretString::from("vk-2"));
+    let venice = Credential::api_key(
+        Provider::Venice,
+        SecretValue::parse(SecretString::from("vk-2")).unwrap(),
+    )
+    .unwrap();
     is_mismatch(
         wrong.update_connection(u, &venice).await,
         "update connection",
@@ -338,7 +350,11 @@ async fn no_call_can_act_as_the_vaults_reserved_user() {
     refused(vault.environment(r, agent.id).await, "environment");
     refused(vault.gateway_token(r, agent.id).await, "gateway token");
     refused(vault.connections(r).await, "connections");
-    let venice = Credential::api_key(Provider::Venice, SecretString::from("vk"));
+    let venice = Credential::api_key(
+        Provider::Venice,
+        SecretValue::parse(SecretString::from("vk")).unwrap(),
+    )
+    .unwrap();
     refused(vault.connect(r, &venice).await, "connect");
     refused(
         vault

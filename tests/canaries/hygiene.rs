@@ -47,15 +47,18 @@ async fn no_output_of_any_public_type_contains_a_secret() {
         serde_json::to_string(&item).unwrap()
     ));
 
-    let key = Credential::api_key(Provider::OpenRouter, SecretString::from(CANARIES[1]));
+    let key = Credential::api_key(
+        Provider::OpenRouter,
+        SecretValue::parse(SecretString::from(CANARIES[1])).unwrap(),
+    )
+    .unwrap();
     shown.push(format!("{key:?}"));
     vault.connect(&user, &key).await.unwrap();
     let tokens = CodexTokens::new(
-        SecretString::from(CANARIES[2]),
-        SecretString::from(CANARIES[3]),
+        SecretValue::parse(SecretString::from(CANARIES[2])).unwrap(),
+        SecretValue::parse(SecretString::from(CANARIES[3])).unwrap(),
         Timestamp::now(),
-    )
-    .unwrap();
+    );
     shown.push(format!("{tokens:?}"));
     vault
         .connect(&user, &Credential::CodexSubscription(tokens))
@@ -63,7 +66,7 @@ async fn no_output_of_any_public_type_contains_a_secret() {
         .unwrap();
     let endpoint = CustomEndpoint::new(
         "https://llm.example.com",
-        Some(SecretString::from(CANARIES[4])),
+        Some(SecretValue::parse(SecretString::from(CANARIES[4])).unwrap()),
         vec![],
     )
     .unwrap();

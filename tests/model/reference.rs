@@ -182,7 +182,7 @@ pub fn credential_vars(cred: Cred) -> (ConnectionId, Vec<(String, String)>, Vec<
                 (Provider::Venice, "VENICE_API_KEY"),
             ][p];
             (
-                ConnectionId::new(provider, CredentialKind::ApiKey),
+                ConnectionId::new(provider, CredentialKind::ApiKey).unwrap(),
                 vec![(var.to_owned(), v(k))],
                 vec![v(k)],
             )
@@ -195,7 +195,7 @@ pub fn credential_vars(cred: Cred) -> (ConnectionId, Vec<(String, String)>, Vec<
                 v(r)
             );
             (
-                ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription),
+                ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription).unwrap(),
                 vec![("OPENAI_OAUTH_TOKEN".to_owned(), json)],
                 vec![v(a), v(r)],
             )
@@ -214,19 +214,14 @@ pub fn credential_vars(cred: Cred) -> (ConnectionId, Vec<(String, String)>, Vec<
                 vars.push(("CUSTOM_OPENAI_MODELS".to_owned(), "m-1,m-2".to_owned()));
             }
             (
-                ConnectionId::new(Provider::Custom, CredentialKind::Custom),
+                ConnectionId::new(Provider::Custom, CredentialKind::Custom).unwrap(),
                 vars,
                 secrets,
             )
         }
         Cred::Pinata(k) => (
-            ConnectionId::new(Provider::Pinata, CredentialKind::Hosted),
+            ConnectionId::new(Provider::Pinata, CredentialKind::Hosted).unwrap(),
             vec![("PINATA_LLM_KEY".to_owned(), v(k))],
-            vec![v(k)],
-        ),
-        Cred::BadPinataKey(k) => (
-            ConnectionId::new(Provider::Pinata, CredentialKind::ApiKey),
-            Vec::new(),
             vec![v(k)],
         ),
     }
@@ -433,9 +428,6 @@ impl Model {
         if self.conns.contains_key(&id) {
             return Err(E::AlreadyExists);
         }
-        if !id.is_valid() {
-            return Err(E::InvalidInput);
-        }
         let instance = self.next_uid;
         self.next_uid += 1;
         let conn = MConn {
@@ -550,7 +542,7 @@ impl Model {
                 Ok(MAttachment {
                     target: MTarget::Conn(id),
                     label: id.to_string(),
-                    provider: Some(id.provider),
+                    provider: Some(id.provider()),
                     variables: conn.vars.iter().map(|(n, _)| n.clone()).collect(),
                 })
             }
