@@ -79,7 +79,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     let vault = Vault::with_config(
         store.clone(),
         Keyring::single(master.clone()),
-        VaultConfig::default().with_max_value_len(64),
+        VaultConfig::default().with_max_value_len(256),
     );
     let user = UserId::parse("alice").unwrap();
     let mut shown = Shown::default();
@@ -182,7 +182,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
         vault
             .import_dotenv(
                 &user,
-                format!("A={}\n", c[0].repeat(8)).as_bytes(),
+                format!("A={}\n", c[0].repeat(16)).as_bytes(),
                 &ImportOptions::default(),
             )
             .await
@@ -281,7 +281,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
             .await
             .unwrap_err(),
         vault
-            .update(&user, &name("API_TOKEN"), secret(&c[0].repeat(8)))
+            .update(&user, &name("API_TOKEN"), secret(&c[0].repeat(16)))
             .await
             .unwrap_err(),
         vault
@@ -295,11 +295,11 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
             .unwrap_err(),
         // A provider that takes no API key: refused when built.
         Error::from(Credential::api_key(Provider::Pinata, secret(&c[0])).unwrap_err()),
-        // Over the vault's value limit (64 bytes here).
+        // Over the vault's value limit (256 bytes here).
         vault
             .connect(
                 &user,
-                &Credential::api_key(Provider::Venice, secret(&c[0].repeat(8))).unwrap(),
+                &Credential::api_key(Provider::Venice, secret(&c[0].repeat(16))).unwrap(),
             )
             .await
             .unwrap_err(),

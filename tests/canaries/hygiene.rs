@@ -31,7 +31,7 @@ async fn no_output_of_any_public_type_contains_a_secret() {
     let vault = Vault::with_config(
         store.clone(),
         Keyring::single(master.clone()),
-        VaultConfig::default().with_max_value_len(64),
+        VaultConfig::default().with_max_value_len(256),
     );
     let user = UserId::parse("alice").unwrap();
     let mut shown: Vec<String> = Vec::new();
@@ -124,7 +124,7 @@ async fn no_output_of_any_public_type_contains_a_secret() {
 
     // Errors on every path where a value was at hand.
     let name = Name::parse("S").unwrap();
-    let too_long = SecretValue::parse(SecretString::from(CANARIES[5].repeat(10))).unwrap();
+    let too_long = SecretValue::parse(SecretString::from(CANARIES[5].repeat(100))).unwrap();
     let errors = vec![
         vault.update(&user, &name, too_long).await.unwrap_err(),
         vault.delete(&user, &name).await.unwrap_err(),

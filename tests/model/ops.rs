@@ -26,7 +26,7 @@ pub const VALUES: [&str; 5] = [
 ];
 
 /// Longer than the model vault's 32-byte value limit.
-pub const TOO_LONG: &str = "cnryXXtoolong0123456789abcdefghijklmnop";
+pub const TOO_LONG: &str = "cnryXXtoolong0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop";
 
 /// Credential material (API keys, OAuth tokens).
 pub const CRED_VALUES: [&str; 4] = [

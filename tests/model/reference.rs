@@ -30,7 +30,9 @@ pub enum E {
 
 pub type R<T> = Result<T, E>;
 
-pub const MAX_VALUE_LEN: usize = 32;
+/// Large enough for a Codex bundle of the pool's tokens (its JSON is
+/// what is measured), smaller than [`TOO_LONG`](super::ops::TOO_LONG).
+pub const MAX_VALUE_LEN: usize = 192;
 pub const TOKEN_VAR: &str = "OPENCLAW_GATEWAY_TOKEN";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -225,6 +227,15 @@ pub fn credential_vars(cred: Cred) -> (ConnectionId, Vec<(String, String)>, Vec<
             vec![v(k)],
         ),
     }
+}
+
+/// The vault's value limit applies to each variable a connection sets (a
+/// Codex bundle is measured as its JSON).
+fn check_credential_len(vars: &[(String, String)]) -> R<()> {
+    if vars.iter().any(|(_, value)| value.len() > MAX_VALUE_LEN) {
+        return Err(E::InvalidValue);
+    }
+    Ok(())
 }
 
 fn not_found<T>() -> R<T> {
@@ -428,6 +439,7 @@ impl Model {
         if self.conns.contains_key(&id) {
             return Err(E::AlreadyExists);
         }
+        check_credential_len(&vars)?;
         let instance = self.next_uid;
         self.next_uid += 1;
         let conn = MConn {
@@ -445,6 +457,7 @@ impl Model {
     pub fn update_connection(&mut self, cred: Cred) -> R<&MConn> {
         let (id, vars, secrets) = credential_vars(cred);
         let conn = self.conns.get_mut(&id).ok_or(E::NotFound)?;
+        check_credential_len(&vars)?;
         let names = |vars: &[(String, String)]| -> Vec<String> {
             vars.iter().map(|(n, _)| n.clone()).collect()
         };
