@@ -17,7 +17,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("vault ready for user {user}");
 
     // 1. Connect a provider (the API key is sealed under the user's key).
-    let openai = Credential::api_key(Provider::OpenAi, SecretString::from("sk-demo-openai"));
+    let openai = Credential::api_key(
+        Provider::OpenAi,
+        SecretValue::parse(SecretString::from("sk-demo-openai")).unwrap(),
+    )
+    .unwrap();
     let card = vault.create_connection(&user, &openai).await?;
     println!("connected provider {} ({})", card.provider, card.kind);
 

@@ -373,8 +373,10 @@ pub enum Input {
     CodexBundle,
     /// A Codex `auth.json` file.
     CodexFile,
-    /// A provider or connection spelling.
+    /// A provider's spelling.
     Provider,
+    /// A connection's spelling (`provider:kind`).
+    Connection,
     /// A credential kind's spelling (`api-key`, `codex-subscription`, ...).
     CredentialKind,
     /// An item's id.
@@ -397,6 +399,7 @@ impl Input {
             Self::CodexBundle => "codex oauth bundle",
             Self::CodexFile => "codex oauth file",
             Self::Provider => "provider",
+            Self::Connection => "connection",
             Self::CredentialKind => "kind",
             Self::ItemId => "secret id",
             Self::Version => "version",

@@ -41,8 +41,8 @@
 //! let user = UserId::parse("user_42")?;
 //!
 //! // A provider key and a secret, both sealed under the user's key.
-//! let key = Credential::api_key(Provider::Anthropic, SecretString::from("sk-ant-demo"));
-//! vault.create_connection(&user, &key).await?;
+//! let key = SecretValue::parse(SecretString::from("sk-ant-demo"))?;
+//! vault.connect(&user, &Credential::api_key(Provider::Anthropic, key)?).await?;
 //! let name = Name::parse("TELEGRAM_BOT_TOKEN").expect("a valid name");
 //! let value = SecretValue::parse(SecretString::from("123:abc")).expect("a valid value");
 //! vault.create_item(&user, &name, Kind::Secret, value).await?;
@@ -183,8 +183,9 @@ pub use model::{
     Timestamp, UserId, UserIdError, ValueError,
 };
 pub use provider::{
-    CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint, Provider, VARIABLES,
-    VariableRow, variables_of,
+    ApiKey, CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint, Provider,
+    UnknownConnection, UnknownCredentialKind, UnknownProvider, VARIABLES, VariableRow,
+    variables_of,
 };
 /// The `secrecy` crate whose `SecretString` this crate's API takes and
 /// returns, re-exported so callers use exactly the same version.

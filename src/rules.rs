@@ -90,7 +90,7 @@ mod tests {
     }
 
     fn connection(provider: Provider, kind: CredentialKind) -> Attachment {
-        let id = ConnectionId::new(provider, kind);
+        let id = ConnectionId::new(provider, kind).unwrap();
         Attachment {
             target: Target::Connection(id),
             label: id.to_string(),
@@ -173,7 +173,7 @@ mod tests {
             .prop_map(item),
             prop::sample::select(Provider::ALL.to_vec()).prop_map(|p| {
                 let id = ConnectionId::default_for(p);
-                connection(p, id.kind)
+                connection(p, id.kind())
             }),
             Just(connection(
                 Provider::OpenAi,

@@ -38,7 +38,8 @@ pub const DEFAULT_GATEWAY_TOKEN_VAR: &str = "OPENCLAW_GATEWAY_TOKEN";
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct VaultConfig {
-    /// The largest value accepted, in bytes (default 64 KiB).
+    /// The largest value accepted, in bytes (default 64 KiB): an item's
+    /// value, and each variable a provider connection sets.
     pub max_value_len: usize,
     /// Which names are reserved.
     pub names: NamePolicy,

@@ -40,22 +40,19 @@ fn item(text: &str) -> Attachable {
 }
 
 fn conn(provider: Provider, kind: CredentialKind) -> Attachable {
-    Attachable::Connection(ConnectionId::new(provider, kind))
+    Attachable::Connection(ConnectionId::new(provider, kind).unwrap())
 }
 
 fn api_key(provider: Provider, key: &str) -> Credential {
-    Credential::api_key(provider, SecretString::from(key))
+    Credential::api_key(provider, value(key)).unwrap()
 }
 
 fn codex() -> Credential {
-    Credential::CodexSubscription(
-        CodexTokens::new(
-            SecretString::from("access-CANARY"),
-            SecretString::from("refresh-CANARY"),
-            Timestamp::from_unix_millis(1_900_000_000_000),
-        )
-        .unwrap(),
-    )
+    Credential::CodexSubscription(CodexTokens::new(
+        value("access-CANARY"),
+        value("refresh-CANARY"),
+        Timestamp::from_unix_millis(1_900_000_000_000),
+    ))
 }
 
 async fn agent<S: Store>(vault: &Vault<S>, name: &str) -> AgentId {
@@ -134,7 +131,7 @@ async fn the_environment_holds_exactly_what_is_attached_plus_the_token<B: Backen
         .await
         .unwrap();
     vault
-        .create_connection(&user, &Credential::pinata(SecretString::from("pk-llm-1")))
+        .create_connection(&user, &Credential::pinata(value("pk-llm-1")))
         .await
         .unwrap();
     vault
@@ -143,7 +140,7 @@ async fn the_environment_holds_exactly_what_is_attached_plus_the_token<B: Backen
             &Credential::Custom(
                 CustomEndpoint::new(
                     "https://llm.example.com/v1",
-                    Some(SecretString::from("ck")),
+                    Some(value("ck")),
                     vec!["llama-3".into()],
                 )
                 .unwrap(),
@@ -249,16 +246,13 @@ async fn connections_are_cards_without_credentials_and_both_openai_kinds_coexist
     vault
         .delete_connection(
             &user,
-            ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey),
+            ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey).unwrap(),
         )
         .await
         .unwrap();
     assert_eq!(vault.connections(&user).await.unwrap().len(), 1);
-    let err = vault
-        .create_connection(&user, &api_key(Provider::Pinata, "k"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { .. }));
+    // Pinata takes no API key: such a credential can't be built.
+    assert!(Credential::api_key(Provider::Pinata, value("k")).is_err());
 }
 
 async fn nothing_attached_can_be_deleted_and_the_conflict_names_the_agents<B: Backend>() {
@@ -300,7 +294,7 @@ async fn nothing_attached_can_be_deleted_and_the_conflict_names_the_agents<B: Ba
         other => panic!("{other:?}"),
     }
     assert_eq!(err.http_status(), 409);
-    let venice = ConnectionId::new(Provider::Venice, CredentialKind::ApiKey);
+    let venice = ConnectionId::new(Provider::Venice, CredentialKind::ApiKey).unwrap();
     let err = vault.delete_connection(&user, venice).await.unwrap_err();
     assert!(matches!(err, Error::Attached { .. }));
 
@@ -424,7 +418,7 @@ async fn a_user_pinata_llm_key_counts_as_the_pinata_credential<B: Backend>() {
     let vault = vault::<B>().await;
     let user = alice();
     vault
-        .create_connection(&user, &Credential::pinata(SecretString::from("pk-host")))
+        .create_connection(&user, &Credential::pinata(value("pk-host")))
         .await
         .unwrap();
     vault
@@ -469,15 +463,80 @@ async fn a_user_pinata_llm_key_counts_as_the_pinata_credential<B: Backend>() {
             .map(|v| v.expose_secret().to_owned()),
         Some("pk-user".to_owned())
     );
-    // An empty key is refused like any other credential.
+    // An empty key can't be a credential's value.
+    assert!(SecretValue::parse(SecretString::from("")).is_err());
+    // Nor can a key Pinata does not connect by: refused when built, before
+    // any vault sees it.
+    let refused = Credential::api_key(Provider::Pinata, value("pk-CANARY")).unwrap_err();
+    assert_eq!(refused.given(), "pinata:api-key");
+    assert!(!format!("{refused} {refused:?}").contains("CANARY"));
+    assert!(matches!(Error::from(refused), Error::InvalidInput { .. }));
+}
+
+/// The vault's value limit applies to every variable a connection sets, as
+/// to an item's value: over it, connecting and updating are refused with
+/// `InvalidValue`/`TooLong` naming the variable, never echoing the value,
+/// and nothing is stored.
+#[tokio::test]
+async fn a_credential_over_the_configured_value_limit_is_refused() {
+    let config = agent_vault::VaultConfig::default().with_max_value_len(16);
+    let vault = Vault::with_config(
+        MemoryStore::new(),
+        Keyring::single(MasterKey::generate()),
+        config,
+    );
+    let user = alice();
+    let long = "CANARY-".repeat(3);
+    let refused = |err: Error, variable: &str| {
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("CANARY"), "{shown}");
+        match err {
+            Error::InvalidValue {
+                name,
+                reason: agent_vault::ValueError::TooLong { len, max: 16 },
+            } => {
+                assert_eq!(name, variable);
+                assert!(len > 16);
+            }
+            other => panic!("expected TooLong for {variable}, got {other:?}"),
+        }
+    };
+    let endpoint = CustomEndpoint::new("https://a.io", Some(value(&long)), vec![]);
+    for (credential, variable) in [
+        (api_key(Provider::OpenAi, &long), "OPENAI_API_KEY"),
+        (Credential::pinata(value(&long)), "PINATA_LLM_KEY"),
+        (
+            Credential::Custom(endpoint.unwrap()),
+            "CUSTOM_OPENAI_API_KEY",
+        ),
+        // The bundle's JSON is what the agent gets, so it is what is measured.
+        (codex(), "OPENAI_OAUTH_TOKEN"),
+    ] {
+        refused(
+            vault
+                .create_connection(&user, &credential)
+                .await
+                .unwrap_err(),
+            variable,
+        );
+    }
+    assert!(vault.connections(&user).await.unwrap().is_empty());
+
+    // At the limit it is stored; an update over it is refused and changes
+    // nothing.
+    let at_limit = "k".repeat(16);
+    vault
+        .create_connection(&user, &api_key(Provider::Venice, &at_limit))
+        .await
+        .unwrap();
     let err = vault
-        .create_connection(
-            &UserId::parse("bob").unwrap(),
-            &Credential::pinata(SecretString::from("")),
-        )
+        .update_connection(&user, &api_key(Provider::Venice, &long))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    refused(err, "VENICE_API_KEY");
+    let cards = vault.connections(&user).await.unwrap();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(cards[0].version, 1);
 }
 
 async fn attaching_what_would_set_one_variable_twice_is_a_conflict<B: Backend>() {

@@ -96,18 +96,26 @@ async fn every_operation_is_audited_and_no_event_carries_a_secret() {
         .import_dotenv(&user, dotenv.as_bytes(), &ImportOptions::default())
         .await
         .unwrap();
-    let openai = ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey);
+    let openai = ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey).unwrap();
     vault
         .create_connection(
             &user,
-            &Credential::api_key(Provider::OpenAi, SecretString::from(canaries[4].as_str())),
+            &Credential::api_key(
+                Provider::OpenAi,
+                SecretValue::parse(SecretString::from(canaries[4].as_str())).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
     vault
         .update_connection(
             &user,
-            &Credential::api_key(Provider::OpenAi, SecretString::from(canaries[5].as_str())),
+            &Credential::api_key(
+                Provider::OpenAi,
+                SecretValue::parse(SecretString::from(canaries[5].as_str())).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -275,7 +283,11 @@ async fn refused_conflicts_are_audited_and_change_nothing() {
     vault
         .create_connection(
             &user,
-            &Credential::api_key(Provider::OpenAi, SecretString::from("sk-3")),
+            &Credential::api_key(
+                Provider::OpenAi,
+                SecretValue::parse(SecretString::from("sk-3")).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -287,7 +299,7 @@ async fn refused_conflicts_are_audited_and_change_nothing() {
         .attach(&user, agent.id, &[Attachable::Item(name("OPENAI_API_KEY"))])
         .await
         .unwrap();
-    let openai = ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey);
+    let openai = ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey).unwrap();
     let conflict = vault
         .attach(&user, agent.id, &[Attachable::Connection(openai)])
         .await

@@ -80,7 +80,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     let vault = Vault::with_config(
         store.clone(),
         Keyring::single(master.clone()),
-        VaultConfig::default().with_max_value_len(64),
+        VaultConfig::default().with_max_value_len(256),
     );
     let user = UserId::parse("alice").unwrap();
     let mut shown = Shown::default();
@@ -183,7 +183,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
         vault
             .import_dotenv(
                 &user,
-                format!("A={}\n", c[0].repeat(8)).as_bytes(),
+                format!("A={}\n", c[0].repeat(16)).as_bytes(),
                 &ImportOptions::default(),
             )
             .await
@@ -196,24 +196,19 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     shown.0.push(export.to_string());
 
     // Connections of every kind.
-    let api = Credential::api_key(Provider::OpenRouter, SecretString::from(c[5].as_str()));
+    let api = Credential::api_key(Provider::OpenRouter, secret(&c[5])).unwrap();
     shown.debug(&api);
     let info = vault.create_connection(&user, &api).await.unwrap();
     shown.debug(&info);
     shown.json(&info);
-    let codex = CodexTokens::new(
-        SecretString::from(c[6].as_str()),
-        SecretString::from(c[7].as_str()),
-        Timestamp::now(),
-    )
-    .unwrap();
+    let codex = CodexTokens::new(secret(&c[6]), secret(&c[7]), Timestamp::now());
     shown.debug(&codex);
     let codex = Credential::CodexSubscription(codex);
     shown.debug(&codex);
     vault.create_connection(&user, &codex).await.unwrap();
     let endpoint = CustomEndpoint::new(
         "https://llm.example.com",
-        Some(SecretString::from(c[4].as_str())),
+        Some(secret(&c[4])),
         vec!["m".into()],
     )
     .unwrap();
@@ -225,7 +220,7 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
     let info = vault
         .update_connection(
             &user,
-            &Credential::api_key(Provider::OpenRouter, SecretString::from(c[2].as_str())),
+            &Credential::api_key(Provider::OpenRouter, secret(&c[2])).unwrap(),
         )
         .await
         .unwrap();
@@ -290,13 +285,16 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
             .await
             .unwrap_err(),
         vault
-            .update_item(&user, &name("API_TOKEN"), secret(&c[0].repeat(8)))
+            .update_item(&user, &name("API_TOKEN"), secret(&c[0].repeat(16)))
             .await
             .unwrap_err(),
         vault
             .create_item(&user, &name("PATH"), Kind::Secret, secret(&c[0]))
             .await
             .unwrap_err(),
+        // A provider that takes no API key: refused when built.
+        Error::from(Credential::api_key(Provider::Pinata, secret(&c[0])).unwrap_err()),
+        // Over the vault's value limit (256 bytes here).
         vault
             .delete_item(&user, &name("API_TOKEN"))
             .await
@@ -308,14 +306,14 @@ async fn scenario(c: &[String]) -> Result<(), TestCaseError> {
         vault
             .create_connection(
                 &user,
-                &Credential::api_key(Provider::Pinata, SecretString::from(c[0].as_str())),
+                &Credential::api_key(Provider::Venice, secret(&c[0].repeat(16))).unwrap(),
             )
             .await
             .unwrap_err(),
         vault
             .create_connection(
                 &user,
-                &Credential::api_key(Provider::OpenRouter, SecretString::from(c[0].as_str())),
+                &Credential::api_key(Provider::OpenRouter, secret(&c[0])).unwrap(),
             )
             .await
             .unwrap_err(),

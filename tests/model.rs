@@ -83,12 +83,20 @@ fn faulty_sqlite_store_at_5_percent_follows_the_model() {
 #[tokio::test]
 async fn a_connection_connected_again_after_a_deployment_is_stale() {
     use agent_vault::crypto::{Keyring, MasterKey};
-    use agent_vault::{Attachable, ConnectionId, Credential, Provider, SyncState, UserId, Vault};
+    use agent_vault::{
+        Attachable, ConnectionId, Credential, Provider, SecretValue, SyncState, UserId, Vault,
+    };
     use secrecy::SecretString;
 
     let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
     let user = UserId::parse("alice").unwrap();
-    let key = |k: &str| Credential::api_key(Provider::Anthropic, SecretString::from(k));
+    let key = |k: &str| {
+        Credential::api_key(
+            Provider::Anthropic,
+            SecretValue::parse(SecretString::from(k)).unwrap(),
+        )
+        .unwrap()
+    };
     let conn = [Attachable::parse("provider:anthropic").unwrap()];
     vault
         .create_connection(&user, &key("old-key"))

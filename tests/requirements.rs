@@ -65,12 +65,19 @@ async fn each_declared_name_is_attached_in_the_vault_or_missing() {
     vault
         .create_connection(
             &user,
-            &Credential::api_key(Provider::OpenRouter, SecretString::from("sk-or-1")),
+            &Credential::api_key(
+                Provider::OpenRouter,
+                SecretValue::parse(SecretString::from("sk-or-1")).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
     vault
-        .create_connection(&user, &Credential::pinata(SecretString::from("pk-1")))
+        .create_connection(
+            &user,
+            &Credential::pinata(SecretValue::parse(SecretString::from("pk-1")).unwrap()),
+        )
         .await
         .unwrap();
     vault
@@ -97,8 +104,8 @@ async fn each_declared_name_is_attached_in_the_vault_or_missing() {
         .check_requirements(&user, bot, &requirements)
         .await
         .unwrap();
-    let openrouter = ConnectionId::new(Provider::OpenRouter, CredentialKind::ApiKey);
-    let pinata = ConnectionId::new(Provider::Pinata, CredentialKind::Hosted);
+    let openrouter = ConnectionId::new(Provider::OpenRouter, CredentialKind::ApiKey).unwrap();
+    let pinata = ConnectionId::new(Provider::Pinata, CredentialKind::Hosted).unwrap();
     assert_eq!(
         states(&report),
         [
@@ -286,7 +293,11 @@ async fn create_agent_for_attaches_what_the_manifest_declares_in_one_commit() {
     vault
         .create_connection(
             &user,
-            &Credential::api_key(Provider::OpenRouter, SecretString::from("sk-or")),
+            &Credential::api_key(
+                Provider::OpenRouter,
+                SecretValue::parse(SecretString::from("sk-or")).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -374,12 +385,16 @@ async fn create_agent_with_is_all_or_nothing() {
     vault
         .create_connection(
             &user,
-            &Credential::api_key(Provider::OpenAi, SecretString::from("sk-2")),
+            &Credential::api_key(
+                Provider::OpenAi,
+                SecretValue::parse(SecretString::from("sk-2")).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
     // Two credentials for one provider: refused, and no agent exists.
-    let openai = ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey);
+    let openai = ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey).unwrap();
     let error = vault
         .create_agent_with(
             &user,

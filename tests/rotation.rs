@@ -55,7 +55,11 @@ async fn populate<S: Store>(vault: &Vault<S>, user: &UserId, n: usize) -> AgentI
     vault
         .create_connection(
             user,
-            &Credential::api_key(Provider::Venice, SecretString::from("venice-key")),
+            &Credential::api_key(
+                Provider::Venice,
+                SecretValue::parse(SecretString::from("venice-key")).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();

@@ -73,7 +73,11 @@ async fn setup() -> (Vault<Counting>, AgentId, Vec<Attachable>) {
     vault
         .create_connection(
             &user(),
-            &Credential::api_key(Provider::OpenRouter, SecretString::from("sk-or")),
+            &Credential::api_key(
+                Provider::OpenRouter,
+                SecretValue::parse(SecretString::from("sk-or")).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();

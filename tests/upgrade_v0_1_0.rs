@@ -106,9 +106,9 @@ async fn every_value_of_a_0_1_0_vault_reads() {
     assert_eq!(
         ids,
         [
-            ConnectionId::new(Provider::Custom, CredentialKind::Custom),
-            ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey),
-            ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription),
+            ConnectionId::new(Provider::Custom, CredentialKind::Custom).unwrap(),
+            ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey).unwrap(),
+            ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription).unwrap(),
         ]
     );
 
@@ -226,10 +226,9 @@ async fn the_rules_hold_on_a_0_1_0_vault() {
         .unwrap_err();
     assert!(matches!(error, Error::Attached { .. }), "{error:?}");
     // No agent holds two credentials for one provider.
-    let codex = Attachable::Connection(ConnectionId::new(
-        Provider::OpenAi,
-        CredentialKind::CodexSubscription,
-    ));
+    let codex = Attachable::Connection(
+        ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription).unwrap(),
+    );
     let error = vault.attach(&alice, support, &[codex]).await.unwrap_err();
     assert!(matches!(error, Error::ProviderConflict { .. }), "{error:?}");
     // Names stay unique, ignoring case.

@@ -141,10 +141,13 @@ fn secret_buffers_are_zeroised_before_they_are_freed() {
     // 2. Credentials handed in and dropped.
     let key = canary("key", 40);
     window(|| {
-        drop(Credential::api_key(
-            Provider::OpenAi,
-            SecretString::from(key.as_str()),
-        ))
+        drop(
+            Credential::api_key(
+                Provider::OpenAi,
+                SecretValue::parse(SecretString::from(key.as_str())).unwrap(),
+            )
+            .unwrap(),
+        )
     });
     check("Credential::ApiKey dropped", key.as_bytes());
 
@@ -172,19 +175,20 @@ fn secret_buffers_are_zeroised_before_they_are_freed() {
 
         // 4. Connecting: the credential is rendered to a payload and sealed.
         let creds = [
-            Credential::api_key(Provider::Anthropic, SecretString::from(api_key.as_str())),
-            Credential::CodexSubscription(
-                CodexTokens::new(
-                    SecretString::from(access.as_str()),
-                    SecretString::from(refresh.as_str()),
-                    Timestamp::now(),
-                )
-                .unwrap(),
-            ),
+            Credential::api_key(
+                Provider::Anthropic,
+                SecretValue::parse(SecretString::from(api_key.as_str())).unwrap(),
+            )
+            .unwrap(),
+            Credential::CodexSubscription(CodexTokens::new(
+                SecretValue::parse(SecretString::from(access.as_str())).unwrap(),
+                SecretValue::parse(SecretString::from(refresh.as_str())).unwrap(),
+                Timestamp::now(),
+            )),
             Credential::Custom(
                 CustomEndpoint::new(
                     "https://llm.example.com",
-                    Some(SecretString::from(custom_key.as_str())),
+                    Some(SecretValue::parse(SecretString::from(custom_key.as_str())).unwrap()),
                     vec!["model-a".into(), "model-b".into()],
                 )
                 .unwrap(),

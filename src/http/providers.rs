@@ -16,6 +16,7 @@ use super::{App, agent_names};
 use crate::store::Store;
 use crate::{
     CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint, Error, Input, Provider,
+    SecretValue,
 };
 
 fn invalid(field: Input, reason: impl Into<String>) -> ApiError {
@@ -28,33 +29,28 @@ fn invalid(field: Input, reason: impl Into<String>) -> ApiError {
 /// The credential a request describes; errors name the field, never a
 /// value.
 fn credential(request: NewCredential) -> Result<Credential, ApiError> {
-    let provider = Provider::parse(&request.provider).ok_or_else(|| {
-        invalid(
-            Input::Provider,
-            "expected anthropic, custom, openai, openrouter, pinata or venice",
-        )
-    })?;
+    // The parse errors list the valid spellings, from `VARIABLES`.
+    let provider = Provider::parse(&request.provider).map_err(Error::from)?;
     let id = match &request.kind {
         Some(kind) => {
-            let kind = CredentialKind::parse(kind).ok_or_else(|| {
-                invalid(
-                    Input::CredentialKind,
-                    "expected api-key, codex-subscription, custom or hosted",
-                )
-            })?;
-            ConnectionId::new(provider, kind)
+            let kind = CredentialKind::parse(kind).map_err(Error::from)?;
+            ConnectionId::new(provider, kind).map_err(Error::from)?
         }
         None => ConnectionId::default_for(provider),
     };
     let api_key = request
         .api_key
         .as_ref()
-        .map(|key| SecretString::from(key.as_str()));
-    let needs_key = |key: Option<SecretString>| {
+        .map(|key| SecretValue::parse(SecretString::from(key.as_str())))
+        .transpose()
+        .map_err(|reason| invalid(Input::Credential, reason.to_string()))?;
+    let needs_key = |key: Option<SecretValue>| {
         key.ok_or_else(|| invalid(Input::Credential, format!("{id} needs an apiKey")))
     };
-    let credential = match id.kind {
-        CredentialKind::ApiKey => Credential::api_key(provider, needs_key(api_key)?),
+    let credential = match id.kind() {
+        CredentialKind::ApiKey => {
+            Credential::api_key(provider, needs_key(api_key)?).map_err(Error::from)?
+        }
         CredentialKind::Hosted => Credential::pinata(needs_key(api_key)?),
         CredentialKind::CodexSubscription => {
             let tokens = request
@@ -71,8 +67,9 @@ fn credential(request: NewCredential) -> Result<Credential, ApiError> {
             Credential::Custom(CustomEndpoint::new(&base_url, api_key, request.models)?)
         }
     };
-    // `connection_id` says which connection the credential makes: a kind
-    // the provider does not take is refused when the vault renders it.
+    // A second provider with a kind other than `api-key` would need its
+    // own arm above; until then, its credential would make another
+    // connection than the one asked for.
     if credential.connection_id() != id {
         return Err(invalid(
             Input::CredentialKind,
@@ -84,6 +81,7 @@ fn credential(request: NewCredential) -> Result<Credential, ApiError> {
 
 fn connection_id(text: &str) -> Result<ConnectionId, ApiError> {
     ConnectionId::parse(text)
+        .ok()
         .filter(|id| id.record_id().eq_ignore_ascii_case(text))
         .ok_or_else(ApiError::not_found)
 }

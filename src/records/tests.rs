@@ -60,7 +60,7 @@ struct AttachmentWithGemini {
 
 #[test]
 fn adding_a_variant_leaves_stored_bytes_unchanged() {
-    let openai = ConnectionId::new(Provider::OpenAi, crate::CredentialKind::ApiKey);
+    let openai = ConnectionId::new(Provider::OpenAi, crate::CredentialKind::ApiKey).unwrap();
     let real = Attachment {
         target: Target::Connection(openai),
         label: "openai:api-key".to_owned(),
@@ -156,7 +156,7 @@ fn format_doc_gives_every_code_and_constant() {
             crate::CredentialKind::Custom,
             crate::CredentialKind::Hosted,
         ] {
-            let valid = ConnectionId::new(provider, kind).is_valid();
+            let valid = ConnectionId::new(provider, kind).is_ok();
             let listed = match kind {
                 crate::CredentialKind::ApiKey => [
                     Provider::Anthropic,

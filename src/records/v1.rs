@@ -96,8 +96,7 @@ struct ConnectionIdV1 {
 
 impl ConnectionIdV1 {
     fn id(self) -> Option<ConnectionId> {
-        let id = ConnectionId::new(self.provider.into(), self.kind.into());
-        id.is_valid().then_some(id)
+        ConnectionId::new(self.provider.into(), self.kind.into()).ok()
     }
 }
 

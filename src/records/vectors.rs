@@ -81,10 +81,10 @@ fn seal(purpose: Purpose, record: &str, name: &str, nonce_byte: u8, plaintext: &
 
 fn connection_id(id: ConnectionId) -> Value {
     json!({
-        "provider": id.provider.as_str(),
-        "provider_code": id.provider.code(),
-        "kind": id.kind.as_str(),
-        "kind_code": id.kind.code(),
+        "provider": id.provider().as_str(),
+        "provider_code": id.provider().code(),
+        "kind": id.kind().as_str(),
+        "kind_code": id.kind().code(),
     })
 }
 
@@ -249,8 +249,8 @@ fn cases() -> Vec<Case> {
     let secret_id = ItemId::from(uuid(ITEM_SECRET));
     let variable_id = ItemId::from(uuid(ITEM_VARIABLE));
     let agent_id = AgentId::from(uuid(AGENT));
-    let openai = ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey);
-    let codex = ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription);
+    let openai = ConnectionId::new(Provider::OpenAi, CredentialKind::ApiKey).unwrap();
+    let codex = ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription).unwrap();
     let mut salts = BTreeMap::new();
     salts.insert(1, unhex(SALT));
     salts.insert(2, unhex(SALT_2));
@@ -297,7 +297,11 @@ fn cases() -> Vec<Case> {
             value: b"info".to_vec(),
         }],
     };
-    let api_key = Credential::api_key(Provider::OpenAi, "sk-openai-vector".into());
+    let api_key = Credential::api_key(
+        Provider::OpenAi,
+        crate::SecretValue::parse("sk-openai-vector".into()).unwrap(),
+    )
+    .unwrap();
     let payload = api_key.to_payload().unwrap();
     let connection = ConnectionBody {
         id: openai,

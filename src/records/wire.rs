@@ -154,7 +154,7 @@ pub(crate) mod connection {
     use super::*;
 
     pub(crate) fn serialize<S: Serializer>(id: &ConnectionId, s: S) -> Result<S::Ok, S::Error> {
-        (id.provider.code(), id.kind.code()).serialize(s)
+        (id.provider().code(), id.kind().code()).serialize(s)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ConnectionId, D::Error> {
@@ -164,12 +164,7 @@ pub(crate) mod connection {
             #[serde(with = "coded")] CredentialKind,
         );
         let Pair(provider, kind) = Pair::deserialize(d)?;
-        let id = ConnectionId::new(provider, kind);
-        if id.is_valid() {
-            Ok(id)
-        } else {
-            Err(unknown_connection(provider, kind))
-        }
+        ConnectionId::new(provider, kind).map_err(|_| unknown_connection(provider, kind))
     }
 }
 
@@ -189,8 +184,8 @@ pub(crate) mod target {
             Target::Connection(id) => {
                 let mut tuple = s.serialize_tuple(3)?;
                 tuple.serialize_element(&TargetTag::Connection.code())?;
-                tuple.serialize_element(&id.provider.code())?;
-                tuple.serialize_element(&id.kind.code())?;
+                tuple.serialize_element(&id.provider().code())?;
+                tuple.serialize_element(&id.kind().code())?;
                 tuple.end()
             }
         }
@@ -221,10 +216,8 @@ pub(crate) mod target {
                             .ok_or_else(|| A::Error::custom("unknown provider code"))?;
                         let kind = CredentialKind::from_code(kind)
                             .ok_or_else(|| A::Error::custom("unknown credential kind code"))?;
-                        let id = ConnectionId::new(provider, kind);
-                        if !id.is_valid() {
-                            return Err(unknown_connection(provider, kind));
-                        }
+                        let id = ConnectionId::new(provider, kind)
+                            .map_err(|_| unknown_connection(provider, kind))?;
                         Ok(Target::Connection(id))
                     }
                     None => Err(A::Error::custom(format!(

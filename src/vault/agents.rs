@@ -63,14 +63,8 @@ impl Attachable {
     /// variable name.
     pub fn parse(text: &str) -> Result<Self> {
         if let Some(rest) = text.strip_prefix("provider:") {
-            return ConnectionId::parse(rest)
-                .map(Self::Connection)
-                .ok_or_else(|| Error::InvalidInput {
-                    field: Input::Provider,
-                    reason: format!(
-                        "{rest:?} is not provider[:kind] (providers: anthropic, custom, openai, openrouter, pinata, venice)"
-                    ),
-                });
+            // The message lists the connections, from `VARIABLES`.
+            return Ok(Self::Connection(ConnectionId::parse(rest)?));
         }
         Name::parse(text)
             .map(Self::Item)
@@ -87,6 +81,7 @@ impl Attachable {
             return Ok(Self::ItemId(id));
         }
         ConnectionId::parse(text)
+            .ok()
             .filter(|id| id.record_id().eq_ignore_ascii_case(text))
             .map(Self::Connection)
             .ok_or_else(|| Error::InvalidInput {
@@ -972,7 +967,7 @@ impl<S: Store> Vault<S> {
                 (Attachable::Connection(id), Body::Connection(body)) => Attachment {
                     target: Target::Connection(*id),
                     label: id.to_string(),
-                    provider: Some(id.provider),
+                    provider: Some(id.provider()),
                     variables: body.variables,
                 },
                 _ => return Err(records::corrupt(&record.key).into()),

@@ -1,5 +1,6 @@
 //! Provider connections.
 
+use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
 use crate::audit::{AuditAction, AuditEvent, AuditSubject};
@@ -40,8 +41,8 @@ pub struct ConnectionInfo {
 fn info(body: &ConnectionBody) -> ConnectionInfo {
     ConnectionInfo {
         id: body.id,
-        provider: body.id.provider,
-        kind: body.id.kind,
+        provider: body.id.provider(),
+        kind: body.id.kind(),
         variables: body.variables.clone(),
         agents: body.agents.clone(),
         version: body.revision,
@@ -218,9 +219,13 @@ impl<S: Store> Vault<S> {
     ) -> Result<(Vec<String>, Vec<u8>)> {
         let id = credential.connection_id();
         let payload = credential.to_payload()?;
-        let variables = crate::provider::decode_payload(&payload)
-            .map(|vars| vars.into_iter().map(|(name, _)| name).collect())
-            .unwrap_or_default();
+        let vars = crate::provider::decode_payload(&payload).unwrap_or_default();
+        // The vault's value limit applies to each variable the agent gets,
+        // as it does to an item's value; the error names the variable.
+        for (name, value) in &vars {
+            self.check_value_len(name, value.expose_secret().len())?;
+        }
+        let variables = vars.into_iter().map(|(name, _)| name).collect();
         let keys = self.keys_for(user).await?.push_create(writes);
         let record = id.record_id();
         let binding = binding::connection(user, &record);

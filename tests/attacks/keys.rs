@@ -52,7 +52,11 @@ async fn a_mistyped_master_key_never_writes_and_never_reads() {
     right
         .create_connection(
             &user(),
-            &Credential::api_key(Provider::Venice, SecretString::from("vk-1")),
+            &Credential::api_key(
+                Provider::Venice,
+                SecretValue::parse(SecretString::from("vk-1")).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -91,9 +95,17 @@ async fn a_mistyped_master_key_never_writes_and_never_reads() {
         "update",
     );
     is_mismatch(wrong.delete_item(u, &name("PUBLIC_URL")).await, "delete");
-    let openai = Credential::api_key(Provider::OpenAi, SecretString::from("sk-x"));
+    let openai = Credential::api_key(
+        Provider::OpenAi,
+        SecretValue::parse(SecretString::from("sk-x")).unwrap(),
+    )
+    .unwrap();
     is_mismatch(wrong.create_connection(u, &openai).await, "connect");
-    let venice = Credential::api_key(Provider::Venice, SecretString::from("vk-2"));
+    let venice = Credential::api_key(
+        Provider::Venice,
+        SecretValue::parse(SecretString::from("vk-2")).unwrap(),
+    )
+    .unwrap();
     is_mismatch(
         wrong.update_connection(u, &venice).await,
         "update connection",
@@ -356,7 +368,11 @@ async fn no_call_can_act_as_the_vaults_reserved_user() {
     refused(vault.environment(r, agent.id).await, "environment");
     refused(vault.gateway_token(r, agent.id).await, "gateway token");
     refused(vault.connections(r).await, "connections");
-    let venice = Credential::api_key(Provider::Venice, SecretString::from("vk"));
+    let venice = Credential::api_key(
+        Provider::Venice,
+        SecretValue::parse(SecretString::from("vk")).unwrap(),
+    )
+    .unwrap();
     refused(vault.create_connection(r, &venice).await, "connect");
     refused(
         vault

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use agent_vault::crypto::{KeyId, Keyring, MasterKey};
 use agent_vault::store::{MemoryStore, Store};
-use agent_vault::{Attachable, Credential, Provider, RewrapOptions, UserId, Vault};
+use agent_vault::{Attachable, Credential, Provider, RewrapOptions, SecretValue, UserId, Vault};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::hooks::HookStore;
@@ -24,7 +24,11 @@ fn user() -> UserId {
 }
 
 fn anthropic(key: &str) -> Credential {
-    Credential::api_key(Provider::Anthropic, SecretString::from(key))
+    Credential::api_key(
+        Provider::Anthropic,
+        SecretValue::parse(SecretString::from(key)).unwrap(),
+    )
+    .unwrap()
 }
 
 /// The other caller: revokes the leaked key and connects a fresh one.

@@ -32,7 +32,7 @@ async fn no_output_of_any_public_type_contains_a_secret() {
     let vault = Vault::with_config(
         store.clone(),
         Keyring::single(master.clone()),
-        VaultConfig::default().with_max_value_len(64),
+        VaultConfig::default().with_max_value_len(256),
     );
     let user = UserId::parse("alice").unwrap();
     let mut shown: Vec<String> = Vec::new();
@@ -48,15 +48,18 @@ async fn no_output_of_any_public_type_contains_a_secret() {
         serde_json::to_string(&item).unwrap()
     ));
 
-    let key = Credential::api_key(Provider::OpenRouter, SecretString::from(CANARIES[1]));
+    let key = Credential::api_key(
+        Provider::OpenRouter,
+        SecretValue::parse(SecretString::from(CANARIES[1])).unwrap(),
+    )
+    .unwrap();
     shown.push(format!("{key:?}"));
     vault.create_connection(&user, &key).await.unwrap();
     let tokens = CodexTokens::new(
-        SecretString::from(CANARIES[2]),
-        SecretString::from(CANARIES[3]),
+        SecretValue::parse(SecretString::from(CANARIES[2])).unwrap(),
+        SecretValue::parse(SecretString::from(CANARIES[3])).unwrap(),
         Timestamp::now(),
-    )
-    .unwrap();
+    );
     shown.push(format!("{tokens:?}"));
     vault
         .create_connection(&user, &Credential::CodexSubscription(tokens))
@@ -64,7 +67,7 @@ async fn no_output_of_any_public_type_contains_a_secret() {
         .unwrap();
     let endpoint = CustomEndpoint::new(
         "https://llm.example.com",
-        Some(SecretString::from(CANARIES[4])),
+        Some(SecretValue::parse(SecretString::from(CANARIES[4])).unwrap()),
         vec![],
     )
     .unwrap();
@@ -125,7 +128,7 @@ async fn no_output_of_any_public_type_contains_a_secret() {
 
     // Errors on every path where a value was at hand.
     let name = Name::parse("S").unwrap();
-    let too_long = SecretValue::parse(SecretString::from(CANARIES[5].repeat(10))).unwrap();
+    let too_long = SecretValue::parse(SecretString::from(CANARIES[5].repeat(100))).unwrap();
     let errors = vec![
         vault.update_item(&user, &name, too_long).await.unwrap_err(),
         vault.delete_item(&user, &name).await.unwrap_err(),

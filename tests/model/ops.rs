@@ -26,7 +26,7 @@ pub const VALUES: [&str; 5] = [
 ];
 
 /// Longer than the model vault's 32-byte value limit.
-pub const TOO_LONG: &str = "cnryXXtoolong0123456789abcdefghijklmnop";
+pub const TOO_LONG: &str = "cnryXXtoolong0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop0123456789abcdefghijklmnop";
 
 /// Credential material (API keys, OAuth tokens).
 pub const CRED_VALUES: [&str; 4] = [
@@ -77,9 +77,6 @@ pub enum Cred {
     },
     /// Pinata-hosted inference, with the key the host generated.
     Pinata(usize),
-    /// An API key (`api-key` kind) for Pinata, which connects only as
-    /// `hosted`: refused.
-    BadPinataKey(usize),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -233,8 +230,7 @@ fn cred() -> impl Strategy<Value = Cred> {
         2 => (v.clone(), v.clone()).prop_map(|(a, r)| Cred::Codex(a, r)),
         2 => (prop::option::of(v.clone()), any::<bool>())
             .prop_map(|(key, models)| Cred::Custom { key, models }),
-        1 => v.clone().prop_map(Cred::Pinata),
-        1 => v.prop_map(Cred::BadPinataKey),
+        1 => v.prop_map(Cred::Pinata),
     ]
 }
 

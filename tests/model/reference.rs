@@ -30,7 +30,9 @@ pub enum E {
 
 pub type R<T> = Result<T, E>;
 
-pub const MAX_VALUE_LEN: usize = 32;
+/// Large enough for a Codex bundle of the pool's tokens (its JSON is
+/// what is measured), smaller than [`TOO_LONG`](super::ops::TOO_LONG).
+pub const MAX_VALUE_LEN: usize = 192;
 pub const TOKEN_VAR: &str = "OPENCLAW_GATEWAY_TOKEN";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,7 +184,7 @@ pub fn credential_vars(cred: Cred) -> (ConnectionId, Vec<(String, String)>, Vec<
                 (Provider::Venice, "VENICE_API_KEY"),
             ][p];
             (
-                ConnectionId::new(provider, CredentialKind::ApiKey),
+                ConnectionId::new(provider, CredentialKind::ApiKey).unwrap(),
                 vec![(var.to_owned(), v(k))],
                 vec![v(k)],
             )
@@ -195,7 +197,7 @@ pub fn credential_vars(cred: Cred) -> (ConnectionId, Vec<(String, String)>, Vec<
                 v(r)
             );
             (
-                ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription),
+                ConnectionId::new(Provider::OpenAi, CredentialKind::CodexSubscription).unwrap(),
                 vec![("OPENAI_OAUTH_TOKEN".to_owned(), json)],
                 vec![v(a), v(r)],
             )
@@ -214,22 +216,26 @@ pub fn credential_vars(cred: Cred) -> (ConnectionId, Vec<(String, String)>, Vec<
                 vars.push(("CUSTOM_OPENAI_MODELS".to_owned(), "m-1,m-2".to_owned()));
             }
             (
-                ConnectionId::new(Provider::Custom, CredentialKind::Custom),
+                ConnectionId::new(Provider::Custom, CredentialKind::Custom).unwrap(),
                 vars,
                 secrets,
             )
         }
         Cred::Pinata(k) => (
-            ConnectionId::new(Provider::Pinata, CredentialKind::Hosted),
+            ConnectionId::new(Provider::Pinata, CredentialKind::Hosted).unwrap(),
             vec![("PINATA_LLM_KEY".to_owned(), v(k))],
             vec![v(k)],
         ),
-        Cred::BadPinataKey(k) => (
-            ConnectionId::new(Provider::Pinata, CredentialKind::ApiKey),
-            Vec::new(),
-            vec![v(k)],
-        ),
     }
+}
+
+/// The vault's value limit applies to each variable a connection sets (a
+/// Codex bundle is measured as its JSON).
+fn check_credential_len(vars: &[(String, String)]) -> R<()> {
+    if vars.iter().any(|(_, value)| value.len() > MAX_VALUE_LEN) {
+        return Err(E::InvalidValue);
+    }
+    Ok(())
 }
 
 fn not_found<T>() -> R<T> {
@@ -433,9 +439,7 @@ impl Model {
         if self.conns.contains_key(&id) {
             return Err(E::AlreadyExists);
         }
-        if !id.is_valid() {
-            return Err(E::InvalidInput);
-        }
+        check_credential_len(&vars)?;
         let instance = self.next_uid;
         self.next_uid += 1;
         let conn = MConn {
@@ -453,6 +457,7 @@ impl Model {
     pub fn update_connection(&mut self, cred: Cred) -> R<&MConn> {
         let (id, vars, secrets) = credential_vars(cred);
         let conn = self.conns.get_mut(&id).ok_or(E::NotFound)?;
+        check_credential_len(&vars)?;
         let names = |vars: &[(String, String)]| -> Vec<String> {
             vars.iter().map(|(n, _)| n.clone()).collect()
         };
@@ -550,7 +555,7 @@ impl Model {
                 Ok(MAttachment {
                     target: MTarget::Conn(id),
                     label: id.to_string(),
-                    provider: Some(id.provider),
+                    provider: Some(id.provider()),
                     variables: conn.vars.iter().map(|(n, _)| n.clone()).collect(),
                 })
             }

@@ -216,20 +216,18 @@ fn credential(cred: Cred) -> Credential {
     match cred {
         Cred::ApiKey(p, k) => Credential::api_key(
             [Provider::Anthropic, Provider::OpenAi, Provider::Venice][p],
-            s(k),
-        ),
-        Cred::Codex(a, r) => Credential::CodexSubscription(
-            CodexTokens::new(
-                s(a),
-                s(r),
-                Timestamp::from_unix_millis(reference::EXPIRES_MILLIS),
-            )
-            .expect("valid tokens"),
-        ),
+            SecretValue::parse(s(k)).unwrap(),
+        )
+        .unwrap(),
+        Cred::Codex(a, r) => Credential::CodexSubscription(CodexTokens::new(
+            SecretValue::parse(s(a)).unwrap(),
+            SecretValue::parse(s(r)).unwrap(),
+            Timestamp::from_unix_millis(reference::EXPIRES_MILLIS),
+        )),
         Cred::Custom { key, models } => Credential::Custom(
             CustomEndpoint::new(
                 "https://llm.example.com/v1/",
-                key.map(s),
+                key.map(|k| SecretValue::parse(s(k)).unwrap()),
                 if models {
                     vec!["m-1".to_owned(), "m-2".to_owned()]
                 } else {
@@ -238,8 +236,7 @@ fn credential(cred: Cred) -> Credential {
             )
             .expect("a valid endpoint"),
         ),
-        Cred::Pinata(k) => Credential::pinata(s(k)),
-        Cred::BadPinataKey(k) => Credential::api_key(Provider::Pinata, s(k)),
+        Cred::Pinata(k) => Credential::pinata(SecretValue::parse(s(k)).unwrap()),
     }
 }
 
@@ -974,7 +971,7 @@ fn check_invariants(observed: &Observed) -> Result<(), String> {
         let mut providers = BTreeSet::new();
         for label in &agent.attached {
             // I1: every attachment's target exists and lists the agent back.
-            let (agents, provider) = if let Some(id) = ConnectionId::parse(label) {
+            let (agents, provider) = if let Ok(id) = ConnectionId::parse(label) {
                 let conn = observed
                     .conns
                     .iter()
@@ -982,7 +979,7 @@ fn check_invariants(observed: &Observed) -> Result<(), String> {
                     .ok_or(format!(
                         "agent attached to a missing connection {label} (I1)"
                     ))?;
-                (&conn.agents, Some(id.provider))
+                (&conn.agents, Some(id.provider()))
             } else {
                 let item = observed
                     .items

@@ -49,7 +49,11 @@ pub async fn write_canaries<S: Store>(vault: &Vault<S>) -> Canaries {
     vault
         .create_connection(
             &user,
-            &Credential::api_key(Provider::Anthropic, SecretString::from(api_key.as_str())),
+            &Credential::api_key(
+                Provider::Anthropic,
+                SecretValue::parse(SecretString::from(api_key.as_str())).unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .expect("connect");

@@ -213,7 +213,11 @@ pub async fn run_writer<S: Store>(
             )
         } else if roll < 65 {
             let key = format!("sk-{value}");
-            let credential = Credential::api_key(provider, SecretString::from(key.as_str()));
+            let credential = Credential::api_key(
+                provider,
+                SecretValue::parse(SecretString::from(key.as_str())).unwrap(),
+            )
+            .unwrap();
             let result = vault
                 .create_connection(&user, &credential)
                 .await
@@ -406,8 +410,8 @@ pub async fn check<S: Store>(
                 bad(format!("{user}: agent {} lists a target twice", agent.id));
             }
             for label in &agent.attached {
-                if let Some(id) = ConnectionId::parse(label) {
-                    providers.entry(id.provider).or_default().push(label);
+                if let Ok(id) = ConnectionId::parse(label) {
+                    providers.entry(id.provider()).or_default().push(label);
                     match connections.iter().find(|c| c.id == id) {
                         Some(c) if c.agents.contains(&agent.id) => {
                             for var in &c.variables {

@@ -1,0 +1,112 @@
+//! Why a provider, a kind or a connection was not recognised. Each message
+//! lists the spellings that would have been, read from
+//! [`VARIABLES`](super::VARIABLES).
+
+use crate::{Error, Input};
+
+use super::table::spellings;
+
+/// A provider name [`Provider::parse`](crate::Provider::parse) does not
+/// know. Its message lists the providers:
+/// `unknown provider "gemini": expected one of anthropic, openai, ...`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown provider {given:?}: expected one of {}", spellings(|row| row.provider))]
+#[non_exhaustive]
+pub struct UnknownProvider {
+    given: String,
+}
+
+impl UnknownProvider {
+    pub(super) fn new(given: &str) -> Self {
+        Self {
+            given: given.to_owned(),
+        }
+    }
+
+    /// The text that was given (a provider name is not secret).
+    pub fn given(&self) -> &str {
+        &self.given
+    }
+}
+
+/// A connection kind [`CredentialKind::parse`](crate::CredentialKind::parse)
+/// does not know. Its message lists the kinds:
+/// `unknown credential kind "oauth": expected one of api-key, ...`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown credential kind {given:?}: expected one of {}", spellings(|row| row.kind))]
+#[non_exhaustive]
+pub struct UnknownCredentialKind {
+    given: String,
+}
+
+impl UnknownCredentialKind {
+    pub(super) fn new(given: &str) -> Self {
+        Self {
+            given: given.to_owned(),
+        }
+    }
+
+    /// The text that was given.
+    pub fn given(&self) -> &str {
+        &self.given
+    }
+}
+
+/// A connection that does not exist: an unknown provider or kind, or a
+/// provider that does not connect by that kind (`pinata:api-key`). Its
+/// message lists the connections:
+/// `unknown connection "x": expected one of anthropic:api-key, ...`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown connection {given:?}: expected one of {} \
+     (or a provider alone, for its first kind)",
+    spellings(|row| format!("{}:{}", row.provider, row.kind))
+)]
+#[non_exhaustive]
+pub struct UnknownConnection {
+    given: String,
+}
+
+impl UnknownConnection {
+    pub(super) fn new(given: &str) -> Self {
+        Self {
+            given: given.to_owned(),
+        }
+    }
+
+    /// The text that was given, or the `provider:kind` pair that was asked
+    /// for.
+    pub fn given(&self) -> &str {
+        &self.given
+    }
+}
+
+/// For `?` in a function returning this crate's `Result` (400).
+impl From<UnknownProvider> for Error {
+    fn from(error: UnknownProvider) -> Self {
+        Self::InvalidInput {
+            field: Input::Provider,
+            reason: error.to_string(),
+        }
+    }
+}
+
+/// For `?` in a function returning this crate's `Result` (400).
+impl From<UnknownCredentialKind> for Error {
+    fn from(error: UnknownCredentialKind) -> Self {
+        Self::InvalidInput {
+            field: Input::CredentialKind,
+            reason: error.to_string(),
+        }
+    }
+}
+
+/// For `?` in a function returning this crate's `Result` (400).
+impl From<UnknownConnection> for Error {
+    fn from(error: UnknownConnection) -> Self {
+        Self::InvalidInput {
+            field: Input::Connection,
+            reason: error.to_string(),
+        }
+    }
+}
