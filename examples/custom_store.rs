@@ -14,7 +14,8 @@ use std::sync::RwLock;
 use agent_vault::UserId;
 use agent_vault::conformance;
 use agent_vault::store::{
-    Bytes, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+    BatchError, Bytes, Record, RecordKey, RecordKind, Store, StoreError, Version, Write,
+    check_batch,
 };
 use async_trait::async_trait;
 
@@ -78,7 +79,7 @@ impl Store for HashMapStore {
             // `Write` is non-exhaustive: a kind of write added later is
             // refused here, while nothing is applied yet.
             if !matches!(write, Write::Put { .. } | Write::Delete { .. }) {
-                return Err(StoreError::InvalidBatch("an unknown kind of write"));
+                return Err(StoreError::InvalidBatch(BatchError::UnknownWrite));
             }
             let current = records.map.get(write.key()).map(|(v, _)| *v);
             if !write.holds(current) {

@@ -33,8 +33,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use agent_vault::store::{
-    Bytes, Expect, Limits, Record, RecordKey, RecordKind, Store, StoreError, Version, Write,
-    check_batch,
+    BatchError, Bytes, Expect, Limits, Record, RecordKey, RecordKind, Store, StoreError, Version,
+    Write, check_batch,
 };
 use agent_vault::{UserId, conformance};
 use async_trait::async_trait;
@@ -167,9 +167,7 @@ impl From<RedbError> for StoreError {
     fn from(error: RedbError) -> Self {
         match error {
             RedbError::Conflict(key) => Self::Conflict { key },
-            RedbError::UnknownWrite => {
-                Self::InvalidBatch("a kind of write this store does not know")
-            }
+            RedbError::UnknownWrite => Self::InvalidBatch(BatchError::UnknownWrite),
             other => Self::backend(other),
         }
     }
@@ -405,7 +403,7 @@ impl Store for RedbStore {
         // sends a batch over them (it answers `Error::TooLarge` instead), so
         // reaching this is a caller bug, refused before the write lock.
         if !self.limits().admits(&writes) {
-            return Err(StoreError::InvalidBatch("batch over the store's limits"));
+            return Err(StoreError::InvalidBatch(BatchError::OverLimits));
         }
         self.blocking(move |db| apply(db, &writes)).await
     }

@@ -53,7 +53,7 @@ mod tokens;
 
 pub use aead::Backend;
 pub use cache::DEFAULT_CACHE_CAPACITY;
-pub use keyring::{KeyId, Keyring, KeyringError, MasterKey};
+pub use keyring::{KeyId, Keyring, KeyringError, MasterKey, SpecError};
 pub use provider::{KeyProvider, WrappedKey};
 pub use tokens::DEFAULT_TOKEN_CACHE_CAPACITY;
 

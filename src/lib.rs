@@ -42,7 +42,7 @@
 //!
 //! // A provider key and a secret, both sealed under the user's key.
 //! let key = SecretValue::parse(SecretString::from("sk-ant-demo"))?;
-//! vault.connect(&user, &Credential::api_key(Provider::Anthropic, key)?).await?;
+//! vault.create_connection(&user, &Credential::api_key(Provider::Anthropic, key)?).await?;
 //! let name = Name::parse("TELEGRAM_BOT_TOKEN").expect("a valid name");
 //! let value = SecretValue::parse(SecretString::from("123:abc")).expect("a valid value");
 //! vault.create_item(&user, &name, Kind::Secret, value).await?;
@@ -99,6 +99,10 @@
 //! - **Master keys** are the operator's: [`crypto::MasterKey::to_base64`]
 //!   and [`crypto::Keyring::to_spec`] export them for key management, and
 //!   whoever holds them and the database can read every secret (below).
+//!   That includes code holding a `&Vault`: [`Vault::keyring`] returns the
+//!   keys in use, and [`Vault::store`] the store. Hand a vault only to code
+//!   trusted with every user's secrets; give the rest of a service
+//!   narrower functions of your own.
 //! - **Consistency**: every change is one atomic conditional commit
 //!   ([`store::Store::commit`]); concurrent callers, also in several
 //!   processes sharing one database, are settled by version checks and
@@ -140,6 +144,7 @@
 #![deny(missing_docs)]
 #![deny(unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(deprecated))))]
 
 pub mod audit;
 #[cfg(feature = "conformance")]
@@ -147,9 +152,11 @@ pub mod audit;
 pub mod conformance;
 pub mod crypto;
 pub mod dotenv;
+mod echo;
 mod environment;
 mod error;
-#[cfg(feature = "test-util")]
+// Its AEAD entry points open plaintext: test-util alone is not enough.
+#[cfg(all(feature = "test-util", feature = "hazmat"))]
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "hazmat")]
@@ -176,9 +183,9 @@ pub use environment::{
     SyncState, Target,
 };
 pub use error::{Entity, Error, Input, Result};
-pub use manifest::{ManifestError, Requirement, Requirements};
+pub use manifest::{JsonErrorKind, ManifestError, Requirement, Requirements};
 pub use model::{
-    AgentId, AgentName, AgentNameError, DEFAULT_MAX_VALUE_LEN, ItemId, ItemInfo, Kind,
+    AgentId, AgentName, AgentNameError, DEFAULT_MAX_VALUE_LEN, InvalidId, ItemId, ItemInfo, Kind,
     MAX_AGENT_NAME_CHARS, MAX_NAME_LEN, MAX_USER_ID_LEN, Name, NameError, NamePolicy, SecretValue,
     Timestamp, UserId, UserIdError, ValueError,
 };

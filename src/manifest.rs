@@ -118,10 +118,10 @@ impl Requirements {
             line: u32::try_from(e.line()).unwrap_or(u32::MAX),
             column: u32::try_from(e.column()).unwrap_or(u32::MAX),
             category: match e.classify() {
-                serde_json::error::Category::Io => "I/O",
-                serde_json::error::Category::Syntax => "syntax",
-                serde_json::error::Category::Data => "shape",
-                serde_json::error::Category::Eof => "end of input",
+                serde_json::error::Category::Io => JsonErrorKind::Io,
+                serde_json::error::Category::Syntax => JsonErrorKind::Syntax,
+                serde_json::error::Category::Data => JsonErrorKind::Shape,
+                serde_json::error::Category::Eof => JsonErrorKind::EndOfInput,
             },
         })?;
         let mut requirements = Self::default();
@@ -231,9 +231,34 @@ pub enum ManifestError {
         line: u32,
         /// 1-based column.
         column: u32,
-        /// `syntax`, `shape`, `end of input` or `I/O`.
-        category: &'static str,
+        /// What kind of error.
+        category: JsonErrorKind,
     },
+}
+
+/// What kind of JSON error a manifest has ([`ManifestError::Json`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JsonErrorKind {
+    /// Not JSON.
+    Syntax,
+    /// JSON, but not the manifest's shape.
+    Shape,
+    /// The text ends too early.
+    EndOfInput,
+    /// Reading failed.
+    Io,
+}
+
+impl fmt::Display for JsonErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::Syntax => "syntax",
+            Self::Shape => "shape",
+            Self::EndOfInput => "end of input",
+            Self::Io => "I/O",
+        })
+    }
 }
 
 impl fmt::Display for Requirement {

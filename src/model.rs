@@ -10,7 +10,7 @@ mod name;
 mod value;
 
 pub use agent_name::{AgentName, AgentNameError, MAX_AGENT_NAME_CHARS};
-pub use ids::{AgentId, ItemId, MAX_USER_ID_LEN, UserId, UserIdError};
+pub use ids::{AgentId, InvalidId, ItemId, MAX_USER_ID_LEN, UserId, UserIdError};
 pub use info::{ItemInfo, Kind, Timestamp};
 pub use name::{MAX_NAME_LEN, Name, NameError, NamePolicy};
 pub use value::{DEFAULT_MAX_VALUE_LEN, SecretValue, ValueError};

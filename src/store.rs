@@ -100,7 +100,7 @@ impl RecordKind {
             .into_iter()
             .find(|kind| kind.as_str() == text)
             .ok_or_else(|| UnknownRecordKind {
-                found: text.to_owned(),
+                given: crate::echo::Echo::hidden(text),
             })
     }
 }
@@ -117,13 +117,12 @@ impl std::str::FromStr for RecordKind {
 /// spellings it expected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown record kind {found:?}: expected one of {}",
+    "unknown record kind {given}: expected one of {}",
     RecordKind::ALL.map(RecordKind::as_str).join(", ")
 )]
 #[non_exhaustive]
 pub struct UnknownRecordKind {
-    /// What was given (record kinds are not secret).
-    pub found: String,
+    given: crate::echo::Echo,
 }
 
 /// A record's address: its user, its kind, and an id unique within both.
@@ -256,12 +255,12 @@ pub enum Expect {
 /// know: the batch would be applied in part.
 ///
 /// ```
-/// use agent_vault::store::{StoreError, Write};
+/// use agent_vault::store::{BatchError, StoreError, Write};
 /// fn apply(write: &Write) -> Result<(), StoreError> {
 ///     match write {
 ///         Write::Put { key, body, .. } => println!("put {key}: {} bytes", body.len()),
 ///         Write::Delete { key, .. } => println!("delete {key}"),
-///         _ => return Err(StoreError::InvalidBatch("a kind of write this store does not know")),
+///         _ => return Err(StoreError::InvalidBatch(BatchError::UnknownWrite)),
 ///     }
 ///     Ok(())
 /// }
@@ -371,7 +370,29 @@ pub enum StoreError {
     /// store does not know (a store built for an older version of this
     /// crate). Nothing in the batch was applied.
     #[error("invalid batch: {0}")]
-    InvalidBatch(&'static str),
+    InvalidBatch(BatchError),
+}
+
+/// What is wrong with a batch refused as [`StoreError::InvalidBatch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// No writes at all.
+    #[error("empty batch")]
+    Empty,
+    /// Keys of more than one user (a commit holds one user's records).
+    #[error("keys of several users")]
+    SeveralUsers,
+    /// The same key written twice.
+    #[error("a key written twice")]
+    KeyWrittenTwice,
+    /// More writes or bytes than the store's [`Limits`].
+    #[error("over the store's limits")]
+    OverLimits,
+    /// A kind of [`Write`] or [`Expect`] the store does not know (a store
+    /// built for an older version of this crate).
+    #[error("a kind of write this store does not know")]
+    UnknownWrite,
 }
 
 impl StoreError {
@@ -380,10 +401,10 @@ impl StoreError {
     /// record or a malformed batch stays so, whatever the retries.
     ///
     /// ```
-    /// use agent_vault::store::StoreError;
+    /// use agent_vault::store::{BatchError, StoreError};
     /// let lost = StoreError::backend(std::io::Error::other("connection reset"));
     /// assert!(lost.is_retryable());
-    /// assert!(!StoreError::InvalidBatch("empty batch").is_retryable());
+    /// assert!(!StoreError::InvalidBatch(BatchError::Empty).is_retryable());
     /// assert!(!StoreError::Corrupt { key: None }.is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
@@ -474,11 +495,11 @@ impl StoreError {
 ///
 /// | operation | writes |
 /// |---|---|
-/// | `create` | 2 (the item and its name index) +1 |
-/// | `update` | 1 |
-/// | `delete` | 2 |
-/// | `connect`, `update_connection` | 1 +1 |
-/// | `disconnect` | 1 |
+/// | `create_item` | 2 (the item and its name index) +1 |
+/// | `update_item` | 1 |
+/// | `delete_item` | 2 |
+/// | `create_connection`, `update_connection` | 1 +1 |
+/// | `delete_connection` | 1 |
 /// | `create_agent`, `rotate_gateway_token` | 1 +1 |
 /// | `delete_agent` | 1 + one per attached item or connection |
 /// | `attach` / `detach` of *n* | *n* + 1 |
@@ -568,7 +589,7 @@ impl StoreError {
 ///
 /// use agent_vault::UserId;
 /// use agent_vault::store::{
-///     Bytes, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+///     BatchError, Bytes, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
 /// };
 ///
 /// #[derive(Default)]
@@ -621,7 +642,7 @@ impl StoreError {
 ///             // `Write` is non-exhaustive: refuse a kind this store does
 ///             // not know while nothing is applied yet.
 ///             if !matches!(write, Write::Put { .. } | Write::Delete { .. }) {
-///                 return Err(StoreError::InvalidBatch("an unknown kind of write"));
+///                 return Err(StoreError::InvalidBatch(BatchError::UnknownWrite));
 ///             }
 ///             let current = state.records.get(&tuple(write.key())).map(|(v, _)| *v);
 ///             if !write.holds(current) {
@@ -660,8 +681,8 @@ impl StoreError {
 /// let vault = Vault::new(MapStore::default(), Keyring::single(MasterKey::generate()));
 /// let user = UserId::parse("tenant:alice")?;
 /// let value = SecretValue::parse("123:abc".into())?;
-/// vault.create(&user, &Name::parse("TELEGRAM_BOT_TOKEN")?, Kind::Secret, value).await?;
-/// assert_eq!(vault.list(&user).await?.len(), 1);
+/// vault.create_item(&user, &Name::parse("TELEGRAM_BOT_TOKEN")?, Kind::Secret, value).await?;
+/// assert_eq!(vault.items(&user).await?.len(), 1);
 /// # Ok(()) }
 /// ```
 #[async_trait]
@@ -804,16 +825,16 @@ forward_store!(Box);
 /// every backend refuses the same malformed batches.
 pub fn check_batch(writes: &[Write]) -> Result<(), StoreError> {
     let Some(first) = writes.first() else {
-        return Err(StoreError::InvalidBatch("empty batch"));
+        return Err(StoreError::InvalidBatch(BatchError::Empty));
     };
     let user = &first.key().user;
     let mut seen = std::collections::HashSet::with_capacity(writes.len());
     for write in writes {
         if &write.key().user != user {
-            return Err(StoreError::InvalidBatch("keys of several users"));
+            return Err(StoreError::InvalidBatch(BatchError::SeveralUsers));
         }
         if !seen.insert(write.key()) {
-            return Err(StoreError::InvalidBatch("a key written twice"));
+            return Err(StoreError::InvalidBatch(BatchError::KeyWrittenTwice));
         }
     }
     Ok(())

@@ -248,7 +248,10 @@ impl<S: Store> Vault<S> {
         &self.config
     }
 
-    /// The master keyring in use.
+    /// The master keyring in use. It holds the master keys themselves
+    /// (which, with the store, open every secret): for key management, not
+    /// for code that only needs a key's id ([`Keyring::primary_id`],
+    /// [`Keyring::ids`]).
     pub fn keyring(&self) -> Keyring {
         self.crypto().keyring().clone()
     }

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use agent_vault::crypto::{Keyring, MasterKey};
 use agent_vault::store::{MemoryStore, Record, RecordKey, RecordKind, Store, StoreError, Write};
 use agent_vault::{
-    AgentId, Attachable, CodexTokens, ConnectionId, Credential, CredentialKind, CustomEndpoint,
-    Entity, Error, GatewayToken, Kind, Name, Provider, SecretValue, SyncState, Target, Timestamp,
-    UserId, Vault,
+    AgentId, AgentName, Attachable, CodexTokens, ConnectionId, Credential, CredentialKind,
+    CustomEndpoint, Entity, Error, GatewayToken, Kind, Name, Provider, SecretValue, SyncState,
+    Target, Timestamp, UserId, Vault,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -85,14 +85,13 @@ async fn agents_are_created_listed_got_and_deleted<B: Backend>() {
     assert!(matches!(err, Error::NotFound { .. }));
 
     let long = "x".repeat(101);
-    for bad in ["", long.as_str(), "tab\tname"] {
-        let err = vault
-            .create_agent(&alice(), &bad.parse().unwrap())
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::InvalidInput { .. }), "{bad:?}");
+    for bad in ["", long.as_str(), "tab\tname", "bot-\u{202E}txt.exe"] {
+        let err = Error::from(bad.parse::<AgentName>().unwrap_err());
+        assert!(matches!(err, Error::InvalidAgentName(_)), "{bad:?}");
         assert_eq!(err.http_status(), 400);
+        assert!(!err.to_string().contains("txt"), "the name is not echoed");
     }
+    assert_eq!(vault.agents(&alice()).await.unwrap(), vec![]);
     assert!(
         vault
             .create_agent(&alice(), &("é".repeat(100)).parse().unwrap())
@@ -468,7 +467,7 @@ async fn a_user_pinata_llm_key_counts_as_the_pinata_credential<B: Backend>() {
     // Nor can a key Pinata does not connect by: refused when built, before
     // any vault sees it.
     let refused = Credential::api_key(Provider::Pinata, value("pk-CANARY")).unwrap_err();
-    assert_eq!(refused.given(), "pinata:api-key");
+    assert_eq!(refused.given(), Some("pinata:api-key"));
     assert!(!format!("{refused} {refused:?}").contains("CANARY"));
     assert!(matches!(Error::from(refused), Error::InvalidInput { .. }));
 }

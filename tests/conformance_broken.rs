@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use agent_vault::UserId;
 use agent_vault::conformance::{self, BEHAVIOURS, Handles, Outcome, Stores};
 use agent_vault::store::{
-    Expect, Limits, Record, RecordKey, RecordKind, Store, StoreError, Version, Write, check_batch,
+    BatchError, Expect, Limits, Record, RecordKey, RecordKind, Store, StoreError, Version, Write,
+    check_batch,
 };
 use async_trait::async_trait;
 
@@ -157,7 +158,7 @@ impl<C: Codec> Store for MapStore<C> {
         let mut state = self.lock();
         for write in &writes {
             if !matches!(write, Write::Put { .. } | Write::Delete { .. }) {
-                return Err(StoreError::InvalidBatch("an unknown kind of write"));
+                return Err(StoreError::InvalidBatch(BatchError::UnknownWrite));
             }
             let current = state.map.get(&C::encode(write.key())).map(|(v, _)| *v);
             if !write.holds(current) {

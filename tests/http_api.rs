@@ -808,6 +808,15 @@ async fn provider_connections_have_routes_and_ids_usable_as_secret_ids(db: Db) {
         .post("/v0/providers", json!({"provider": "openai"}))
         .await
         .expect(400);
+    // A key pasted into the provider field is refused without repeating it.
+    let pasted = alice
+        .post(
+            "/v0/providers",
+            json!({"provider": SECRET_VALUES[0], "apiKey": "k"}),
+        )
+        .await;
+    assert_no_secret_in("a refused provider", &pasted.text);
+    pasted.expect(400);
     alice
         .post(
             "/v0/providers",
@@ -842,6 +851,20 @@ async fn provider_connections_have_routes_and_ids_usable_as_secret_ids(db: Db) {
         .delete("/v0/providers/openai:api-key")
         .await
         .expect(409);
+    // A credential that would change an attached connection's variables
+    // is refused, naming the agents that hold it.
+    let (holder, _) = alice.agent("holder", &["custom:custom"]).await;
+    let refused = alice
+        .put(
+            "/v0/providers/custom:custom",
+            json!({"provider": "custom", "baseUrl": "https://llm.example.com/v1"}),
+        )
+        .await
+        .expect_error(409, "Connection is attached to agents");
+    assert_eq!(
+        refused["agents"],
+        json!([{"agentId": holder, "name": "holder"}])
+    );
     let listed = alice.get("/v0/providers").await;
     assert_no_secret_in("providers listing", &listed.text);
     let listed = listed.expect(200);

@@ -86,6 +86,28 @@ impl fmt::Debug for MasterKey {
     }
 }
 
+/// What is wrong with a keyring specification
+/// ([`KeyringError::MalformedSpec`]). Never holds key material.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// No key at all.
+    #[error("no key")]
+    NoKey,
+    /// A key id is not a number.
+    #[error("a key id is not a number")]
+    IdNotANumber,
+    /// One of several entries has no `ID:` prefix.
+    #[error("an entry has no `ID:`")]
+    MissingId,
+    /// More than one entry is marked primary with `*`.
+    #[error("more than one primary `*`")]
+    SeveralPrimaries,
+    /// Several keys and none marked primary with `*`.
+    #[error("no primary key marked with `*`")]
+    NoPrimary,
+}
+
 /// Why a keyring operation was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -102,7 +124,7 @@ pub enum KeyringError {
     /// A keyring specification is malformed; the reason never holds key
     /// material.
     #[error("malformed keyring specification: {0}")]
-    MalformedSpec(&'static str),
+    MalformedSpec(SpecError),
     /// The primary key cannot be retired; promote another first.
     #[error("master key {0} is the primary key; promote another key before retiring it")]
     RetirePrimary(KeyId),
@@ -198,7 +220,7 @@ impl Keyring {
             .filter(|e| !e.is_empty())
             .collect();
         if entries.is_empty() {
-            return Err(KeyringError::MalformedSpec("no key"));
+            return Err(KeyringError::MalformedSpec(SpecError::NoKey));
         }
         let mut ring = Self::empty();
         let mut primary = None;
@@ -211,16 +233,16 @@ impl Keyring {
                 Some((id, key)) => {
                     let id = id
                         .parse::<u32>()
-                        .map_err(|_| KeyringError::MalformedSpec("a key id is not a number"))?;
+                        .map_err(|_| KeyringError::MalformedSpec(SpecError::IdNotANumber))?;
                     (KeyId(id), key)
                 }
                 None if entries.len() == 1 => (KeyId(1), entry),
-                None => return Err(KeyringError::MalformedSpec("an entry has no `ID:`")),
+                None => return Err(KeyringError::MalformedSpec(SpecError::MissingId)),
             };
             ring.add(id, MasterKey::from_base64(key)?)?;
             if starred {
                 if primary.is_some() {
-                    return Err(KeyringError::MalformedSpec("more than one primary `*`"));
+                    return Err(KeyringError::MalformedSpec(SpecError::SeveralPrimaries));
                 }
                 primary = Some(id);
             }
@@ -229,9 +251,7 @@ impl Keyring {
             Some(id) => ring.promote(id)?,
             None if entries.len() == 1 => {}
             None => {
-                return Err(KeyringError::MalformedSpec(
-                    "no primary key marked with `*`",
-                ));
+                return Err(KeyringError::MalformedSpec(SpecError::NoPrimary));
             }
         }
         Ok(ring)

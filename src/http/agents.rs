@@ -15,7 +15,7 @@ use crate::store::Store;
 use crate::{AgentId, AgentName, Attachable, Error, SyncState, Target};
 
 fn agent_id(text: &str) -> Result<AgentId, ApiError> {
-    AgentId::parse(text).ok_or_else(ApiError::not_found)
+    AgentId::parse(text).map_err(|_| ApiError::not_found())
 }
 
 fn targets(ids: &[String]) -> Result<Vec<Attachable>, ApiError> {

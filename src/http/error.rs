@@ -80,6 +80,7 @@ impl From<Error> for ApiError {
                 "Conflicting secrets"
             }
             Error::Attached { .. } => "Secret is attached to agents",
+            Error::VariablesWouldChange { .. } => "Connection is attached to agents",
             Error::NotConfigured => "Secrets not configured",
             Error::NotFound { .. } => "Not found",
             Error::TokenRejected => "Invalid gateway token",

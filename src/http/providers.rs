@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::error::{ApiError, JsonBody, PathParam};
-use super::wire::{Done, NewCredential, ProviderConnected, ProviderJson, ProviderList};
+use super::wire::{Done, NewCredential, ProviderConnected, ProviderJson, ProviderList, agent_refs};
 use super::{App, agent_names};
 use crate::store::Store;
 use crate::{
@@ -162,7 +162,17 @@ pub(crate) async fn update<S: Store + 'static>(
             format!("the credential is not for {id}"),
         ));
     }
-    let info = app.vault.update_connection(&user, &credential).await?;
+    let info = match app.vault.update_connection(&user, &credential).await {
+        Ok(info) => info,
+        // Which agents hold it, so the caller knows what to detach.
+        Err(Error::VariablesWouldChange { connection, agents }) => {
+            let names = agent_names(&app, &user).await?;
+            let refs = agent_refs(&agents, &names);
+            let error = Error::VariablesWouldChange { connection, agents };
+            return Err(ApiError::from(error).with_agents(refs));
+        }
+        Err(other) => return Err(other.into()),
+    };
     let names = agent_names(&app, &user).await?;
     Ok(Json(ProviderConnected {
         success: true,

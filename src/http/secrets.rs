@@ -25,7 +25,7 @@ fn value_of(name: &str, value: Zeroizing<String>) -> Result<SecretValue, ApiErro
 }
 
 fn item_id(text: &str) -> Result<ItemId, ApiError> {
-    ItemId::parse(text).ok_or_else(ApiError::not_found)
+    ItemId::parse(text).map_err(|_| ApiError::not_found())
 }
 
 /// Lists the caller's secrets (without values) and variables (with them).

@@ -7,12 +7,14 @@ use serde::Serialize;
 pub const MAX_AGENT_NAME_CHARS: usize = 100;
 
 /// An agent's display name: 1 to [`MAX_AGENT_NAME_CHARS`] characters, none
-/// of them a control character.
+/// of them a control character or a bidirectional-text control.
 ///
 /// Unlike an item's [`Name`](crate::Name) it is free text (spaces, any
 /// script, emoji): it labels the agent for people and never becomes an
 /// environment variable. Control characters are refused because names end
-/// up in terminals and logs.
+/// up in terminals and logs, and the bidirectional controls (U+202A to
+/// U+202E, U+2066 to U+2069, U+200E, U+200F, U+061C) because they make a
+/// name display as something else.
 ///
 /// ```
 /// use agent_vault::{AgentName, AgentNameError};
@@ -22,6 +24,8 @@ pub const MAX_AGENT_NAME_CHARS: usize = 100;
 ///     AgentName::parse("two\nlines"),
 ///     Err(AgentNameError::ControlCharacter { position: 3 })
 /// ));
+/// // A right-to-left override would show "bot-exe.txt" as "bot-txt.exe".
+/// assert!(AgentName::parse("bot-\u{202E}txt.exe").is_err());
 /// # Ok::<(), AgentNameError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -34,7 +38,7 @@ impl AgentName {
         if name.is_empty() {
             return Err(AgentNameError::Empty);
         }
-        if let Some(position) = name.chars().position(char::is_control) {
+        if let Some(position) = name.chars().position(is_refused) {
             return Err(AgentNameError::ControlCharacter { position });
         }
         if name.chars().count() > MAX_AGENT_NAME_CHARS {
@@ -102,6 +106,16 @@ impl TryFrom<&str> for AgentName {
     }
 }
 
+/// A control character, or a character that reorders how the text around
+/// it is displayed.
+fn is_refused(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+        )
+}
+
 /// Why an [`AgentName`] was refused. Says what and where, never repeating
 /// the name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -116,8 +130,8 @@ pub enum AgentNameError {
         /// The limit, in characters.
         max: usize,
     },
-    /// A control character (a newline, an escape, ...) at this character
-    /// position (0-based).
+    /// A control character (a newline, an escape, ...) or a
+    /// bidirectional-text control at this character position (0-based).
     #[error("it has a control character at position {position}")]
     ControlCharacter {
         /// 0-based position in characters.

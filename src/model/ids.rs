@@ -157,6 +157,20 @@ pub enum UserIdError {
     },
 }
 
+/// Text that is not an [`ItemId`] or [`AgentId`]: not a UUID. The text is
+/// not repeated (a value pasted in its place would be).
+///
+/// ```
+/// use agent_vault::ItemId;
+/// let error = ItemId::parse("sk-not-an-id").unwrap_err();
+/// assert_eq!(error.to_string(), "not an ItemId: expected a UUID");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not an {what}: expected a UUID")]
+pub struct InvalidId {
+    what: &'static str,
+}
+
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -170,14 +184,25 @@ macro_rules! uuid_id {
                 Self(Uuid::new_v4())
             }
 
-            /// Parses the hyphenated text form.
-            pub fn parse(text: &str) -> Option<Self> {
-                Uuid::parse_str(text).ok().map(Self)
+            /// Parses the text form of a UUID (hyphenated, simple, braced
+            /// or URN).
+            pub fn parse(text: &str) -> Result<Self, InvalidId> {
+                Uuid::parse_str(text).map(Self).map_err(|_| InvalidId {
+                    what: stringify!($name),
+                })
             }
 
             /// The underlying UUID.
             pub fn as_uuid(&self) -> &Uuid {
                 &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidId;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Self::parse(text)
             }
         }
 

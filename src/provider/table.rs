@@ -60,7 +60,9 @@ impl Provider {
     /// use agent_vault::Provider;
     /// assert_eq!(Provider::parse("OpenAI"), Ok(Provider::OpenAi));
     /// let err = Provider::parse("gemini").unwrap_err();
-    /// assert!(err.to_string().starts_with("unknown provider \"gemini\": expected one of anthropic, openai"));
+    /// assert!(err.to_string().starts_with(
+    ///     "unknown provider (6 characters, not shown): expected one of anthropic, openai"
+    /// ));
     /// ```
     pub fn parse(text: &str) -> Result<Self, UnknownProvider> {
         Self::ALL
@@ -199,7 +201,7 @@ impl ConnectionId {
         if VARIABLES.iter().any(|row| row.connection() == id) {
             Ok(id)
         } else {
-            Err(UnknownConnection::new(&id.record_id()))
+            Err(UnknownConnection::of_pair(id.record_id()))
         }
     }
 
@@ -278,6 +280,7 @@ impl fmt::Display for ConnectionId {
 
 /// One row of the provider-to-environment table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VariableRow {
     /// The provider.
     pub provider: Provider,

@@ -2,82 +2,84 @@
 //! lists the spellings that would have been, read from
 //! [`VARIABLES`](super::VARIABLES).
 
+use crate::echo::Echo;
 use crate::{Error, Input};
 
 use super::table::spellings;
 
 /// A provider name [`Provider::parse`](crate::Provider::parse) does not
 /// know. Its message lists the providers:
-/// `unknown provider "gemini": expected one of anthropic, openai, ...`.
+/// `unknown provider (6 characters, not shown): expected one of anthropic,
+/// openai, ...`. The text given is never repeated: it may be a key pasted
+/// into the wrong field.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown provider {given:?}: expected one of {}", spellings(|row| row.provider))]
+#[error("unknown provider {given}: expected one of {}", spellings(|row| row.provider))]
 #[non_exhaustive]
 pub struct UnknownProvider {
-    given: String,
+    given: Echo,
 }
 
 impl UnknownProvider {
     pub(super) fn new(given: &str) -> Self {
         Self {
-            given: given.to_owned(),
+            given: Echo::hidden(given),
         }
-    }
-
-    /// The text that was given (a provider name is not secret).
-    pub fn given(&self) -> &str {
-        &self.given
     }
 }
 
 /// A connection kind [`CredentialKind::parse`](crate::CredentialKind::parse)
 /// does not know. Its message lists the kinds:
-/// `unknown credential kind "oauth": expected one of api-key, ...`.
+/// `unknown credential kind (5 characters, not shown): expected one of api-key, ...`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown credential kind {given:?}: expected one of {}", spellings(|row| row.kind))]
+#[error("unknown credential kind {given}: expected one of {}", spellings(|row| row.kind))]
 #[non_exhaustive]
 pub struct UnknownCredentialKind {
-    given: String,
+    given: Echo,
 }
 
 impl UnknownCredentialKind {
     pub(super) fn new(given: &str) -> Self {
         Self {
-            given: given.to_owned(),
+            given: Echo::hidden(given),
         }
-    }
-
-    /// The text that was given.
-    pub fn given(&self) -> &str {
-        &self.given
     }
 }
 
 /// A connection that does not exist: an unknown provider or kind, or a
 /// provider that does not connect by that kind (`pinata:api-key`). Its
 /// message lists the connections:
-/// `unknown connection "x": expected one of anthropic:api-key, ...`.
+/// `unknown connection (1 character, not shown): expected one of anthropic:api-key, ...`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown connection {given:?}: expected one of {} \
+    "unknown connection {given}: expected one of {} \
      (or a provider alone, for its first kind)",
     spellings(|row| format!("{}:{}", row.provider, row.kind))
 )]
 #[non_exhaustive]
 pub struct UnknownConnection {
-    given: String,
+    given: Echo,
 }
 
 impl UnknownConnection {
     pub(super) fn new(given: &str) -> Self {
         Self {
-            given: given.to_owned(),
+            given: Echo::hidden(given),
         }
     }
 
-    /// The text that was given, or the `provider:kind` pair that was asked
-    /// for.
-    pub fn given(&self) -> &str {
-        &self.given
+    /// For a pair of typed values, which holds no secret.
+    pub(super) fn of_pair(pair: String) -> Self {
+        Self {
+            given: Echo::known(pair),
+        }
+    }
+
+    /// The `provider:kind` pair that was asked for, when the connection was
+    /// built from a [`Provider`](crate::Provider) and a
+    /// [`CredentialKind`](crate::CredentialKind). Text that was parsed is
+    /// never kept (it may be a key pasted into the wrong field).
+    pub fn given(&self) -> Option<&str> {
+        self.given.shown()
     }
 }
 

@@ -151,14 +151,14 @@ impl std::error::Error for InjectedFault {}
 /// - a fault on a read or before the commit changed nothing;
 /// - a fault after the commit (ambiguous) means the change happened.
 ///   Retrying the same call is safe and answers from the new state: a
-///   retried `create` or `connect` answers
+///   retried `create_item` or `create_connection` answers
 ///   [`Error::AlreadyExists`](crate::Error::AlreadyExists), a retried
-///   `delete` answers [`Error::NotFound`](crate::Error::NotFound), a
+///   `delete_item` answers [`Error::NotFound`](crate::Error::NotFound), a
 ///   retried `import_dotenv` with [`OnConflict::Fail`](crate::OnConflict)
 ///   answers [`Error::ImportConflict`](crate::Error::ImportConflict) (use
 ///   `Overwrite` to retry: variables then report `Unchanged`, secrets are
 ///   updated again, since the vault never compares a stored secret), a
-///   retried `attach` or `update` applies again harmlessly (an update bumps
+///   retried `attach` or `update_item` applies again harmlessly (an update bumps
 ///   the version once more), and a retried `create_agent` or
 ///   `rotate_gateway_token` makes a second agent or token (list the agents,
 ///   or read [`Vault::gateway_token`](crate::Vault::gateway_token), to find

@@ -48,6 +48,7 @@ pub struct AgentInfo {
 
 /// Something to attach to or detach from an agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Attachable {
     /// A secret or variable, by name.
     Item(Name),
@@ -77,7 +78,7 @@ impl Attachable {
     /// (a UUID) or a connection's id (`provider:kind`, for example
     /// `openai:api-key`).
     pub fn parse_id(text: &str) -> Result<Self> {
-        if let Some(id) = ItemId::parse(text) {
+        if let Ok(id) = ItemId::parse(text) {
             return Ok(Self::ItemId(id));
         }
         ConnectionId::parse(text)
@@ -347,7 +348,7 @@ impl<S: Store> Vault<S> {
             .iter()
             .map(|record| {
                 let id =
-                    AgentId::parse(&record.key.id).ok_or_else(|| records::corrupt(&record.key))?;
+                    AgentId::parse(&record.key.id).map_err(|_| records::corrupt(&record.key))?;
                 Ok(info(id, &records::decode(record)?))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -428,7 +429,7 @@ impl<S: Store> Vault<S> {
         let agents = self.store.list(user, RecordKind::Agent).await?;
         let mut ids = Vec::with_capacity(agents.len());
         for record in &agents {
-            ids.push(AgentId::parse(&record.key.id).ok_or_else(|| records::corrupt(&record.key))?);
+            ids.push(AgentId::parse(&record.key.id).map_err(|_| records::corrupt(&record.key))?);
         }
         let keys: Vec<RecordKey> = ids.iter().map(|id| agent_owner_key(*id)).collect();
         let found = self.store.get_many(&keys).await?;

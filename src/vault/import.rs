@@ -22,6 +22,7 @@ use super::{Plan, Vault, transact};
 /// What an import does with a name that already exists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum OnConflict {
     /// Refuse the whole import, listing the names ([`Error::ImportConflict`],
     /// 409). The default.
@@ -68,7 +69,7 @@ impl OnConflict {
             .into_iter()
             .find(|choice| choice.as_str() == text)
             .ok_or_else(|| UnknownOnConflict {
-                found: text.to_owned(),
+                given: crate::echo::Echo::hidden(text),
             })
     }
 }
@@ -91,13 +92,12 @@ impl fmt::Display for OnConflict {
 /// spellings it expected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown conflict choice {found:?}: expected one of {}",
+    "unknown conflict choice {given}: expected one of {}",
     OnConflict::ALL.map(OnConflict::as_str).join(", ")
 )]
 #[non_exhaustive]
 pub struct UnknownOnConflict {
-    /// What was given.
-    pub found: String,
+    given: crate::echo::Echo,
 }
 
 /// How to import a `.env` file. Start from [`ImportOptions::default`]:
@@ -182,6 +182,7 @@ pub enum ImportEntryError {
 /// What an import does (or, in a dry run, would do) with one name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum ImportAction {
     /// A new item.
     Create,
@@ -198,6 +199,18 @@ pub enum ImportAction {
     /// goes up by one. Every overwrite of a secret is an update, even with
     /// the value it already has.
     Update,
+}
+
+impl ImportAction {
+    /// `"create"`, `"skip"`, `"unchanged"` or `"update"`, as it serialises.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Skip => "skip",
+            Self::Unchanged => "unchanged",
+            Self::Update => "update",
+        }
+    }
 }
 
 /// One name of an import.

@@ -82,7 +82,7 @@ impl Found {
 }
 
 pub(super) fn item_id(record: &Record) -> Result<ItemId> {
-    ItemId::parse(&record.key.id).ok_or_else(|| records::corrupt(&record.key).into())
+    ItemId::parse(&record.key.id).map_err(|_| records::corrupt(&record.key).into())
 }
 
 pub(super) fn info(id: ItemId, body: &ItemBody) -> ItemInfo {
@@ -548,13 +548,13 @@ impl<S: Store> Vault<S> {
     }
 }
 
-/// The names before 0.3.0, kept for one release: items now follow the
+/// The 0.1.0 names, deprecated in 0.2.0 and removed in 0.3.0: items now follow the
 /// scheme agents and connections use (`create_item`, `item`, `items`,
 /// `update_item`, `delete_item`), and every item method takes a name or an
 /// id ([`ItemRef`]).
 impl<S: Store> Vault<S> {
     /// Creates a secret or variable.
-    #[deprecated(since = "0.3.0", note = "renamed to `Vault::create_item`")]
+    #[deprecated(since = "0.2.0", note = "renamed to `Vault::create_item`")]
     pub async fn create(
         &self,
         user: &UserId,
@@ -567,7 +567,7 @@ impl<S: Store> Vault<S> {
 
     /// The metadata of `name`.
     #[deprecated(
-        since = "0.3.0",
+        since = "0.2.0",
         note = "renamed to `Vault::item`, which takes a name or an id"
     )]
     pub async fn get(&self, user: &UserId, name: &Name) -> Result<ItemInfo> {
@@ -575,14 +575,14 @@ impl<S: Store> Vault<S> {
     }
 
     /// Every secret and variable of `user`.
-    #[deprecated(since = "0.3.0", note = "renamed to `Vault::items`")]
+    #[deprecated(since = "0.2.0", note = "renamed to `Vault::items`")]
     pub async fn list(&self, user: &UserId) -> Result<Vec<ItemInfo>> {
         self.items(user).await
     }
 
     /// Replaces the value of `name`.
     #[deprecated(
-        since = "0.3.0",
+        since = "0.2.0",
         note = "use `Vault::update_item`, which takes a name or an id"
     )]
     pub async fn update(&self, user: &UserId, name: &Name, value: SecretValue) -> Result<ItemInfo> {
@@ -591,7 +591,7 @@ impl<S: Store> Vault<S> {
 
     /// Deletes `name`.
     #[deprecated(
-        since = "0.3.0",
+        since = "0.2.0",
         note = "use `Vault::delete_item`, which takes a name or an id"
     )]
     pub async fn delete(&self, user: &UserId, name: &Name) -> Result<()> {
@@ -599,13 +599,13 @@ impl<S: Store> Vault<S> {
     }
 
     /// The versions of `name`'s value the vault keeps.
-    #[deprecated(since = "0.3.0", note = "renamed to `Vault::item_history`")]
+    #[deprecated(since = "0.2.0", note = "renamed to `Vault::item_history`")]
     pub async fn history(&self, user: &UserId, name: &Name) -> Result<Vec<ValueVersion>> {
         self.item_history(user, name).await
     }
 
     /// Makes the value `name` had at `version` current again.
-    #[deprecated(since = "0.3.0", note = "renamed to `Vault::rollback_item`")]
+    #[deprecated(since = "0.2.0", note = "renamed to `Vault::rollback_item`")]
     pub async fn rollback(&self, user: &UserId, name: &Name, version: u64) -> Result<ItemInfo> {
         self.rollback_item(user, name, version).await
     }

@@ -233,17 +233,17 @@ impl<S: Store> Vault<S> {
     }
 }
 
-/// The names before 0.3.0, kept for one release: connections now follow the
+/// The 0.1.0 names, deprecated in 0.2.0 and removed in 0.3.0: connections now follow the
 /// scheme items and agents use.
 impl<S: Store> Vault<S> {
     /// Connects a provider.
-    #[deprecated(since = "0.3.0", note = "renamed to `Vault::create_connection`")]
+    #[deprecated(since = "0.2.0", note = "renamed to `Vault::create_connection`")]
     pub async fn connect(&self, user: &UserId, credential: &Credential) -> Result<ConnectionInfo> {
         self.create_connection(user, credential).await
     }
 
     /// Removes a connection.
-    #[deprecated(since = "0.3.0", note = "renamed to `Vault::delete_connection`")]
+    #[deprecated(since = "0.2.0", note = "renamed to `Vault::delete_connection`")]
     pub async fn disconnect(&self, user: &UserId, id: ConnectionId) -> Result<()> {
         self.delete_connection(user, id).await
     }

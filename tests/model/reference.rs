@@ -16,11 +16,13 @@ use super::ops::{AgentName, CRED_VALUES, Cred, ImportOp, NAMES, SLOTS, VALUES, V
 pub enum E {
     AlreadyExists,
     Attached(Vec<AgentId>),
+    VariablesWouldChange(Vec<AgentId>),
     Dotenv,
     DuplicateVariable(String),
     ImportConflict(Vec<String>),
     InvalidImportEntry { name: String, reason: &'static str },
     InvalidInput,
+    InvalidAgentName,
     InvalidName,
     InvalidValue,
     NotFound,
@@ -462,7 +464,9 @@ impl Model {
             vars.iter().map(|(n, _)| n.clone()).collect()
         };
         if names(&vars) != names(&conn.vars) && !conn.agents.is_empty() {
-            return Err(E::Attached(conn.agents.iter().copied().collect()));
+            return Err(E::VariablesWouldChange(
+                conn.agents.iter().copied().collect(),
+            ));
         }
         conn.vars = vars;
         conn.secrets = secrets;
@@ -485,7 +489,7 @@ impl Model {
     pub fn check_agent_name(name: AgentName) -> R<()> {
         match name {
             AgentName::Valid(_) => Ok(()),
-            _ => Err(E::InvalidInput),
+            _ => Err(E::InvalidAgentName),
         }
     }
 

@@ -106,6 +106,7 @@ fn error_kind(error: &Error) -> Result<E, String> {
     Ok(match error {
         Error::AlreadyExists { .. } => E::AlreadyExists,
         Error::Attached { agents, .. } => E::Attached(agents.clone()),
+        Error::VariablesWouldChange { agents, .. } => E::VariablesWouldChange(agents.clone()),
         Error::Dotenv(_) => E::Dotenv,
         Error::DuplicateVariable { variable, .. } => E::DuplicateVariable(variable.clone()),
         Error::ImportConflict { names } => E::ImportConflict(names.clone()),
@@ -120,6 +121,7 @@ fn error_kind(error: &Error) -> Result<E, String> {
             },
         },
         Error::InvalidInput { .. } => E::InvalidInput,
+        Error::InvalidAgentName(_) => E::InvalidAgentName,
         Error::InvalidName { .. } => E::InvalidName,
         Error::InvalidValue { .. } => E::InvalidValue,
         Error::NotFound { .. } => E::NotFound,
@@ -464,7 +466,14 @@ impl<S: Store + Faults> Run<S> {
                     return Ok(Outcome::Skipped);
                 }
                 let text = reference::agent_name(*agent_name);
-                match vault.create_agent(&user, &text.parse().unwrap()).await {
+                // A name that does not parse never reaches the vault: the
+                // type refuses it, with the error the vault would give.
+                let parsed = text.parse().map_err(Error::from);
+                let created = match parsed {
+                    Ok(name) => vault.create_agent(&user, &name).await,
+                    Err(refused) => Err(refused),
+                };
+                match created {
                     Ok((info, token)) => {
                         if !GatewayToken::looks_valid(token.expose_secret()) {
                             return Err("a malformed gateway token".into());

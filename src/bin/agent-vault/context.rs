@@ -242,7 +242,7 @@ impl Context {
 
     /// Finds an agent by id, or by name when exactly one agent has it.
     pub async fn agent(&self, text: &str) -> Result<AgentId, Failure> {
-        if let Some(id) = AgentId::parse(text) {
+        if let Ok(id) = AgentId::parse(text) {
             match self.vault.agent(&self.user, id).await {
                 Ok(_) => return Ok(id),
                 Err(agent_vault::Error::NotFound { .. }) => {}

@@ -178,6 +178,15 @@ impl fmt::Display for Failure {
                     agents.join(", ")
                 )
             }
+            Self::Vault(Error::VariablesWouldChange { connection, agents }) => {
+                let agents: Vec<String> = agents.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "the new credential would change the variables connection {connection} \
+                     sets, and agent(s) {} hold it; detach it first or keep its kind",
+                    agents.join(", ")
+                )
+            }
             Self::Vault(Error::NotConfigured) => f.write_str(
                 "secrets are not configured: set AGENT_VAULT_MASTER_KEY_FILE to a file \
                  holding the master key, or AGENT_VAULT_MASTER_KEY to the key \

@@ -334,16 +334,13 @@ fn action_text(action: ImportAction, dry_run: bool) -> &'static str {
         (ImportAction::Skip, false) => "skipped",
         (ImportAction::Skip, true) => "would skip",
         (ImportAction::Unchanged, _) => "unchanged",
+        // A kind of action added later reads as it serialises.
+        (other, _) => other.as_str(),
     }
 }
 
 fn action_json(action: ImportAction) -> &'static str {
-    match action {
-        ImportAction::Create => "create",
-        ImportAction::Update => "update",
-        ImportAction::Skip => "skip",
-        ImportAction::Unchanged => "unchanged",
-    }
+    action.as_str()
 }
 
 fn print_report(ctx: &Context, report: &ImportReport) -> Result<(), Failure> {
