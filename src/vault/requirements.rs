@@ -126,15 +126,17 @@ impl<S: Store> Vault<S> {
     /// ```
     /// use agent_vault::crypto::{Keyring, MasterKey};
     /// use agent_vault::store::MemoryStore;
-    /// use agent_vault::{Credential, Provider, RequirementState, Requirements, UserId, Vault};
+    /// use agent_vault::{
+    ///     Credential, Provider, RequirementState, Requirements, SecretValue, UserId, Vault,
+    /// };
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let vault = Vault::new(MemoryStore::new(), Keyring::single(MasterKey::generate()));
     /// let user = UserId::parse("user_42")?;
-    /// vault
-    ///     .create_connection(&user, &Credential::api_key(Provider::OpenRouter, "sk-or-demo".into()))
-    ///     .await?;
+    /// let key = SecretValue::parse("sk-or-demo".into())?;
+    /// let credential = Credential::api_key(Provider::OpenRouter, key)?;
+    /// vault.create_connection(&user, &credential).await?;
     /// let (agent, _token) = vault.create_agent(&user, &"support-bot".parse()?).await?;
     /// let requirements = Requirements::from_manifest_json(
     ///     r#"{"secrets": [{"name": "OPENROUTER_API_KEY"}, {"name": "TELEGRAM_BOT_TOKEN"}]}"#,
