@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use hkdf::Hkdf;
 use rand::RngCore as _;
@@ -166,21 +167,30 @@ pub(crate) fn user_key(
     okm
 }
 
+#[inline(never)]
 pub(crate) fn user_cipher(
     backend: Backend,
     master: &MasterKey,
     salt: &[u8; SALT_LEN],
     user: &UserId,
-) -> Cipher {
+) -> Arc<Cipher> {
     let key = user_key(master, salt, user);
-    // HKDF leaves copies of the key in the stack frames it used, and a
-    // cipher is built on the stack before it moves to the heap, uninitialised
-    // bytes (the unused part of `aes`' implementation union, of a smaller
-    // `Cipher` variant) included. Scrubbing the stack first keeps those
-    // bytes free of the key, so the heap copy holds the key only where the
-    // cipher's own drop wipes it (`tests/wipe.rs`, check 9).
+    // HKDF leaves copies of the key in the stack frames it used, earlier
+    // calls leave copies of other keys, and a cipher is built on the stack
+    // before it moves to the heap, uninitialised bytes (the unused part of
+    // `aes`' implementation union, of a smaller `Cipher` variant) included.
+    // So the cipher is built and boxed in a frame of its own, below this
+    // one, on stack that was just scrubbed: the heap copy then holds a key
+    // only where the cipher's own drop wipes it (`tests/wipe.rs`, check 9).
+    // Returning the cipher by value instead would build it in the caller's
+    // frame, which no scrub reaches.
     scrub_stack();
-    Cipher::new(backend, &key)
+    boxed_cipher(backend, &key)
+}
+
+#[inline(never)]
+fn boxed_cipher(backend: Backend, key: &[u8; 32]) -> Arc<Cipher> {
+    Arc::new(Cipher::new(backend, key))
 }
 
 /// Overwrites the next 16 KiB of the stack below the caller with zeros.

@@ -215,7 +215,7 @@ impl Crypto {
             .keyring
             .get(key_id)
             .ok_or(CryptoError::UnknownKey(key_id))?;
-        let cipher = Arc::new(derive::user_cipher(self.backend, master, salt, user));
+        let cipher = derive::user_cipher(self.backend, master, salt, user);
         self.cache.insert(key_id, *salt, user, Arc::clone(&cipher));
         Ok(f(&cipher))
     }
